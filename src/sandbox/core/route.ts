@@ -1,0 +1,153 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EnvelopeBody } from './envelope.ts';
+import type { ApiUser, Instance } from './instance.ts';
+import { MarketoError } from './envelope.ts';
+
+/**
+ * Permissions of Marketo API roles that the sandbox enforces. A route needs one of the listed
+ * permissions; `null` means no permission (usage/error statistics).
+ */
+export type Permission =
+  | 'readOnlyLead'
+  | 'readWriteLead'
+  | 'readOnlyActivity'
+  | 'readWriteActivity'
+  | 'readOnlyAssets'
+  | 'readWriteAssets'
+  | 'readOnlyCampaign'
+  | 'readWriteCampaign'
+  | 'executeCampaign';
+
+export const ALL_PERMISSIONS: readonly Permission[] = [
+  'readOnlyLead',
+  'readWriteLead',
+  'readOnlyActivity',
+  'readWriteActivity',
+  'readOnlyAssets',
+  'readWriteAssets',
+  'readOnlyCampaign',
+  'readWriteCampaign',
+  'executeCampaign',
+];
+
+/** Convenience groups: reading needs the read-only or the read-write permission. */
+export const READ_LEAD: Permission[] = ['readOnlyLead', 'readWriteLead'];
+export const WRITE_LEAD: Permission[] = ['readWriteLead'];
+export const READ_ACTIVITY: Permission[] = ['readOnlyActivity', 'readWriteActivity'];
+export const READ_ASSETS: Permission[] = ['readOnlyAssets', 'readWriteAssets'];
+export const WRITE_ASSETS: Permission[] = ['readWriteAssets'];
+export const READ_CAMPAIGN: Permission[] = ['readOnlyCampaign', 'readWriteCampaign', 'executeCampaign'];
+
+/** Parsed query (and, for `_method=GET` or form posts, body) parameters; repeated keys keep every value. */
+export class Params {
+  private readonly map = new Map<string, string[]>();
+
+  static fromSearch(search: string): Params {
+    const p = new Params();
+    if (search.length > 0) p.addSearch(search);
+    return p;
+  }
+
+  addSearch(search: string): void {
+    for (const [k, v] of new URLSearchParams(search)) this.add(k, v);
+  }
+
+  add(key: string, value: string): void {
+    const cur = this.map.get(key);
+    if (cur) cur.push(value);
+    else this.map.set(key, [value]);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  /** The first value of a parameter (Marketo takes the first when a scalar is repeated). */
+  get(key: string): string | undefined {
+    return this.map.get(key)?.[0];
+  }
+
+  /**
+   * A list parameter as Marketo reads it: comma-separated (`fields=a,b`) and/or repeated
+   * (`id=1&id=2`); empty items dropped. Undefined when absent.
+   */
+  list(key: string): string[] | undefined {
+    const vals = this.map.get(key);
+    if (!vals) return undefined;
+    const out: string[] = [];
+    for (const v of vals) for (const part of v.split(',')) if (part.trim() !== '') out.push(part.trim());
+    return out;
+  }
+
+  /** An integer parameter, or a 1003 error naming it. */
+  int(key: string): number | undefined {
+    const v = this.get(key);
+    if (v === undefined || v === '') return undefined;
+    if (!/^-?\d+$/.test(v.trim())) throw new MarketoError('1003', `Invalid value '${v}' for '${key}'`);
+    return Number(v);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+}
+
+export interface RequestContext {
+  inst: Instance;
+  user: ApiUser;
+  clientId: string;
+  method: string;
+  /** Path below the instance root, e.g. `/rest/v1/leads.json`. */
+  path: string;
+  /** Named path segments from the route pattern (`:id`). */
+  params: Record<string, string>;
+  query: Params;
+  /** Parsed JSON body (undefined when none). */
+  body: unknown;
+  /** Form fields of an urlencoded body (asset API posts). */
+  form: Params;
+  contentType: string;
+  requestId: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** Returned by a handler that wrote the response itself (bulk files). */
+export const RAW = Symbol('raw-response');
+
+export type HandlerResult = EnvelopeBody | typeof RAW;
+
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path pattern below the instance root; `:name` matches one segment (without `.json`). */
+  path: string;
+  /** Any one of these permissions grants access; `null` = none needed. */
+  permission: Permission[] | null;
+  /**
+   * What the body must be: `json` (application/json, else 612; bad JSON 609), `form`
+   * (x-www-form-urlencoded), `any` (JSON or form or none), `none` (ignored).
+   */
+  body: 'json' | 'form' | 'any' | 'none';
+  /** Asset-API envelope: always `errors:[]` and `warnings:[]`. */
+  asset?: boolean;
+  handler: (ctx: RequestContext) => HandlerResult | Promise<HandlerResult>;
+}
+
+export interface CompiledRoute extends Route {
+  regex: RegExp;
+  names: string[];
+}
+
+export function compileRoute(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const pattern = route.path
+    .split('/')
+    .map((seg) =>
+      seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:([a-zA-Z]+)/g, (_m, name: string) => {
+        names.push(name);
+        return '([^/]+?)';
+      }),
+    )
+    .join('/');
+  return { ...route, regex: new RegExp(`^${pattern}$`), names };
+}

@@ -1,0 +1,17 @@
+import type { Route } from './core/route.ts';
+import { statsRoutes } from './core/stats.ts';
+import { leadsRoutes } from './leads/routes.ts';
+import { activitiesRoutes } from './activities/routes.ts';
+import { listsRoutes } from './lists/routes.ts';
+import { assetsRoutes } from './assets/routes.ts';
+import { bulkRoutes } from './bulk/routes.ts';
+
+/** Every Marketo endpoint the sandbox serves, by module. */
+export const allRoutes: Route[] = [
+  ...statsRoutes,
+  ...leadsRoutes,
+  ...activitiesRoutes,
+  ...listsRoutes,
+  ...assetsRoutes,
+  ...bulkRoutes,
+];

@@ -1,0 +1,72 @@
+import { startSandbox, type RunningSandbox, type StartOptions } from './index.ts';
+
+/**
+ * Test helpers that drive a sandbox from outside, over HTTP only, as a Marketo client would.
+ * `api()` fetches a token through the identity endpoint the first time and reuses it.
+ */
+export interface TestSandbox extends RunningSandbox {
+  /** Base of this instance: `http://127.0.0.1:PORT/<munchkin>` (rest, bulk and identity live below). */
+  base: string;
+  token(): Promise<string>;
+  /** Call a Marketo path below the instance root (e.g. `/rest/v1/leads.json?...`) with the token. */
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** `api()` and parse the JSON body. */
+  apiJson<T = MarketoBody>(path: string, init?: RequestInit & { json?: unknown }): Promise<T>;
+  /** Call the control API (`/_sandbox` + path) with a JSON body; returns parsed JSON and status. */
+  control<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }>;
+}
+
+export interface MarketoBody {
+  requestId: string;
+  success: boolean;
+  result?: Record<string, unknown>[];
+  errors?: { code: string; message: string }[];
+  warnings?: unknown[];
+  moreResult?: boolean;
+  nextPageToken?: string;
+  [k: string]: unknown;
+}
+
+export async function startTestSandbox(opts: StartOptions = {}): Promise<TestSandbox> {
+  const running = await startSandbox({ port: 0, ...opts });
+  const base = running.endpoint.replace(/\/rest$/, '');
+  let cached: string | undefined;
+  const token = async () => {
+    if (cached) return cached;
+    const url = `${running.identity}/oauth/token?grant_type=client_credentials&client_id=${encodeURIComponent(running.clientId)}&client_secret=${encodeURIComponent(running.clientSecret)}`;
+    const res = await fetch(url);
+    const body = (await res.json()) as { access_token: string };
+    cached = body.access_token;
+    return cached;
+  };
+  const api = async (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${await token()}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+    return fetch(base + path, { ...init, headers, body });
+  };
+  return {
+    ...running,
+    base,
+    token,
+    api,
+    apiJson: async <T>(path: string, init?: RequestInit & { json?: unknown }) =>
+      (await (await api(path, init)).json()) as T,
+    control: async <T>(method: string, path: string, body?: unknown) => {
+      const res = await fetch(running.admin + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as T };
+    },
+  };
+}

@@ -284,8 +284,9 @@ export class Sandbox {
     const isForm = contentType.startsWith('application/x-www-form-urlencoded');
     const form = new Params();
     if (raw && raw.length > 0 && isForm) form.addSearch(raw.toString('utf8'));
-    // `POST ...?_method=GET` with the query in an urlencoded body stands for a long GET (spec 3, 414).
-    if (method === 'POST' && query.get('_method') === 'GET') {
+    // `POST ...?_method=GET` with the query in an urlencoded body stands for a long GET (spec 3, 414);
+    // some clients (node-marketo) put `_method=GET` in the body instead.
+    if (method === 'POST' && (query.get('_method') ?? form.get('_method'))?.toUpperCase() === 'GET') {
       method = 'GET';
       for (const k of form.keys()) for (const v of form.list(k) ?? []) query.add(k, v);
     }

@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface SandboxProcess {
+  info: {
+    munchkinId: string;
+    endpoint: string;
+    identity: string;
+    clientId: string;
+    clientSecret: string;
+    admin: string;
+  };
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Start `src/sandbox/cli.ts --json` in its own process (its own core) and wait for its line. */
+export async function spawnSandbox(args: string[]): Promise<SandboxProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'src/sandbox/cli.ts'), '--port', '0', '--json', ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const rl = createInterface({ input: child.stdout! });
+  const line = await new Promise<string>((resolve, reject) => {
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`sandbox exited with ${code}`)));
+  });
+  return {
+    info: JSON.parse(line) as SandboxProcess['info'],
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export async function getToken(info: SandboxProcess['info']): Promise<string> {
+  const res = await fetch(
+    `${info.identity}/oauth/token?grant_type=client_credentials&client_id=${info.clientId}&client_secret=${info.clientSecret}`,
+  );
+  return ((await res.json()) as { access_token: string }).access_token;
+}

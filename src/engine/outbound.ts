@@ -1,0 +1,635 @@
+/**
+ * Outbound safety for every call Tether makes to Marketo (identity, REST, bulk).
+ *
+ * Policy:
+ *  - `https://*.mktorest.com` (port 443) is allowed; every other host only if its `host:port` is in the
+ *    allowlist (TETHER_ALLOWED_HOSTS, e.g. the sandbox `127.0.0.1:4010`); allowlisted hosts may use plain HTTP
+ *    and skip the address checks below.
+ *  - For a non-allowlisted name the address is checked AFTER resolution, inside the socket's `lookup`
+ *    (so a DNS answer that changes between a check and the connection cannot slip through): loopback,
+ *    private (RFC 1918, CGNAT, ULA), link-local, unspecified, multicast/reserved and cloud metadata
+ *    addresses are refused. IP literals and local names (`localhost`, `*.internal`) are refused up front.
+ *  - Redirects are never followed: a 3xx is returned as is.
+ *  - Every call has a connect timeout (DNS + TCP + TLS) and a total timeout (until the body is read).
+ *  - One keep-alive agent per origin.
+ *
+ * Errors are {@link OutboundError} with a distinct `code`; callers map codes to user messages.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import dns from 'node:dns';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
+
+export type OutboundErrorCode =
+  | 'invalid_url'
+  | 'host_not_allowed'
+  | 'private_address'
+  | 'dns_not_found'
+  | 'connection_refused'
+  | 'timeout'
+  | 'tls_error'
+  | 'network_error'
+  | 'aborted'
+  | 'response_too_large';
+
+const RETRYABLE: ReadonlySet<OutboundErrorCode> = new Set(['connection_refused', 'timeout', 'network_error']);
+
+export class OutboundError extends Error {
+  readonly code: OutboundErrorCode;
+  /** The OS / OpenSSL code behind it (ECONNRESET, CERT_HAS_EXPIRED…), when any. */
+  readonly osCode: string | undefined;
+  /** `hostname:port` of the target. */
+  readonly target: string | undefined;
+  /** Worth retrying the same call later (refused, timed out, reset). */
+  readonly retryable: boolean;
+
+  constructor(
+    code: OutboundErrorCode,
+    message: string,
+    opts: { osCode?: string; target?: string; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'OutboundError';
+    this.code = code;
+    this.osCode = opts.osCode;
+    this.target = opts.target;
+    this.retryable = RETRYABLE.has(code);
+  }
+}
+
+export function isOutboundError(err: unknown): err is OutboundError {
+  return err instanceof OutboundError;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Addresses
+
+const blocked = new net.BlockList();
+// IPv4
+blocked.addSubnet('0.0.0.0', 8, 'ipv4'); // "this network", unspecified
+blocked.addSubnet('10.0.0.0', 8, 'ipv4'); // RFC 1918
+blocked.addSubnet('100.64.0.0', 10, 'ipv4'); // CGNAT (also Alibaba metadata 100.100.100.200)
+blocked.addSubnet('127.0.0.0', 8, 'ipv4'); // loopback
+blocked.addSubnet('169.254.0.0', 16, 'ipv4'); // link-local, cloud metadata 169.254.169.254
+blocked.addSubnet('172.16.0.0', 12, 'ipv4'); // RFC 1918
+blocked.addSubnet('192.0.0.0', 24, 'ipv4'); // IETF protocol assignments (incl. Oracle metadata 192.0.0.192)
+blocked.addSubnet('192.0.2.0', 24, 'ipv4'); // TEST-NET-1
+blocked.addSubnet('192.168.0.0', 16, 'ipv4'); // RFC 1918
+blocked.addSubnet('198.18.0.0', 15, 'ipv4'); // benchmarking
+blocked.addSubnet('198.51.100.0', 24, 'ipv4'); // TEST-NET-2
+blocked.addSubnet('203.0.113.0', 24, 'ipv4'); // TEST-NET-3
+blocked.addSubnet('224.0.0.0', 4, 'ipv4'); // multicast
+blocked.addSubnet('240.0.0.0', 4, 'ipv4'); // reserved, broadcast
+// IPv6
+blocked.addAddress('::', 'ipv6'); // unspecified
+blocked.addAddress('::1', 'ipv6'); // loopback
+blocked.addSubnet('fc00::', 7, 'ipv6'); // ULA (incl. AWS metadata fd00:ec2::254)
+blocked.addSubnet('fe80::', 10, 'ipv6'); // link-local
+blocked.addSubnet('fec0::', 10, 'ipv6'); // site-local (deprecated)
+blocked.addSubnet('ff00::', 8, 'ipv6'); // multicast
+blocked.addSubnet('100::', 64, 'ipv6'); // discard
+blocked.addSubnet('2001:db8::', 32, 'ipv6'); // documentation
+
+/** IPv4 embedded in an IPv6 address that routes to it (mapped, compatible, NAT64, 6to4), or null. */
+function embeddedIpv4(ip6: string): string | null {
+  const groups = expandIpv6(ip6);
+  if (!groups) return null;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zero = (from: number, to: number) => groups.slice(from, to).every((g) => g === 0);
+  // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), ::ffff:0:a.b.c.d (translated)
+  if (zero(0, 5) && (groups[5] === 0xffff || groups[5] === 0)) return v4(groups[6]!, groups[7]!);
+  if (zero(0, 4) && groups[4] === 0xffff && groups[5] === 0) return v4(groups[6]!, groups[7]!);
+  // 64:ff9b::a.b.c.d and 64:ff9b:1::/48 (NAT64)
+  if (groups[0] === 0x64 && groups[1] === 0xff9b) return v4(groups[6]!, groups[7]!);
+  // 2002:AABB:CCDD::/16 (6to4)
+  if (groups[0] === 0x2002) return v4(groups[1]!, groups[2]!);
+  return null;
+}
+
+function expandIpv6(ip: string): number[] | null {
+  let s = ip.toLowerCase();
+  const zone = s.indexOf('%');
+  if (zone !== -1) s = s.slice(0, zone);
+  // trailing dotted quad
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (m) {
+    if (net.isIPv4(m[2]!) === false) return null;
+    const [a, b, c, d] = m[2]!.split('.').map(Number) as [number, number, number, number];
+    s = `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 1 ? head.length !== 8 : fill < 0) return null;
+  const groups = [...head, ...Array<number>(halves.length === 2 ? fill : 0).fill(0), ...tail];
+  return groups.some((g) => Number.isNaN(g) || g < 0 || g > 0xffff) ? null : groups;
+}
+
+/**
+ * Why an address may not be contacted, or null if it is a public unicast address. Accepts IPv4 and
+ * IPv6 (with or without brackets / zone id).
+ */
+export function blockedAddressReason(address: string): string | null {
+  let ip = address.trim();
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  const family = net.isIP(ip.split('%')[0]!);
+  if (family === 4) return blocked.check(ip, 'ipv4') ? 'private or reserved IPv4 address' : null;
+  if (family === 6) {
+    const v4 = embeddedIpv4(ip);
+    if (v4 !== null && blocked.check(v4, 'ipv4')) return 'IPv6 address embedding a private IPv4 address';
+    return blocked.check(ip.split('%')[0]!, 'ipv6') ? 'private or reserved IPv6 address' : null;
+  }
+  return 'not an IP address';
+}
+
+/** Names that designate local or cloud-internal machines whatever DNS says. */
+function isLocalName(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  return (
+    h === 'localhost' ||
+    h.endsWith('.localhost') ||
+    h === 'localhost.localdomain' ||
+    h === 'metadata' ||
+    h.endsWith('.internal') ||
+    h.endsWith('.local') ||
+    h === 'ip6-localhost' ||
+    h === 'ip6-loopback'
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Policy
+
+export interface OutboundPolicyOptions {
+  /**
+   * `host:port` entries (`127.0.0.1:4010`, `[::1]:4010`, `sandbox.example:443`) that may be contacted over
+   * HTTP or HTTPS without address checks. An entry without a port allows the host on any port.
+   * A string is split on commas and whitespace (TETHER_ALLOWED_HOSTS format).
+   */
+  allowedHosts?: Iterable<string> | string;
+  /** Domain suffixes allowed over HTTPS on port 443 (default `['.mktorest.com']`). */
+  allowedSuffixes?: readonly string[];
+}
+
+/** Parse TETHER_ALLOWED_HOSTS (comma or whitespace separated `host:port`). */
+export function parseAllowedHosts(value: string | undefined | null): string[] {
+  return (value ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '')
+    .map((s) => s.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, ''));
+}
+
+export interface UrlDecision {
+  url: URL;
+  /** `hostname:port` with the effective port. */
+  target: string;
+  allowlisted: boolean;
+}
+
+export class OutboundPolicy {
+  private readonly exact = new Set<string>();
+  private readonly anyPort = new Set<string>();
+  readonly suffixes: readonly string[];
+
+  constructor(opts: OutboundPolicyOptions = {}) {
+    const entries =
+      typeof opts.allowedHosts === 'string' ? parseAllowedHosts(opts.allowedHosts) : opts.allowedHosts;
+    for (const raw of entries ?? []) {
+      const e = raw.trim().toLowerCase();
+      if (e === '') continue;
+      const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(e);
+      if (!m) throw new Error(`invalid allowed host '${raw}' (expected host:port)`);
+      if (m[2] === undefined) this.anyPort.add(m[1]!);
+      else this.exact.add(`${m[1]}:${Number(m[2])}`);
+    }
+    this.suffixes = (opts.allowedSuffixes ?? ['.mktorest.com']).map((s) => s.toLowerCase());
+  }
+
+  /** Is `hostname:port` in the allowlist? (Same key format as urls.ts `hostPort`.) */
+  isAllowlisted(hostPort: string): boolean {
+    const key = hostPort.toLowerCase();
+    if (this.exact.has(key)) return true;
+    const i = key.lastIndexOf(':');
+    return i > 0 && this.anyPort.has(key.slice(0, i));
+  }
+
+  /** Check a URL before any connection; throws {@link OutboundError}. */
+  check(input: string | URL): UrlDecision {
+    let url: URL;
+    try {
+      url = typeof input === 'string' ? new URL(input) : input;
+    } catch {
+      throw new OutboundError('invalid_url', 'not a valid URL');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new OutboundError('invalid_url', `unsupported scheme ${url.protocol}`);
+    }
+    if (url.username !== '' || url.password !== '') {
+      throw new OutboundError('invalid_url', 'URLs with credentials are not allowed');
+    }
+    const hostname = url.hostname.toLowerCase();
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    const target = `${hostname}:${port}`;
+    if (this.isAllowlisted(target)) return { url, target, allowlisted: true };
+
+    const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    if (net.isIP(bare) !== 0) {
+      if (blockedAddressReason(bare) !== null) {
+        throw new OutboundError('private_address', `${hostname} is a private or reserved address`, {
+          target,
+        });
+      }
+      throw new OutboundError('host_not_allowed', `IP addresses are not allowed (${hostname})`, { target });
+    }
+    if (isLocalName(hostname)) {
+      throw new OutboundError('private_address', `${hostname} designates a local or internal machine`, {
+        target,
+      });
+    }
+    const name = hostname.replace(/\.$/, '');
+    if (!this.suffixes.some((s) => name.endsWith(s) && name.length > s.length)) {
+      throw new OutboundError('host_not_allowed', `${hostname} is not an allowed host`, { target });
+    }
+    if (url.protocol !== 'https:') {
+      throw new OutboundError('host_not_allowed', `plain HTTP to ${hostname} is not allowed`, { target });
+    }
+    if (port !== 443) {
+      throw new OutboundError('host_not_allowed', `port ${port} is not allowed for ${hostname}`, { target });
+    }
+    return { url, target, allowlisted: false };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Guarded DNS lookup
+
+/** Resolve a name to all its addresses (default: the OS resolver, like `dns.lookup(all)`). */
+export type Resolver = (hostname: string, family: 0 | 4 | 6) => Promise<dns.LookupAddress[]>;
+
+const systemResolver: Resolver = (hostname, family) => dns.promises.lookup(hostname, { all: true, family });
+
+/**
+ * A `lookup` for `net.connect` that refuses the connection if any resolved address is blocked. Runs at
+ * connect time, for every new socket.
+ */
+export function guardedLookup(resolve: Resolver = systemResolver): net.LookupFunction {
+  return (hostname, options, callback) => {
+    const family = options.family === 4 || options.family === 6 ? options.family : 0;
+    resolve(hostname, family).then(
+      (addresses) => {
+        if (addresses.length === 0) {
+          const e = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+          callback(e, '', 0);
+          return;
+        }
+        const bad = addresses.find((a) => blockedAddressReason(a.address) !== null);
+        if (bad) {
+          callback(
+            new OutboundError('private_address', `${hostname} resolves to a private or reserved address`, {
+              target: hostname,
+            }),
+            '',
+            0,
+          );
+          return;
+        }
+        if (options.all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Requests
+
+export interface OutboundRequestOptions {
+  method?: string;
+  url: string;
+  headers?: Record<string, string | string[] | undefined>;
+  body?: string | Uint8Array | Readable;
+  /** Total time for the call, body included (default 30 s). */
+  timeoutMs?: number;
+  /** Time to get a connected socket: DNS + TCP + TLS (default min(10 s, timeoutMs)). */
+  connectTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface OutboundResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The raw body (not decompressed). Consume or destroy it; the total timeout keeps running until it ends. */
+  body: Readable;
+}
+
+export interface OutboundClientOptions extends OutboundPolicyOptions {
+  /** Resolver used for non-allowlisted names (tests inject one). */
+  resolve?: Resolver;
+  defaultTimeoutMs?: number;
+  defaultConnectTimeoutMs?: number;
+  /** Sockets per origin (Marketo allows 10 calls in flight per instance). */
+  maxSocketsPerOrigin?: number;
+  /** Agents kept (one per origin); the least recently used is closed beyond this. */
+  maxOrigins?: number;
+}
+
+const TLS_CODE_RE =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL_)/;
+
+/** Map a Node network error to an {@link OutboundError}. */
+export function toOutboundError(err: unknown, target?: string): OutboundError {
+  if (err instanceof OutboundError) return err;
+  const e = err as NodeJS.ErrnoException & { reason?: string };
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const msg = (m: string) => (target ? `${m} (${target})` : m);
+  const opts = { osCode: code, target, cause: err };
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      return new OutboundError('dns_not_found', msg('host name not found'), opts);
+    case 'ECONNREFUSED':
+      return new OutboundError('connection_refused', msg('connection refused'), opts);
+    case 'ETIMEDOUT':
+    case 'ESOCKETTIMEDOUT':
+      return new OutboundError('timeout', msg('timed out'), opts);
+    case 'EPROTO':
+      return new OutboundError('tls_error', msg('TLS handshake failed'), opts);
+  }
+  if (code && TLS_CODE_RE.test(code)) return new OutboundError('tls_error', msg(`TLS error ${code}`), opts);
+  return new OutboundError('network_error', msg(`network error${code ? ` ${code}` : ''}`), opts);
+}
+
+export class OutboundClient {
+  readonly policy: OutboundPolicy;
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly lookup: net.LookupFunction;
+  private readonly defaultTimeoutMs: number;
+  private readonly defaultConnectTimeoutMs: number;
+  private readonly maxSockets: number;
+  private readonly maxOrigins: number;
+
+  constructor(opts: OutboundClientOptions = {}) {
+    this.policy = new OutboundPolicy(opts);
+    this.lookup = guardedLookup(opts.resolve);
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 30_000;
+    this.defaultConnectTimeoutMs = opts.defaultConnectTimeoutMs ?? 10_000;
+    this.maxSockets = opts.maxSocketsPerOrigin ?? 10;
+    this.maxOrigins = opts.maxOrigins ?? 1_000;
+  }
+
+  private agentFor(url: URL, allowlisted: boolean): http.Agent {
+    const key = `${url.protocol}//${url.host}`;
+    const found = this.agents.get(key);
+    if (found) {
+      this.agents.delete(key);
+      this.agents.set(key, found);
+      return found;
+    }
+    const options: https.AgentOptions = {
+      keepAlive: true,
+      maxSockets: this.maxSockets,
+      maxFreeSockets: this.maxSockets,
+      timeout: 60_000,
+      scheduling: 'lifo',
+    };
+    // Allowlisted hosts skip the address checks; everything else resolves through the guard.
+    if (!allowlisted) options.lookup = this.lookup;
+    const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    this.agents.set(key, agent);
+    if (this.agents.size > this.maxOrigins) {
+      const [oldKey, old] = this.agents.entries().next().value as [string, http.Agent];
+      this.agents.delete(oldKey);
+      old.destroy();
+    }
+    return agent;
+  }
+
+  /** Make one call. Resolves once the response headers arrive (any status, 3xx included). */
+  request(opts: OutboundRequestOptions): Promise<OutboundResponse> {
+    let decision: UrlDecision;
+    try {
+      decision = this.policy.check(opts.url);
+    } catch (err) {
+      return Promise.reject(toOutboundError(err));
+    }
+    const { url, target } = decision;
+    const isHttps = url.protocol === 'https:';
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const connectTimeoutMs = Math.min(opts.connectTimeoutMs ?? this.defaultConnectTimeoutMs, timeoutMs);
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (v === undefined) continue;
+      const lk = k.toLowerCase();
+      if (lk === 'host' || lk === 'connection' || lk === 'keep-alive' || lk === 'proxy-connection') continue;
+      headers[k] = v;
+    }
+    const body = opts.body;
+    if ((typeof body === 'string' || body instanceof Uint8Array) && !hasHeader(headers, 'content-length')) {
+      headers['content-length'] = String(
+        typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+      );
+    }
+
+    return new Promise<OutboundResponse>((resolve, reject) => {
+      if (opts.signal?.aborted) {
+        reject(new OutboundError('aborted', 'the call was aborted', { target }));
+        return;
+      }
+      let settled = false;
+      let res: http.IncomingMessage | undefined;
+      let connectTimer: NodeJS.Timeout | undefined;
+      const fail = (err: OutboundError) => {
+        cleanup();
+        if (!settled) {
+          settled = true;
+          req.destroy();
+          reject(err);
+        } else if (res && !res.destroyed) {
+          res.destroy(err);
+        }
+      };
+      const totalTimer = setTimeout(
+        () => fail(new OutboundError('timeout', `no complete answer within ${timeoutMs} ms`, { target })),
+        timeoutMs,
+      );
+      const onAbort = () => fail(new OutboundError('aborted', 'the call was aborted', { target }));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => {
+        clearTimeout(totalTimer);
+        if (connectTimer) clearTimeout(connectTimer);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+
+      const transport = isHttps ? https : http;
+      const req = transport.request(
+        url,
+        {
+          method: (opts.method ?? 'GET').toUpperCase(),
+          headers,
+          agent: this.agentFor(url, decision.allowlisted),
+        },
+        (incoming) => {
+          res = incoming;
+          settled = true;
+          if (connectTimer) clearTimeout(connectTimer);
+          incoming.once('end', cleanup);
+          incoming.once('close', cleanup);
+          // Also keeps an unconsumed body that errors (e.g. the total timeout) from crashing the process.
+          incoming.on('error', cleanup);
+          resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
+        },
+      );
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return; // reused keep-alive socket
+        connectTimer = setTimeout(
+          () =>
+            fail(new OutboundError('timeout', `could not connect within ${connectTimeoutMs} ms`, { target })),
+          connectTimeoutMs,
+        );
+        socket.once(isHttps ? 'secureConnect' : 'connect', () => {
+          if (connectTimer) clearTimeout(connectTimer);
+        });
+      });
+      req.on('error', (err) => fail(toOutboundError(err, target)));
+
+      if (body instanceof Readable) {
+        body.on('error', (err) => fail(toOutboundError(err, target)));
+        body.pipe(req);
+      } else {
+        req.end(body);
+      }
+    });
+  }
+
+  /** Close every pooled connection. */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
+
+function hasHeader(headers: Record<string, unknown>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bodies and JSON
+
+/**
+ * Read a whole response body (decompressing gzip/deflate/br per Content-Encoding), at most `maxBytes`
+ * after decompression. Throws `response_too_large` beyond it.
+ */
+export async function readResponseBody(
+  res: Pick<OutboundResponse, 'headers' | 'body'>,
+  maxBytes = 16 * 1024 * 1024,
+): Promise<Buffer> {
+  const encoding = String(res.headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
+  let stream: Readable = res.body;
+  if (encoding === 'gzip' || encoding === 'x-gzip') stream = res.body.pipe(zlib.createGunzip());
+  else if (encoding === 'deflate') stream = res.body.pipe(zlib.createInflate());
+  else if (encoding === 'br') stream = res.body.pipe(zlib.createBrotliDecompress());
+  if (stream !== res.body) res.body.on('error', (err) => stream.destroy(err));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      size += buf.length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new OutboundError('response_too_large', `response body larger than ${maxBytes} bytes`);
+      }
+      chunks.push(buf);
+    }
+  } catch (err) {
+    if (err instanceof OutboundError) throw err;
+    const e = err as { code?: string };
+    if (e?.code?.startsWith('Z_') || e?.code?.startsWith('ERR_BROTLI')) {
+      throw new OutboundError('network_error', 'could not decompress the response body', { cause: err });
+    }
+    throw toOutboundError(err);
+  }
+  return Buffer.concat(chunks);
+}
+
+export interface OutboundJsonOptions extends Omit<OutboundRequestOptions, 'body'> {
+  /** Sent as `application/json`. */
+  json?: unknown;
+  body?: string | Uint8Array;
+  maxBytes?: number;
+}
+
+export interface OutboundJsonResponse<T = unknown> {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed body, or undefined when it is not JSON (see `text`). */
+  json: T | undefined;
+  text: string;
+}
+
+/** A call whose answer is read whole and parsed as JSON if it is JSON (any status). */
+export async function requestJson<T = unknown>(
+  request: (opts: OutboundRequestOptions) => Promise<OutboundResponse>,
+  opts: OutboundJsonOptions,
+): Promise<OutboundJsonResponse<T>> {
+  const headers: Record<string, string | string[] | undefined> = {
+    accept: 'application/json',
+    'accept-encoding': 'gzip',
+    ...opts.headers,
+  };
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {
+      headers['content-type'] = 'application/json';
+    }
+  }
+  const res = await request({ ...opts, headers, body });
+  const buf = await readResponseBody(res, opts.maxBytes);
+  const text = buf.toString('utf8');
+  let json: T | undefined;
+  try {
+    json = text.trim() === '' ? undefined : (JSON.parse(text) as T);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Process-wide default client
+
+let defaultClient: OutboundClient | undefined;
+
+/** (Re)configure the process-wide client, e.g. from config at startup. Closes the previous one. */
+export function configureOutbound(opts: OutboundClientOptions): OutboundClient {
+  defaultClient?.close();
+  defaultClient = new OutboundClient(opts);
+  return defaultClient;
+}
+
+/** The process-wide client; defaults to TETHER_ALLOWED_HOSTS from the environment. */
+export function getOutboundClient(): OutboundClient {
+  defaultClient ??= new OutboundClient({ allowedHosts: process.env.TETHER_ALLOWED_HOSTS ?? '' });
+  return defaultClient;
+}
+
+/** One outbound call through the process-wide client. */
+export function outboundRequest(opts: OutboundRequestOptions): Promise<OutboundResponse> {
+  return getOutboundClient().request(opts);
+}
+
+/** One outbound JSON call through the process-wide client. */
+export function outboundJson<T = unknown>(opts: OutboundJsonOptions): Promise<OutboundJsonResponse<T>> {
+  return requestJson<T>(outboundRequest, opts);
+}

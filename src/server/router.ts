@@ -1,0 +1,87 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError } from './errors.ts';
+import { parseQuery, type QueryValue } from './query.ts';
+
+/** How a route authenticates: the environment secret key, a connect session token, or nothing. */
+export type AuthKind = 'secret' | 'session' | 'none';
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteContext<Deps> {
+  req: IncomingMessage;
+  res: ServerResponse;
+  deps: Deps;
+  params: Record<string, string>;
+  query: Record<string, QueryValue>;
+  /** The raw search string (after `?`), for routes that forward it. */
+  search: string;
+  path: string;
+  /** Set by the auth step: the connect session (session routes). */
+  auth: { kind: AuthKind; sessionId?: string };
+  /** Read and parse the JSON body (415 for a non-JSON content type, 400 for bad JSON). */
+  json(): Promise<unknown>;
+}
+
+export interface RouteDef<Deps> {
+  method: string;
+  /** `/connections/:connectionId`; a trailing `*` matches the rest (proxy). */
+  path: string;
+  auth: AuthKind;
+  /** Return a reply, or undefined when the handler wrote the response itself (streams). */
+  handler(ctx: RouteContext<Deps>): Promise<Reply | undefined> | Reply | undefined;
+}
+
+interface Compiled<Deps> extends RouteDef<Deps> {
+  regex: RegExp;
+  names: string[];
+}
+
+export class Router<Deps> {
+  private readonly routes: Compiled<Deps>[] = [];
+
+  add(route: RouteDef<Deps>): this {
+    const names: string[] = [];
+    let pattern = route.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:([a-zA-Z_]+)/g, (_m, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    });
+    if (pattern.endsWith('*')) {
+      names.push('rest');
+      pattern = pattern.slice(0, -1) + '(.*)';
+    }
+    // Nango's SDK calls `/records/?model=…`: accept one trailing slash on every route.
+    this.routes.push({ ...route, regex: new RegExp(`^${pattern}/?$`), names });
+    return this;
+  }
+
+  match(method: string, path: string): { route: Compiled<Deps>; params: Record<string, string> } {
+    let pathMatched = false;
+    for (const r of this.routes) {
+      const m = r.regex.exec(path);
+      if (!m) continue;
+      if (r.method !== method && r.method !== '*') {
+        pathMatched = true;
+        continue;
+      }
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => {
+        try {
+          params[n] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          throw new ApiError(400, 'invalid_uri_params', `Malformed URL parameter '${n}'`);
+        }
+      });
+      return { route: r, params };
+    }
+    if (pathMatched) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`);
+    throw new ApiError(404, 'not_found', `No route for ${method} ${path}`);
+  }
+
+  static query(search: string): Record<string, QueryValue> {
+    return parseQuery(search);
+  }
+}

@@ -45,10 +45,12 @@ export class Router<Deps> {
 
   add(route: RouteDef<Deps>): this {
     const names: string[] = [];
-    let pattern = route.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:([a-zA-Z_]+)/g, (_m, n: string) => {
-      names.push(n);
-      return '([^/]+)';
-    });
+    let pattern = route.path
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/:([a-zA-Z_]+)/g, (_m, n: string) => {
+        names.push(n);
+        return '([^/]+)';
+      });
     if (pattern.endsWith('*')) {
       names.push('rest');
       pattern = pattern.slice(0, -1) + '(.*)';

@@ -68,10 +68,16 @@ const serviceSchema = z
   })
   .strict();
 const tokensSchema = z.object({ clientId: z.string().optional() }).strict();
+/** One clock move at most ten years: enough for any test, small enough to keep dates valid. */
+const MAX_CLOCK_STEP_MS = 10 * 366 * 86_400_000;
 const clockSchema = z
   .object({
-    advanceMs: z.number().int().min(0).optional(),
-    advanceSeconds: z.number().min(0).optional(),
+    advanceMs: z.number().int().min(0).max(MAX_CLOCK_STEP_MS).optional(),
+    advanceSeconds: z
+      .number()
+      .min(0)
+      .max(MAX_CLOCK_STEP_MS / 1000)
+      .optional(),
     /** Jump to just past the next midnight America/Chicago (the quota reset). */
     toNextMidnight: z.boolean().optional(),
   })
@@ -149,7 +155,16 @@ export async function handleControl(
     } else {
       req.resume();
     }
-    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const seg = path
+      .split('/')
+      .filter(Boolean)
+      .map((part) => {
+        try {
+          return decodeURIComponent(part);
+        } catch {
+          throw new ControlError(400, 'bad_path', `malformed percent-encoding in '${part}'`);
+        }
+      });
     const m = req.method;
 
     if (seg.length === 0 && m === 'GET') {
@@ -276,6 +291,8 @@ export async function handleControl(
   } catch (err) {
     if (err instanceof ControlError)
       return send(err.status, { error: { code: err.code, message: err.message } });
-    throw err;
+    // Keep the control API's error shape for anything unexpected, too.
+    console.error('sandbox: control API error', err);
+    return send(500, { error: { code: 'internal_error', message: String(err) } });
   }
 }

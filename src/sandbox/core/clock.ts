@@ -61,3 +61,18 @@ export function nextChicagoMidnight(ms: number): number {
   }
   return guess;
 }
+
+let cachedDay = { from: Infinity, until: -Infinity, day: '' };
+
+/**
+ * `chicagoDay` for hot paths (every API call is counted per day): Intl formatting is the costliest
+ * step of a simple read, so keep the answer until the day it names ends.
+ */
+export function chicagoDayCached(ms: number): string {
+  if (ms < cachedDay.from || ms >= cachedDay.until) {
+    const until = nextChicagoMidnight(ms);
+    // The day started at most 25 hours before its end (DST); recomputing early is harmless.
+    cachedDay = { from: Math.max(ms, until - 23 * 3600_000), until, day: chicagoDay(ms) };
+  }
+  return cachedDay.day;
+}

@@ -6,7 +6,11 @@ import { z } from 'zod';
  */
 export const limitsSchema = z
   .object({
-    rate: z.object({ enabled: z.boolean(), max: z.number().int().min(1), windowMs: z.number().int().min(1) }),
+    rate: z.object({
+      enabled: z.boolean(),
+      max: z.number().int().min(1).max(1_000_000),
+      windowMs: z.number().int().min(1),
+    }),
     concurrency: z.object({ enabled: z.boolean(), max: z.number().int().min(1) }),
     daily: z.object({ enabled: z.boolean(), quota: z.number().int().min(0) }),
     body: z.object({ enabled: z.boolean(), maxBytes: z.number().int().min(1) }),

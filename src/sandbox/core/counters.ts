@@ -1,4 +1,4 @@
-import { chicagoDay } from './clock.ts';
+import { chicagoDayCached as chicagoDay } from './clock.ts';
 
 /**
  * What the sandbox served, for tests (control API) and for Marketo's own usage and error

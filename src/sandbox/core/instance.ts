@@ -110,9 +110,9 @@ export class Instance {
       activitiesPerLead: opts.activitiesPerLead ?? 3,
     };
     this.leads.seed(full);
+    this.assets.seed(full);
     this.activities.seed(full);
     this.lists.seed(full);
-    this.assets.seed(full);
     this.bulk.reset();
   }
 

@@ -344,7 +344,7 @@ export class Sandbox {
 
       let body: unknown;
       if (route.body === 'json' || (route.body === 'any' && raw && raw.length > 0 && !isForm)) {
-        if (method === 'POST' && raw && raw.length > 0) {
+        if ((method === 'POST' || method === 'DELETE') && raw && raw.length > 0) {
           if (!contentType.startsWith('application/json')) return fail('612');
           try {
             body = JSON.parse(raw.toString('utf8'));
@@ -424,7 +424,12 @@ export class Sandbox {
         continue;
       }
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      try {
+        r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      } catch {
+        // A malformed escape names no resource: 610, not a retryable 611.
+        return { params: {}, methodMismatch: false };
+      }
       return { route: r, params, methodMismatch };
     }
     return { params: {}, methodMismatch };

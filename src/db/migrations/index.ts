@@ -1,0 +1,50 @@
+/**
+ * The migration list. Migrations are TypeScript modules imported statically (no directory scan), so they
+ * work the same under tsx, vitest and a bundle. To add one: create `NNN_name.ts` exporting
+ * `up(db, ctx)` (and `down(db)`), then list it below; names sort in run order and must never change.
+ */
+import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
+import * as m001 from './001_initial.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface MigrationContext {
+  dialect: Dialect;
+  /** Autoincrement integer primary key for this dialect. */
+  idColumn: (col: ColumnDefinitionBuilder) => ColumnDefinitionBuilder;
+}
+
+interface MigrationModule {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  up(db: Kysely<any>, ctx: MigrationContext): Promise<void>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  down?(db: Kysely<any>): Promise<void>;
+}
+
+const MODULES: Record<string, MigrationModule> = {
+  '001_initial': m001,
+};
+
+export function migrationContext(dialect: Dialect): MigrationContext {
+  return {
+    dialect,
+    idColumn:
+      dialect === 'postgres'
+        ? (c) => c.primaryKey().generatedByDefaultAsIdentity()
+        : (c) => c.primaryKey().autoIncrement(),
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  const ctx = migrationContext(dialect);
+  return {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, mod] of Object.entries(MODULES)) {
+        const down = mod.down;
+        out[name] = { up: (db) => mod.up(db, ctx), ...(down ? { down: (db) => down(db) } : {}) };
+      }
+      return out;
+    },
+  };
+}

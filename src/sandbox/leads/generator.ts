@@ -1,0 +1,669 @@
+import type { FieldValue, LeadRecord } from '../model.ts';
+import { LEAD_FIELDS } from './fields.ts';
+
+/**
+ * Procedural leads: every value of generated lead `id` is a pure function of (seed, id, count,
+ * asOf), computed on demand from a cheap integer hash, so a million leads cost no memory.
+ *
+ * CONTRACT (the activities and bulk modules rely on it):
+ *   createdAt(id) = asOf − SPAN + floor((id − 1) · SPAN / N), SPAN = 730 days: ascending with id;
+ *   createdAt(id) ≤ updatedAt(id) ≤ asOf.
+ */
+
+export const SPAN_MS = 730 * 86_400_000;
+
+/** What fixes a generated lead set. */
+export interface LeadSeedInfo {
+  seed: number;
+  /** Number of generated leads N (ids 1..N). */
+  leads: number;
+  /** Epoch ms the generated history ends at. */
+  asOf: number;
+}
+
+/** Creation instant (epoch ms) of generated lead `id`. */
+export function leadCreatedAt(id: number, info: LeadSeedInfo): number {
+  return info.asOf - SPAN_MS + Math.floor(((id - 1) * SPAN_MS) / info.leads);
+}
+
+/**
+ * How many generated leads exist at instant `t`: ids 1..k have createdAt < t, the others do not.
+ * Activities use it to attach history only to leads that already existed.
+ */
+export function leadIdsCreatedBefore(t: number, info: LeadSeedInfo): number {
+  const n = info.leads;
+  if (n <= 0 || leadCreatedAt(1, info) >= t) return 0;
+  // Estimate from the inverse formula, then settle on the exact boundary (float rounding).
+  let k = Math.min(n, Math.max(1, Math.ceil(((t - (info.asOf - SPAN_MS)) * n) / SPAN_MS)));
+  while (k > 0 && leadCreatedAt(k, info) >= t) k--;
+  while (k < n && leadCreatedAt(k + 1, info) < t) k++;
+  return k;
+}
+
+/** Last update instant (epoch ms) of generated lead `id`, before any API change. */
+export function leadUpdatedAt(id: number, info: LeadSeedInfo): number {
+  const created = leadCreatedAt(id, info);
+  const s = mixSeed(info.seed);
+  if (hash(s, id, SALT.updated) % 100 < 35) return created;
+  return created + Math.floor(unit(hash(s, id, SALT.updatedFrac)) * (info.asOf - created));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing
+
+// Hashes stay int32 inside and come out as 30-bit values: V8 keeps those as small integers
+// (no heap numbers, integer modulo), which makes a field draw a few nanoseconds.
+function fmix(x: number): number {
+  let h = x | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+function mixSeed(seed: number): number {
+  return fmix((seed | 0) ^ fmix(Math.floor(seed / 4294967296) | 0) ^ 0x6a09e667);
+}
+
+/** A 30-bit hash of (seed, id, salt): one independent draw per salt. */
+function hash(seed32: number, id: number, salt: number): number {
+  return fmix(fmix((id ^ seed32) + Math.imul(salt, 0x9e3779b9)) ^ Math.imul(salt + 1, 0x27d4eb2f)) >>> 2;
+}
+
+/** A hash as a fraction in [0, 1). */
+function unit(h: number): number {
+  return h / 1073741824;
+}
+
+const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const dayPrefix = new Map<number, string>();
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ` (the lead database's date format), several times faster than
+ * `Date#toISOString`: the date part is cached per day, the time part built from a table.
+ */
+export function isoSecondsFast(ms: number): string {
+  const secs = Math.floor(ms / 1000);
+  const day = Math.floor(secs / 86400);
+  let prefix = dayPrefix.get(day);
+  if (prefix === undefined) {
+    if (dayPrefix.size > 8192) dayPrefix.clear();
+    prefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+    dayPrefix.set(day, prefix);
+  }
+  const sod = secs - day * 86400;
+  const h = Math.floor(sod / 3600);
+  const m = Math.floor((sod % 3600) / 60);
+  return `${prefix}${PAD2[h]}:${PAD2[m]}:${PAD2[sod % 60]}Z`;
+}
+
+const SALT = {
+  first: 1,
+  last: 2,
+  company: 3,
+  city: 4,
+  updated: 5,
+  updatedFrac: 6,
+  salutation: 7,
+  middle: 8,
+  title: 9,
+  phone: 10,
+  mobile: 11,
+  fax: 12,
+  address: 13,
+  postal: 14,
+  leadSource: 15,
+  leadStatus: 16,
+  rating: 17,
+  role: 18,
+  score: 19,
+  relScore: 20,
+  priority: 21,
+  urgency: 22,
+  flags: 23,
+  birth: 24,
+  source: 25,
+  inferred: 26,
+  cookie: 27,
+  social: 28,
+  crm: 29,
+  owner: 30,
+  tier: 31,
+  interest: 32,
+  customer: 33,
+  renewal: 34,
+  contract: 35,
+  webinar: 36,
+  partner: 37,
+  personal: 38,
+  companySize: 39,
+  companyRevenue: 40,
+  registration: 41,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Value tables
+
+function words(list: string): string[] {
+  return list.split('|');
+}
+
+const FIRST_NAMES = words(
+  'James|Mary|Robert|Patricia|John|Jennifer|Michael|Linda|David|Elizabeth|William|Barbara|' +
+    'Richard|Susan|Joseph|Jessica|Thomas|Sarah|Charles|Karen|Daniel|Lisa|Matthew|Nancy|Anthony|' +
+    'Sandra|Mark|Ashley|Steven|Emily|Paul|Michelle|Andrew|Amanda|Kevin|Melissa|Brian|Stephanie|' +
+    'Jason|Rebecca|Ryan|Laura|Eric|Amy|Jacob|Angela|Nicholas|Anna|Tyler|Olivia|Aaron|Hannah|Priya|' +
+    'Wei|Hiroshi|Yuki|Arjun|Ananya|Mohammed|Fatima|Lukas|Sophie|Jonas|Lea|Mateo|Lucía|José|Inés|' +
+    'François|Chloé|Renée|Zoë|Björn|Jürgen|Ingrid|Lars|Sven|Astrid|Pedro|Camila|Diego|Valentina|' +
+    'Liam|Noah|Emma|Ava|Chen|Mei|Kenji|Sakura|Rahul|Deepika|Oluwaseun|Amara|Kwame|Nia|Ethan|Grace|' +
+    'Owen|Isla',
+);
+
+const LAST_NAMES = words(
+  'Smith|Johnson|Williams|Brown|Jones|Garcia|Miller|Davis|Rodriguez|Martinez|Hernandez|Lopez|' +
+    'Gonzalez|Wilson|Anderson|Thomas|Taylor|Moore|Jackson|Martin|Lee|Perez|Thompson|White|Harris|' +
+    'Sanchez|Clark|Ramirez|Lewis|Robinson|Walker|Young|Allen|King|Wright|Scott|Torres|Nguyễn|Hill|' +
+    "Flores|Green|Adams|Nelson|Baker|Hall|Rivera|Campbell|Mitchell|Carter|Roberts|O'Brien|" +
+    "O'Connor|McDonald|MacLeod|Müller|Schmidt|Schneider|Fischer|Weber|Becker|Dubois|Lefèvre|" +
+    'Moreau|García|Fernández|González|Rossi|Bianchi|Romano|Jansen|de Vries|van Dijk|Andersson|' +
+    'Johansson|Nilsson|Sato|Suzuki|Takahashi|Tanaka|Watanabe|Wang|Li|Zhang|Liu|Chen|Patel|Sharma|' +
+    'Singh|Kumar|Gupta|Silva|Santos|Oliveira|Souza|Costa|Okafor|Mensah|Kowalski|Nowak|Ivanova',
+);
+
+function asciiSlug(s: string): string {
+  return s
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z]/g, '');
+}
+
+const FIRST_SLUGS = FIRST_NAMES.map(asciiSlug);
+const LAST_SLUGS = LAST_NAMES.map(asciiSlug);
+
+const COMPANY_STEMS = words(
+  'Northwind|Bluebird|Summit|Redwood|Cobalt|Pinnacle|Brightline|Harbor|Ironclad|Lumen|Meridian|' +
+    'Nimbus|Oakridge|Polaris|Quantum|Riverstone|Silverline|Trailmark|Vertex|Waypoint|Zenith|Apex|' +
+    'Beacon|Cascade|Driftwood|Evergreen|Foxglove|Granite|Helios|Ivory|Juniper|Keystone|Lakeside|' +
+    'Mosaic|Northstar|Orchid|Prairie|Sterling|Tidewater|Unity',
+);
+
+/** Company name suffix and the industry it implies. */
+const COMPANY_KINDS: [string, string][] = [
+  ['Analytics', 'Software'],
+  ['Logistics', 'Transportation'],
+  ['Health', 'Healthcare'],
+  ['Foods', 'Food & Beverage'],
+  ['Robotics', 'Manufacturing'],
+  ['Software', 'Software'],
+  ['Capital', 'Financial Services'],
+  ['Energy', 'Energy'],
+  ['Media', 'Media'],
+  ['Industries', 'Manufacturing'],
+  ['Biotech', 'Biotechnology'],
+  ['Retail', 'Retail'],
+  ['Consulting', 'Consulting'],
+  ['Telecom', 'Telecommunications'],
+  ['Motors', 'Automotive'],
+];
+const COMPANY_FORMS = ['', '', ' Inc.', ' LLC', ' Ltd', ' Group', ' Corp.'];
+const COMPANY_COUNT = COMPANY_STEMS.length * COMPANY_KINDS.length;
+const COMPANY_NAMES: string[] = [];
+const COMPANY_DOMAINS: string[] = [];
+for (let c = 0; c < COMPANY_COUNT; c++) {
+  const stem = COMPANY_STEMS[c % COMPANY_STEMS.length]!;
+  const kind = COMPANY_KINDS[Math.floor(c / COMPANY_STEMS.length)]![0];
+  COMPANY_NAMES.push(`${stem} ${kind}${COMPANY_FORMS[c % COMPANY_FORMS.length]}`);
+  COMPANY_DOMAINS.push(`${stem}${kind}.example`.toLowerCase());
+}
+const COMPANY_SIZES = [8, 35, 120, 450, 1800, 7500, 42000];
+
+/** city, state, country, postal template (# digit, @ letter), phone template, time zone, weight */
+type City = [string, string | null, string, string, string, string, number];
+const CITIES: City[] = [
+  ['San Francisco', 'CA', 'United States', '941##', '+1 415-555-####', 'America/Los_Angeles', 6],
+  ['New York', 'NY', 'United States', '100##', '+1 212-555-####', 'America/New_York', 8],
+  ['Austin', 'TX', 'United States', '787##', '+1 512-555-####', 'America/Chicago', 4],
+  ['Chicago', 'IL', 'United States', '606##', '+1 312-555-####', 'America/Chicago', 5],
+  ['Seattle', 'WA', 'United States', '981##', '+1 206-555-####', 'America/Los_Angeles', 4],
+  ['Boston', 'MA', 'United States', '021##', '+1 617-555-####', 'America/New_York', 4],
+  ['Denver', 'CO', 'United States', '802##', '+1 303-555-####', 'America/Denver', 3],
+  ['Atlanta', 'GA', 'United States', '303##', '+1 404-555-####', 'America/New_York', 3],
+  ['Raleigh', 'NC', 'United States', '276##', '+1 919-555-####', 'America/New_York', 3],
+  ['Toronto', 'ON', 'Canada', 'M5V #@#', '+1 416-555-####', 'America/Toronto', 4],
+  ['Vancouver', 'BC', 'Canada', 'V6B #@#', '+1 604-555-####', 'America/Vancouver', 2],
+  ['London', null, 'United Kingdom', 'EC1A #@@', '+44 20 7946 ####', 'Europe/London', 7],
+  ['Manchester', null, 'United Kingdom', 'M1 #@@', '+44 161 496 ####', 'Europe/London', 3],
+  ['Berlin', null, 'Germany', '101##', '+49 30 #######', 'Europe/Berlin', 4],
+  ['München', 'Bayern', 'Germany', '803##', '+49 89 #######', 'Europe/Berlin', 4],
+  ['Paris', null, 'France', '750##', '+33 1 ## ## ## ##', 'Europe/Paris', 4],
+  ['Lyon', null, 'France', '690##', '+33 4 ## ## ## ##', 'Europe/Paris', 2],
+  ['Amsterdam', null, 'Netherlands', '101# @@', '+31 20 ### ####', 'Europe/Amsterdam', 3],
+  ['Madrid', null, 'Spain', '280##', '+34 91 ### ## ##', 'Europe/Madrid', 3],
+  ['Stockholm', null, 'Sweden', '111 ##', '+46 8 ### ### ##', 'Europe/Stockholm', 1],
+  ['São Paulo', 'SP', 'Brazil', '01310-###', '+55 11 ####-####', 'America/Sao_Paulo', 4],
+  ['Mexico City', 'CDMX', 'Mexico', '066##', '+52 55 #### ####', 'America/Mexico_City', 2],
+  ['Bengaluru', 'Karnataka', 'India', '5600##', '+91 80 #### ####', 'Asia/Kolkata', 4],
+  ['Mumbai', 'Maharashtra', 'India', '4000##', '+91 22 #### ####', 'Asia/Kolkata', 2],
+  ['Tokyo', null, 'Japan', '100-####', '+81 3-####-####', 'Asia/Tokyo', 4],
+  ['Sydney', 'NSW', 'Australia', '2000', '+61 2 #### ####', 'Australia/Sydney', 3],
+  ['Melbourne', 'VIC', 'Australia', '3000', '+61 3 #### ####', 'Australia/Melbourne', 2],
+  ['Singapore', null, 'Singapore', '0189##', '+65 6### ####', 'Asia/Singapore', 2],
+];
+/** One slot per unit of weight: a weighted pick is one array read. */
+const CITY_SLOTS: City[] = CITIES.flatMap((c) => Array.from({ length: c[6] }, () => c));
+
+const REGION_OF_COUNTRY: Record<string, string> = {
+  'United States': 'North America',
+  Canada: 'North America',
+  Brazil: 'LATAM',
+  Mexico: 'LATAM',
+  India: 'APAC',
+  Japan: 'APAC',
+  Australia: 'APAC',
+  Singapore: 'APAC',
+};
+
+const STREETS = words(
+  'Main St|Market St|Oak Ave|Maple Dr|Cedar Ln|Park Ave|Elm St|Pine St|Lake Rd|Hill St|' +
+    'Mission St|Broadway|High St|King St|Queen St|River Rd|Sunset Blvd|Harbor Way',
+);
+const TITLES = words(
+  'Marketing Manager|Director of Marketing|VP Marketing|CMO|Demand Generation Manager|' +
+    'Marketing Operations Manager|Content Strategist|Product Marketing Manager|Growth Lead|' +
+    'Sales Development Representative|Account Executive|VP Sales|Chief Revenue Officer|' +
+    'Software Engineer|Engineering Manager|CTO|IT Director|Data Analyst|Business Analyst|' +
+    'Operations Manager|CFO|Controller|HR Manager|Customer Success Manager|CEO|Founder|Consultant|' +
+    'Project Manager|Procurement Specialist|Office Manager',
+);
+const SALUTATIONS = ['Mr.', 'Ms.', 'Dr.', 'Mrs.', 'Mx.'];
+const LEAD_SOURCES = words(
+  'Website|Trade Show|Webinar|Paid Search|Partner|List Import|Referral|Social Media|' + 'Content Syndication',
+);
+const LEAD_STATUSES = [
+  'New',
+  'Open',
+  'Working',
+  'Nurture',
+  'Marketing Qualified',
+  'Sales Qualified',
+  'Disqualified',
+];
+const RATINGS = ['Hot', 'Warm', 'Cold'];
+const ROLES = ['Decision Maker', 'Influencer', 'Evaluator', 'Economic Buyer', 'Technical Buyer'];
+const INTERESTS = ['Analytics', 'Automation', 'Email Marketing', 'ABM', 'Mobile', 'Integrations'];
+const PERSONAL_DOMAINS = ['mail.example', 'inbox.example', 'post.example'];
+const PARTNER_DOMAINS = ['channelworks.example', 'resellhub.example', 'partnerly.example'];
+const ORIGINAL_SOURCES: [string, string][] = [
+  ['Web page visit', 'Web page visit'],
+  ['Web form fillout', 'Contact Us Form'],
+  ['List import', 'Trade show leads import'],
+  ['Web service API', 'Web service API'],
+];
+const COOKIE_DOMAIN = 'www.sandbox.example';
+const DAY_MS = 86_400_000;
+
+/** Fill `#` with digits and `@` with capital letters drawn from `h`. */
+function fill(template: string, h: number): string {
+  let x = h || 0x9e3779b9;
+  let out = '';
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i]!;
+    if (c !== '#' && c !== '@') {
+      out += c;
+      continue;
+    }
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const r = (x >>> 2) % (c === '#' ? 10 : 26);
+    out += c === '#' ? String(r) : String.fromCharCode(65 + r);
+  }
+  return out;
+}
+
+function pick<T>(list: readonly T[], h: number): T {
+  return list[h % list.length]!;
+}
+
+/**
+ * An 18-character Salesforce-style id (`00Q…`) that embeds `n`, so a filter on it needs no scan.
+ * The number sits in base 36 so the id survives case-insensitive comparison.
+ */
+function sfdcId(prefix: string, tag: string, n: number): string {
+  const body = prefix + tag + n.toString(36).toUpperCase().padStart(9, '0');
+  let h = 0x811c9dc5;
+  for (let i = 0; i < body.length; i++) h = Math.imul(h ^ body.charCodeAt(i), 0x01000193);
+  return body + fill('@@@', h);
+}
+
+function sfdcNumber(prefix: string, tag: string, value: string): number | undefined {
+  const v = value.toUpperCase();
+  if (v.length !== 18 || !v.startsWith(prefix + tag)) return undefined;
+  const n = parseInt(v.slice(6, 15), 36);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generator
+
+type FieldFn = (g: LeadGenerator, id: number) => FieldValue;
+
+export class LeadGenerator {
+  readonly s: number;
+  /** Three characters that make this seed's Salesforce ids distinct from another seed's. */
+  readonly sfdcTag: string;
+  /** The Munchkin id the generated tracking cookies claim. */
+  readonly cookieMunchkin: string;
+
+  constructor(readonly info: LeadSeedInfo) {
+    this.s = mixSeed(info.seed);
+    this.sfdcTag = fill('#@@', this.s).slice(0, 3);
+    this.cookieMunchkin = fill('###-@@@-###', fmix(this.s ^ 0x51ed));
+  }
+
+  h(id: number, salt: number): number {
+    return hash(this.s, id, salt);
+  }
+
+  /** Percent draw 0..99 for a salt. */
+  pct(id: number, salt: number): number {
+    return this.h(id, salt) % 100;
+  }
+
+  createdAt(id: number): number {
+    return leadCreatedAt(id, this.info);
+  }
+
+  updatedAt(id: number): number {
+    return leadUpdatedAt(id, this.info);
+  }
+
+  firstIdx(id: number): number {
+    return this.h(id, SALT.first) % FIRST_NAMES.length;
+  }
+
+  lastIdx(id: number): number {
+    return this.h(id, SALT.last) % LAST_NAMES.length;
+  }
+
+  company(id: number): number {
+    return this.h(id, SALT.company) % COMPANY_COUNT;
+  }
+
+  city(id: number): City {
+    return CITY_SLOTS[this.h(id, SALT.city) % CITY_SLOTS.length]!;
+  }
+
+  /** Whether the lead is synced with Salesforce, and as what. */
+  crmType(id: number): 'Lead' | 'Contact' | null {
+    const p = this.pct(id, SALT.crm);
+    return p < 21 ? 'Lead' : p < 35 ? 'Contact' : null;
+  }
+
+  isCustomer(id: number): boolean {
+    return this.pct(id, SALT.customer) < 15;
+  }
+
+  /** Every field of generated lead `id`, in describe order. */
+  lead(id: number): LeadRecord {
+    return buildLead(GENERATED_FNS, this, id);
+  }
+
+  /** One field of generated lead `id` (null for an unknown name). */
+  value(id: number, name: string): FieldValue {
+    const fn = GENERATED.get(name);
+    return fn ? fn(this, id) : null;
+  }
+
+  /** Whether generated values of `name` embed the lead id (see {@link candidate}). */
+  invertible(name: string): boolean {
+    return INVERTIBLE.has(name);
+  }
+
+  /**
+   * For an {@link invertible} field: the only generated lead that can hold `value` (the caller
+   * still compares), or null when no generated lead can.
+   */
+  candidate(name: string, value: string): number | null {
+    switch (name) {
+      case 'email': {
+        const m = /\.(\d{1,12})@[^@]+$/.exec(value);
+        return m ? Number(m[1]) : null;
+      }
+      case 'cookies': {
+        const m = /-(\d{5,15})$/.exec(value);
+        return m ? Number(m[1]) - 10_000 : null;
+      }
+      case 'facebookId':
+        return /^\d{15,18}$/.test(value) ? Number(value) - 100_000_000_000_000 : null;
+      case 'linkedInId': {
+        const m = /-([0-9a-z]{1,10})$/i.exec(value);
+        return m ? parseInt(m[1]!, 36) : null;
+      }
+      case 'twitterId': {
+        const m = /(\d{1,12})$/.exec(value);
+        return m ? Number(m[1]) : null;
+      }
+      case 'sfdcLeadId':
+        return sfdcNumber('00Q', this.sfdcTag, value) ?? null;
+      case 'sfdcContactId':
+        return sfdcNumber('003', this.sfdcTag, value) ?? null;
+      case 'partnerEmail': {
+        const m = /^partner\.(\d{1,12})@/i.exec(value);
+        return m ? Number(m[1]) : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /**
+   * False when no generated lead can hold `key` (a lower-cased value) in field `name`, so a lookup
+   * of a value that only the API could have stored skips the scan of every generated lead.
+   */
+  mayHold(name: string, key: string): boolean {
+    switch (name) {
+      case 'salesRegion':
+        return REGION_KEYS.has(key);
+      case 'productInterest':
+        return INTEREST_KEYS.has(key);
+      case 'accountTier':
+        return key === '1' || key === '2' || key === '3' || key === '4';
+      case 'leadPartitionId':
+        return key === '1';
+      case 'sfdcOpptyId':
+        return false;
+      case 'sfdcAccountId': {
+        const n = sfdcNumber('001', this.sfdcTag, key);
+        return n !== undefined && n >= 1 && n <= COMPANY_COUNT;
+      }
+      case 'sfdcLeadOwnerId': {
+        const n = sfdcNumber('005', this.sfdcTag, key);
+        return n !== undefined && n >= 1 && n <= OWNER_COUNT;
+      }
+      default:
+        return true;
+    }
+  }
+}
+
+const INVERTIBLE = new Set([
+  'email',
+  'cookies',
+  'facebookId',
+  'linkedInId',
+  'twitterId',
+  'sfdcLeadId',
+  'sfdcContactId',
+  'partnerEmail',
+]);
+const REGION_KEYS = new Set([...Object.values(REGION_OF_COUNTRY), 'EMEA'].map((r) => r.toLowerCase()));
+const INTEREST_KEYS = new Set(INTERESTS.map((i) => i.toLowerCase()));
+const OWNER_COUNT = 12;
+
+function companyName(c: number): string {
+  return COMPANY_NAMES[c]!;
+}
+
+function companyDomain(c: number): string {
+  return COMPANY_DOMAINS[c]!;
+}
+
+function companyEmployees(g: LeadGenerator, c: number): number {
+  const h = hash(g.s, c, SALT.companySize);
+  const base = COMPANY_SIZES[h % COMPANY_SIZES.length]!;
+  return Math.max(2, Math.round(base * (0.6 + unit(hash(g.s, c, SALT.companySize + 100)) * 0.8)));
+}
+
+function email(g: LeadGenerator, id: number): string {
+  const first = FIRST_SLUGS[g.firstIdx(id)]!;
+  const last = LAST_SLUGS[g.lastIdx(id)]!;
+  const domain =
+    g.pct(id, SALT.personal) < 12
+      ? pick(PERSONAL_DOMAINS, g.h(id, SALT.personal + 100))
+      : companyDomain(g.company(id));
+  return `${first}.${last}.${id}@${domain}`;
+}
+
+function nullUnless(cond: boolean, value: () => FieldValue): FieldValue {
+  return cond ? value() : null;
+}
+
+const FIELD_FNS: Record<string, FieldFn> = {
+  company: (g, id) => companyName(g.company(id)),
+  website: (g, id) => `www.${companyDomain(g.company(id))}`,
+  annualRevenue: (g, id) => {
+    const c = g.company(id);
+    const perHead = 120_000 + (hash(g.s, c, SALT.companyRevenue) % 230) * 1000;
+    return Math.round((companyEmployees(g, c) * perHead) / 1000) * 1000;
+  },
+  numberOfEmployees: (g, id) => companyEmployees(g, g.company(id)),
+  industry: (g, id) => COMPANY_KINDS[Math.floor(g.company(id) / COMPANY_STEMS.length)]![1],
+  id: (_g, id) => id,
+  createdAt: (g, id) => isoSecondsFast(g.createdAt(id)),
+  updatedAt: (g, id) => isoSecondsFast(g.updatedAt(id)),
+  salutation: (g, id) => (g.pct(id, SALT.salutation) < 30 ? pick(SALUTATIONS, g.h(id, 200)) : null),
+  firstName: (g, id) => FIRST_NAMES[g.firstIdx(id)]!,
+  middleName: (g, id) =>
+    nullUnless(g.pct(id, SALT.middle) < 12, () => `${String.fromCharCode(65 + (g.h(id, 201) % 26))}.`),
+  lastName: (g, id) => LAST_NAMES[g.lastIdx(id)]!,
+  email,
+  phone: (g, id) => (g.pct(id, SALT.phone) < 80 ? fill(g.city(id)[4], g.h(id, 202)) : null),
+  mobilePhone: (g, id) => (g.pct(id, SALT.mobile) < 40 ? fill(g.city(id)[4], g.h(id, 203)) : null),
+  fax: (g, id) => (g.pct(id, SALT.fax) < 10 ? fill(g.city(id)[4], g.h(id, 204)) : null),
+  title: (g, id) => (g.pct(id, SALT.title) < 85 ? pick(TITLES, g.h(id, 205)) : null),
+  dateOfBirth: (g, id) =>
+    nullUnless(g.pct(id, SALT.birth) < 8, () => {
+      const ms = Date.UTC(1960, 0, 1) + (g.h(id, 206) % (40 * 365)) * DAY_MS;
+      return isoSecondsFast(ms).slice(0, 10);
+    }),
+  address: (g, id) =>
+    nullUnless(
+      g.pct(id, SALT.address) < 75,
+      () => `${1 + (g.h(id, 207) % 9800)} ${pick(STREETS, g.h(id, 208))}`,
+    ),
+  city: (g, id) => g.city(id)[0],
+  state: (g, id) => g.city(id)[1],
+  country: (g, id) => g.city(id)[2],
+  postalCode: (g, id) => (g.pct(id, SALT.postal) < 85 ? fill(g.city(id)[3], g.h(id, 209)) : null),
+  personTimeZone: (g, id) => g.city(id)[5],
+  originalSourceType: (g, id) =>
+    g.crmType(id) ? 'Salesforce.com' : pick(ORIGINAL_SOURCES, g.h(id, SALT.source))[0],
+  originalSourceInfo: (g, id) =>
+    g.crmType(id) ? g.crmType(id) : pick(ORIGINAL_SOURCES, g.h(id, SALT.source))[1],
+  registrationSourceType: (g, id) =>
+    g.pct(id, SALT.registration) < 50 ? pick(ORIGINAL_SOURCES, g.h(id, SALT.source))[0] : null,
+  registrationSourceInfo: (g, id) =>
+    g.pct(id, SALT.registration) < 50 ? pick(ORIGINAL_SOURCES, g.h(id, SALT.source))[1] : null,
+  leadStatus: (g, id) => pick(LEAD_STATUSES, g.h(id, SALT.leadStatus)),
+  leadSource: (g, id) => (g.pct(id, SALT.leadSource) < 90 ? pick(LEAD_SOURCES, g.h(id, 210)) : null),
+  rating: (g, id) => (g.pct(id, SALT.rating) < 40 ? pick(RATINGS, g.h(id, 211)) : null),
+  leadRole: (g, id) => (g.pct(id, SALT.role) < 30 ? pick(ROLES, g.h(id, 212)) : null),
+  leadScore: (g, id) => Math.floor(unit(g.h(id, SALT.score)) ** 2 * 150),
+  relativeScore: (g, id) => (g.pct(id, SALT.relScore) < 60 ? 1 + (g.h(id, 213) % 5) : null),
+  priority: (g, id) => (g.pct(id, SALT.priority) < 40 ? g.h(id, 214) % 101 : null),
+  urgency: (g, id) =>
+    nullUnless(g.pct(id, SALT.urgency) < 40, () => Math.round(unit(g.h(id, 215)) * 10000) / 100),
+  unsubscribed: (g, id) => g.pct(id, SALT.flags) < 4,
+  unsubscribedReason: (g, id) =>
+    g.pct(id, SALT.flags) < 4 ? pick(['Unsubscribed via email link', 'Too many emails'], id) : null,
+  doNotCall: (g, id) => g.pct(id, SALT.flags + 100) < 3,
+  doNotCallReason: (g, id) => (g.pct(id, SALT.flags + 100) < 3 ? 'Requested by lead' : null),
+  emailInvalid: (g, id) => g.pct(id, SALT.flags + 200) < 2,
+  emailInvalidCause: (g, id) =>
+    nullUnless(
+      g.pct(id, SALT.flags + 200) < 2,
+      () => `550 5.1.1 <${email(g, id)}>: Recipient address rejected: User unknown`,
+    ),
+  inferredCompany: (g, id) => (g.pct(id, SALT.inferred) < 10 ? companyName(g.company(id)) : null),
+  inferredCountry: (g, id) => (g.pct(id, SALT.inferred) < 10 ? g.city(id)[2] : null),
+  anonymousIP: () => null,
+  isAnonymous: () => false,
+  acquisitionProgramId: () => null,
+  cookies: (g, id) =>
+    nullUnless(
+      g.pct(id, SALT.cookie) < 60,
+      () => `id:${g.cookieMunchkin}&token:_mch-${COOKIE_DOMAIN}-${g.createdAt(id)}-${10_000 + id}`,
+    ),
+  leadPartitionId: () => 1,
+  facebookId: (g, id) => (g.pct(id, SALT.social) < 5 ? String(100_000_000_000_000 + id) : null),
+  linkedInId: (g, id) =>
+    nullUnless(
+      g.pct(id, SALT.social + 100) < 20,
+      () => `${FIRST_SLUGS[g.firstIdx(id)]}-${LAST_SLUGS[g.lastIdx(id)]}-${id.toString(36)}`,
+    ),
+  twitterId: (g, id) =>
+    nullUnless(
+      g.pct(id, SALT.social + 200) < 10,
+      () => `${FIRST_SLUGS[g.firstIdx(id)]}_${LAST_SLUGS[g.lastIdx(id)]}${id}`,
+    ),
+  sfdcType: (g, id) => g.crmType(id),
+  sfdcLeadId: (g, id) => (g.crmType(id) === 'Lead' ? sfdcId('00Q', g.sfdcTag, id) : null),
+  sfdcContactId: (g, id) => (g.crmType(id) === 'Contact' ? sfdcId('003', g.sfdcTag, id) : null),
+  sfdcAccountId: (g, id) =>
+    g.crmType(id) === 'Contact' ? sfdcId('001', g.sfdcTag, g.company(id) + 1) : null,
+  sfdcLeadOwnerId: (g, id) =>
+    nullUnless(g.crmType(id) !== null, () =>
+      sfdcId('005', g.sfdcTag, 1 + (g.h(id, SALT.owner) % OWNER_COUNT)),
+    ),
+  sfdcOpptyId: () => null,
+  salesRegion: (g, id) => REGION_OF_COUNTRY[g.city(id)[2]] ?? 'EMEA',
+  accountTier: (g, id) => (g.pct(id, SALT.tier) < 75 ? 1 + (g.h(id, 216) % 4) : null),
+  productInterest: (g, id) => (g.pct(id, SALT.interest) < 70 ? pick(INTERESTS, g.h(id, 217)) : null),
+  isCustomer: (g, id) => g.isCustomer(id),
+  renewalDate: (g, id) =>
+    nullUnless(g.isCustomer(id), () => {
+      const ms = g.info.asOf + (g.h(id, SALT.renewal) % 365) * DAY_MS;
+      return isoSecondsFast(ms).slice(0, 10);
+    }),
+  contractValue: (g, id) => nullUnless(g.isCustomer(id), () => (50 + (g.h(id, SALT.contract) % 2450)) * 100),
+  lastWebinarAt: (g, id) =>
+    nullUnless(g.pct(id, SALT.webinar) < 30, () => {
+      const created = g.createdAt(id);
+      return isoSecondsFast(created + Math.floor(unit(g.h(id, 218)) * (g.updatedAt(id) - created)));
+    }),
+  partnerEmail: (g, id) =>
+    nullUnless(g.pct(id, SALT.partner) < 5, () => `partner.${id}@${pick(PARTNER_DOMAINS, g.h(id, 219))}`),
+};
+
+const GENERATED = new Map<string, FieldFn>(Object.entries(FIELD_FNS));
+const GENERATED_NAMES: string[] = LEAD_FIELDS.map((f) => f.name);
+const GENERATED_FNS: FieldFn[] = GENERATED_NAMES.map((name) => {
+  const fn = GENERATED.get(name);
+  if (!fn) throw new Error(`no generator for lead field '${name}'`);
+  return fn;
+});
+
+/**
+ * One object literal with every field: V8 then gives all leads a single hidden class. Adding the
+ * 65 keys one by one through a computed name took most of the generation time (several µs).
+ */
+const buildLead = new Function(
+  'fns',
+  'g',
+  'id',
+  `return {${GENERATED_NAMES.map((name, i) => `${JSON.stringify(name)}: fns[${i}](g, id)`).join(', ')}};`,
+) as (fns: FieldFn[], g: LeadGenerator, id: number) => LeadRecord;

@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from './errors.ts';
 import { parseQuery, type QueryValue } from './query.ts';
+import type { AuthInfo, ServerDeps } from './deps.ts';
 
-/** How a route authenticates: the environment secret key, a connect session token, or nothing. */
-export type AuthKind = 'secret' | 'session' | 'none';
+/**
+ * How a route authenticates: the environment secret key, a connect session token (header, or the
+ * `connect_session_token` query parameter on the auth route), either, or nothing.
+ */
+export type AuthKind = 'secret' | 'session' | 'secret_or_session' | 'none';
 
 export interface Reply {
   status?: number;
@@ -11,39 +15,39 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-export interface RouteContext<Deps> {
+export interface RouteContext {
   req: IncomingMessage;
   res: ServerResponse;
-  deps: Deps;
+  deps: ServerDeps;
   params: Record<string, string>;
   query: Record<string, QueryValue>;
   /** The raw search string (after `?`), for routes that forward it. */
   search: string;
   path: string;
-  /** Set by the auth step: the connect session (session routes). */
-  auth: { kind: AuthKind; sessionId?: string };
+  /** Set by the auth step (undefined on `none` routes). */
+  auth: AuthInfo;
   /** Read and parse the JSON body (415 for a non-JSON content type, 400 for bad JSON). */
   json(): Promise<unknown>;
 }
 
-export interface RouteDef<Deps> {
+export interface RouteDef {
   method: string;
   /** `/connections/:connectionId`; a trailing `*` matches the rest (proxy). */
   path: string;
   auth: AuthKind;
   /** Return a reply, or undefined when the handler wrote the response itself (streams). */
-  handler(ctx: RouteContext<Deps>): Promise<Reply | undefined> | Reply | undefined;
+  handler(ctx: RouteContext): Promise<Reply | undefined> | Reply | undefined;
 }
 
-interface Compiled<Deps> extends RouteDef<Deps> {
+interface Compiled extends RouteDef {
   regex: RegExp;
   names: string[];
 }
 
-export class Router<Deps> {
-  private readonly routes: Compiled<Deps>[] = [];
+export class Router {
+  private readonly routes: Compiled[] = [];
 
-  add(route: RouteDef<Deps>): this {
+  add(route: RouteDef): this {
     const names: string[] = [];
     let pattern = route.path
       .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
@@ -60,7 +64,7 @@ export class Router<Deps> {
     return this;
   }
 
-  match(method: string, path: string): { route: Compiled<Deps>; params: Record<string, string> } {
+  match(method: string, path: string): { route: Compiled; params: Record<string, string> } {
     let pathMatched = false;
     for (const r of this.routes) {
       const m = r.regex.exec(path);

@@ -535,6 +535,23 @@ describe('lead export files', () => {
     expect(parseDelimited(ssvText, ';').find((r) => r[0] === 'quoting@example.com')).toEqual(row);
   });
 
+  it('exports leads by last update with the updatedAt filter', async () => {
+    const s = await start();
+    const sync = await s.apiJson('/rest/v1/leads.json', {
+      method: 'POST',
+      json: { action: 'updateOnly', lookupField: 'id', input: [{ id: 17, firstName: 'Recently Changed' }] },
+    });
+    expect(sync.result![0]!.status).toBe('updated');
+    const window = { startAt: iso(Date.now() - 3600_000), endAt: iso(Date.now() + 3600_000) };
+    const { id } = await runJob(s, 'leads', {
+      fields: ['id', 'firstName', 'updatedAt'],
+      filter: { updatedAt: window },
+    });
+    const rows = parseDelimited((await download(s, 'leads', id)).toString('utf8')).slice(1);
+    expect(rows.find((r) => r[0] === '17')?.[1]).toBe('Recently Changed');
+    for (const row of rows) expect(Date.parse(row[2]!)).toBeGreaterThanOrEqual(Date.parse(window.startAt));
+  });
+
   it('exports the members of a static list by id and by name', async () => {
     const s = await start();
     const lists = await s.apiJson('/rest/v1/lists.json');

@@ -219,6 +219,8 @@ export async function handleControl(
         if (b.limits) applyLimitsPatch(inst.limits, b.limits);
         if (b.settings) Object.assign(inst.settings, b.settings);
         inst.limiter.reconfigure();
+        // A shorter processing time or more processing slots apply at once.
+        inst.bulk.tick();
         return send(200, describeInstance(sandbox, inst));
       }
       case 'POST seed': {

@@ -1,0 +1,177 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApiError } from './errors.ts';
+import { Router, type RouteContext } from './router.ts';
+import { authenticate } from './auth.ts';
+import { routes } from './routes/index.ts';
+import type { AuthInfo, ServerDeps } from './deps.ts';
+
+const JSON_LIMIT = 1024 * 1024;
+
+const CORS_HEADERS: Record<string, string> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
+  'Access-Control-Allow-Headers':
+    'Authorization, Content-Type, Accept, Accept-Language, Origin, X-Requested-With, Nango-Activity-Log-Id, Nango-Is-Dry-Run, Nango-Is-Sync, Nango-Is-Script, Provider-Config-Key, Connection-Id, Retries, Retry-On, Base-Url-Override, Decompress',
+  'Access-Control-Expose-Headers':
+    'Authorization, Etag, Content-Type, Content-Length, X-Nango-Signature, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After',
+  'Access-Control-Max-Age': '600',
+};
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...CORS_HEADERS,
+    ...(payload === '' ? {} : { 'Content-Type': 'application/json; charset=utf-8' }),
+    'Content-Length': String(Buffer.byteLength(payload)),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** Read a JSON body: 415 for another content type, 413 past the limit, 400 for malformed JSON. */
+function jsonReader(req: IncomingMessage): () => Promise<unknown> {
+  let cached: Promise<unknown> | undefined;
+  return () =>
+    (cached ??= (async () => {
+      const type = (req.headers['content-type'] ?? '').toLowerCase();
+      if (type !== '' && !type.startsWith('application/json')) {
+        throw new ApiError(
+          415,
+          'invalid_content_type',
+          'The body must be JSON (Content-Type: application/json).',
+        );
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size > JSON_LIMIT) throw new ApiError(413, 'payload_too_large', 'The body is larger than 1 MiB.');
+        chunks.push(chunk as Buffer);
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return undefined;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new ApiError(400, 'invalid_json', 'The body is not valid JSON.');
+      }
+    })());
+}
+
+export function createTetherHandler(deps: ServerDeps) {
+  const router = new Router();
+  for (const r of routes) router.add(r);
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const search = q === -1 ? '' : url.slice(q + 1);
+    const method = req.method ?? 'GET';
+    res.on('finish', () => {
+      // Paths only: query strings may carry session tokens.
+      deps.log.info(
+        { method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    });
+    try {
+      if (method === 'OPTIONS') {
+        res.writeHead(204, CORS_HEADERS);
+        res.end();
+        return;
+      }
+      if (method === 'GET' && (path === '/connect' || path.startsWith('/connect/'))) {
+        if (serveConnectUi(deps, path, search, res)) return;
+      }
+      const { route, params } = router.match(method, path);
+      const query = Router.query(search);
+      const auth = await authenticate(deps, route.auth, req, query);
+      const ctx: RouteContext = {
+        req,
+        res,
+        deps,
+        params,
+        query,
+        search,
+        path,
+        auth: auth as AuthInfo,
+        json: jsonReader(req),
+      };
+      const reply = await route.handler(ctx);
+      if (reply === undefined) return;
+      sendJson(res, reply.status ?? 200, reply.body, reply.headers);
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof ApiError) {
+        sendJson(res, err.status, err.toBody());
+        return;
+      }
+      const id = crypto.randomUUID();
+      deps.log.error({ err, id, method, path }, 'unhandled error');
+      sendJson(res, 500, {
+        error: { code: 'server_error', message: `An unexpected error occurred (reference ${id}).` },
+      });
+    }
+  };
+}
+
+/** The Connect UI's static assets under `/connect/`. Returns false when the path is not one. */
+function serveConnectUi(deps: ServerDeps, path: string, search: string, res: ServerResponse): boolean {
+  if (path === '/connect') {
+    res.writeHead(301, { Location: `/connect/${search ? `?${search}` : ''}` });
+    res.end();
+    return true;
+  }
+  const asset = deps.connectUi.get(path.slice('/connect'.length));
+  if (!asset) return false;
+  res.writeHead(200, {
+    'Content-Type': asset.type,
+    'Content-Length': String(Buffer.byteLength(asset.body)),
+    'Cache-Control': 'no-cache',
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy':
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; connect-src *; frame-ancestors *",
+  });
+  res.end(asset.body);
+  return true;
+}
+
+export interface ListeningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function listen(deps: ServerDeps, port: number, host: string): Promise<ListeningServer> {
+  const handler = createTetherHandler(deps);
+  const server = createServer((req, res) => void handler(req, res));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost =
+    host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return {
+    server,
+    url: `http://${shownHost}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { TetherConfig } from '../config.ts';
+import type { Store } from '../db/store.ts';
+import type { Environment } from '../db/environments.ts';
+import type { OutboundClient } from '../engine/outbound.ts';
+import type { WebhookSender } from '../engine/webhooks.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { ConnectUiAsset } from '../connect-ui/assets.ts';
+import type { ConnectSession } from '../db/sessions.ts';
+
+/** Everything a route may use; built once at startup (src/server/app.ts). */
+export interface ServerDeps {
+  config: TetherConfig;
+  store: Store;
+  outbound: OutboundClient;
+  webhooks: WebhookSender;
+  providers: ProviderRegistry;
+  connectUi: Map<string, ConnectUiAsset>;
+  log: Logger;
+}
+
+/** What the auth step found: the environment, and the connect session for session routes. */
+export interface AuthInfo {
+  environment: Environment;
+  session?: ConnectSession;
+}

@@ -1,0 +1,114 @@
+import pino, { type Logger } from 'pino';
+import type { TetherConfig } from '../config.ts';
+import { openStore, type Store } from '../db/store.ts';
+import { createIntegration, getIntegration } from '../db/integrations.ts';
+import { OutboundClient } from '../engine/outbound.ts';
+import { WebhookSender } from '../engine/webhooks.ts';
+import { providers as defaultProviders, type ProviderRegistry } from '../providers/registry.ts';
+import { buildConnectUiAssets } from '../connect-ui/assets.ts';
+import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
+import { listen } from './app.ts';
+import type { ServerDeps } from './deps.ts';
+
+/**
+ * Assemble and start Tether: keys and database, outbound client (with the sandbox allowlisted when
+ * it runs beside us), webhook sender, Connect UI assets, the ready `marketo` integration, the HTTP
+ * server. Used by `npm start` and by integration tests (port 0, temp data dir).
+ */
+export interface RunningTether {
+  url: string;
+  secretKey: string;
+  deps: ServerDeps;
+  sandbox: RunningSandbox | undefined;
+  close(): Promise<void>;
+}
+
+/** Secrets never reach the logs, whatever a caller puts in a log object. */
+const REDACT = [
+  'secretKey',
+  'secret_key',
+  'client_secret',
+  'clientSecret',
+  'token',
+  'access_token',
+  'credentials',
+  'authorization',
+  'req.headers.authorization',
+  '*.client_secret',
+  '*.clientSecret',
+  '*.token',
+  '*.access_token',
+  '*.credentials',
+];
+
+export function createLogger(level: TetherConfig['logLevel']): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } });
+}
+
+export async function startTether(
+  config: TetherConfig,
+  opts: { logger?: Logger; providers?: ProviderRegistry; webhookBackoffMs?: (n: number) => number } = {},
+): Promise<RunningTether> {
+  const log = opts.logger ?? createLogger(config.logLevel);
+  let sandbox: RunningSandbox | undefined;
+  const allowedHosts = [...config.allowedHosts];
+  if (config.sandbox) {
+    sandbox = await startSandbox({
+      port: config.sandboxPort,
+      host: '127.0.0.1',
+      munchkinId: '123-ABC-456',
+      seed: { leads: 10_000, seed: 1 },
+    });
+    allowedHosts.push(new URL(sandbox.endpoint).host);
+  }
+  let store: Store | undefined;
+  try {
+    store = await openStore(config);
+    const outbound = new OutboundClient({ allowedHosts });
+    const webhooks = new WebhookSender({
+      client: new OutboundClient({ allowedHosts, allowedSuffixes: [''] }),
+      ...(opts.webhookBackoffMs ? { backoffMs: opts.webhookBackoffMs } : {}),
+      onResult: (r) =>
+        r.ok
+          ? log.info({ url: r.url, attempts: r.attempts }, 'webhook delivered')
+          : log.warn({ url: r.url, attempts: r.attempts, status: r.status, error: r.error }, 'webhook failed'),
+    });
+    const registry = opts.providers ?? defaultProviders;
+    if (!(await getIntegration(store.ctx, store.environment.id, 'marketo'))) {
+      await createIntegration(store.ctx, {
+        environmentId: store.environment.id,
+        uniqueKey: 'marketo',
+        provider: 'marketo',
+        displayName: 'Marketo',
+      });
+    }
+    const deps: ServerDeps = {
+      config,
+      store,
+      outbound,
+      webhooks,
+      providers: registry,
+      connectUi: await buildConnectUiAssets(),
+      log,
+    };
+    const server = await listen(deps, config.port, config.host);
+    const openedStore = store;
+    return {
+      url: server.url,
+      secretKey: store.keys.secretKey,
+      deps,
+      sandbox,
+      close: async () => {
+        await server.close();
+        await webhooks.drain();
+        outbound.close();
+        await openedStore.close();
+        await sandbox?.close();
+      },
+    };
+  } catch (err) {
+    await store?.close();
+    await sandbox?.close();
+    throw err;
+  }
+}

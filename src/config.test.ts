@@ -97,7 +97,9 @@ describe('loadConfig', () => {
     });
     expect(err.variables).toEqual(['TETHER_PORT', 'TETHER_SANDBOX', 'TETHER_PUBLIC_URL', 'TETHER_LOG_LEVEL']);
     expect(err.message).toContain('Invalid Tether configuration');
-    expect(err.message).toContain('TETHER_PORT: must be an integer between 1 and 65535 (got "abc")');
+    expect(err.message).toContain(
+      'TETHER_PORT: must be an integer between 0 and 65535 (0 = any free port) (got "abc")',
+    );
     expect(err.message).toContain('TETHER_SANDBOX: must be "on" or "off" (got "maybe")');
     expect(err.message).toMatch(/TETHER_LOG_LEVEL: must be one of fatal, error/);
     expect(err.message).toMatch(/TETHER_PUBLIC_URL: must be an absolute http/);
@@ -105,7 +107,12 @@ describe('loadConfig', () => {
 
   it('rejects out-of-range ports', () => {
     expect(configError({ TETHER_PORT: '70000' }).variables).toEqual(['TETHER_PORT']);
-    expect(configError({ TETHER_SANDBOX_PORT: '0' }).variables).toEqual(['TETHER_SANDBOX_PORT']);
+    expect(configError({ TETHER_SANDBOX_PORT: '65536' }).variables).toEqual(['TETHER_SANDBOX_PORT']);
+  });
+
+  it('accepts port 0 (any free port) for the server and the sandbox at once', () => {
+    const config = loadConfig({ TETHER_PORT: '0', TETHER_SANDBOX_PORT: '0' }, '/tmp');
+    expect([config.port, config.sandboxPort]).toEqual([0, 0]);
   });
 
   it('rejects a secret key that is not a UUID v4 without echoing it', () => {

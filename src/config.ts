@@ -108,9 +108,9 @@ function quote(v: string): string {
 
 const port = z
   .string()
-  .regex(/^\d+$/, 'must be an integer between 1 and 65535')
+  .regex(/^\d+$/, 'must be an integer between 0 and 65535 (0 = any free port)')
   .transform(Number)
-  .refine((n) => n >= 1 && n <= 65535, 'must be an integer between 1 and 65535');
+  .refine((n) => n >= 0 && n <= 65535, 'must be an integer between 0 and 65535 (0 = any free port)');
 
 const onOff = z
   .string()
@@ -231,12 +231,12 @@ export function loadConfig(
 
   const sandbox = parse('TETHER_SANDBOX', onOff, CONFIG_DEFAULTS.sandbox);
   const sandboxPort = parse('TETHER_SANDBOX_PORT', port, CONFIG_DEFAULTS.sandboxPort);
-  if (sandbox && sandboxPort === cfgPort && get('TETHER_SANDBOX_PORT') !== undefined) {
+  if (sandbox && sandboxPort === cfgPort && cfgPort !== 0 && get('TETHER_SANDBOX_PORT') !== undefined) {
     issues.push({
       variable: 'TETHER_SANDBOX_PORT',
       message: `must differ from TETHER_PORT (${cfgPort}) while TETHER_SANDBOX is on`,
     });
-  } else if (sandbox && sandboxPort === cfgPort) {
+  } else if (sandbox && sandboxPort === cfgPort && cfgPort !== 0) {
     issues.push({
       variable: 'TETHER_PORT',
       message: `must differ from TETHER_SANDBOX_PORT (${sandboxPort}) while TETHER_SANDBOX is on`,

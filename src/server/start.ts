@@ -71,7 +71,10 @@ export async function startTether(
       onResult: (r) =>
         r.ok
           ? log.info({ url: r.url, attempts: r.attempts }, 'webhook delivered')
-          : log.warn({ url: r.url, attempts: r.attempts, status: r.status, error: r.error }, 'webhook failed'),
+          : log.warn(
+              { url: r.url, attempts: r.attempts, status: r.status, error: r.error },
+              'webhook failed',
+            ),
     });
     const registry = opts.providers ?? defaultProviders;
     if (!(await getIntegration(store.ctx, store.environment.id, 'marketo'))) {

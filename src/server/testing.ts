@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfig } from '../config.ts';
+import { startTether, type RunningTether } from './start.ts';
+import { startTestSandbox, type TestSandbox } from '../sandbox/testing.ts';
+import type { StartOptions } from '../sandbox/index.ts';
+
+/**
+ * Integration-test harness: a real Tether server (port 0, temp data dir, SQLite) next to a real
+ * Marketo sandbox (port 0) that Tether is allowed to reach. Nothing is mocked.
+ */
+export interface TestTether {
+  tether: RunningTether;
+  sandbox: TestSandbox;
+  url: string;
+  secretKey: string;
+  dataDir: string;
+  /** Call Tether with the secret key (override `authorization` to test auth). */
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** Create a connect session and return its token. */
+  session(body?: Record<string, unknown>): Promise<string>;
+  /** Run the Connect UI's auth call for the sandbox's default service; returns the response. */
+  connect(
+    token: string,
+    creds?: { clientId?: string; clientSecret?: string; endpointURL?: string; identityURL?: string },
+  ): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function startTestTether(
+  opts: {
+    sandbox?: StartOptions;
+    env?: Record<string, string>;
+    webhookBackoffMs?: (n: number) => number;
+  } = {},
+): Promise<TestTether> {
+  const sandbox = await startTestSandbox(opts.sandbox);
+  const dataDir = mkdtempSync(join(tmpdir(), 'tether-test-'));
+  const config = loadConfig({
+    TETHER_PORT: '0',
+    TETHER_DATA_DIR: dataDir,
+    TETHER_SANDBOX: 'off',
+    TETHER_ALLOWED_HOSTS: new URL(sandbox.endpoint).host,
+    TETHER_LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const tether = await startTether(config, {
+    logger: pino({ level: 'silent' }),
+    ...(opts.webhookBackoffMs ? { webhookBackoffMs: opts.webhookBackoffMs } : {}),
+  });
+  // Port 0 was resolved on listen: links must point at the real port.
+  tether.deps.config.publicUrl = tether.url;
+  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${tether.secretKey}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+    return fetch(tether.url + path, { ...init, headers, body });
+  };
+  return {
+    tether,
+    sandbox,
+    url: tether.url,
+    secretKey: tether.secretKey,
+    dataDir,
+    api,
+    session: async (body = { end_user: { id: 'user-1' }, allowed_integrations: ['marketo'] }) => {
+      const res = await api('/connect/sessions', { method: 'POST', json: body });
+      if (res.status !== 201) throw new Error(`session: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: { token: string } }).data.token;
+    },
+    connect: (token, creds = {}) => {
+      const q = new URLSearchParams();
+      q.set('connect_session_token', token);
+      q.set('params[endpointURL]', creds.endpointURL ?? sandbox.endpoint);
+      q.set('params[identityURL]', creds.identityURL ?? sandbox.identity);
+      return fetch(`${tether.url}/oauth2/auth/marketo?${q}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          client_id: creds.clientId ?? sandbox.clientId,
+          client_secret: creds.clientSecret ?? sandbox.clientSecret,
+        }),
+      });
+    },
+    close: async () => {
+      await tether.close();
+      await sandbox.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

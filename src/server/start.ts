@@ -1,3 +1,6 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { TetherConfig } from '../config.ts';
 import { openStore, type Store } from '../db/store.ts';
@@ -41,6 +44,24 @@ const REDACT = [
   '*.credentials',
 ];
 
+/**
+ * The embedded sandbox keeps its LaunchPoint credentials in the data dir, so a connection made
+ * yesterday still works after a restart.
+ */
+function sandboxCredentials(dataDir: string): { clientId: string; clientSecret: string } {
+  const file = join(dataDir, 'sandbox-credentials.json');
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { clientId?: unknown; clientSecret?: unknown };
+    if (typeof saved.clientId === 'string' && typeof saved.clientSecret === 'string') {
+      return { clientId: saved.clientId, clientSecret: saved.clientSecret };
+    }
+  }
+  const creds = { clientId: randomUUID(), clientSecret: randomBytes(24).toString('base64url') };
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
+  return creds;
+}
+
 export function createLogger(level: TetherConfig['logLevel']): Logger {
   return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } });
 }
@@ -58,6 +79,7 @@ export async function startTether(
       host: '127.0.0.1',
       munchkinId: '123-ABC-456',
       seed: { leads: 10_000, seed: 1 },
+      ...sandboxCredentials(config.dataDir),
     });
     allowedHosts.push(new URL(sandbox.endpoint).host);
   }

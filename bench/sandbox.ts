@@ -35,6 +35,20 @@ try {
     ],
   });
   const ok = result['2xx'];
+  // HTTP 200 also carries Marketo errors: check what the sandbox says it served.
+  const counters = (await (
+    await fetch(`${sb.info.admin}/instances/${sb.info.munchkinId}/counters`)
+  ).json()) as {
+    byEndpoint: Record<string, number>;
+    errorsByCode: Record<string, number>;
+  };
+  const served = counters.byEndpoint['GET /rest/v1/lead/:id.json'] ?? 0;
+  const errors = Object.values(counters.errorsByCode).reduce((a, b) => a + b, 0);
+  if (errors > 0 || served < ok) {
+    throw new Error(
+      `lead reads were not all served: ${served} served, errors ${JSON.stringify(counters.errorsByCode)}`,
+    );
+  }
   console.log(
     `lead read: ${Math.round(result.requests.average)} requests/s (p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors)`,
   );

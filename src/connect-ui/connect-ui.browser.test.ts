@@ -494,6 +494,10 @@ describe.skipIf(SKIP !== null)('Connect UI in Chromium', () => {
     await expect.poll(() => frame.locator('h1').textContent()).toBe('Connected');
     await frame.locator('#finish').click();
     await frame.locator('h1').press('Escape');
+    // postMessage is asynchronous: wait for the second close before reading the log.
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { __messages: unknown[] }).__messages.length))
+      .toBe(5);
     const messages = await page.evaluate(() => (window as unknown as { __messages: unknown[] }).__messages);
     expect(messages).toEqual([
       { type: 'ready' },

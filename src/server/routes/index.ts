@@ -9,6 +9,21 @@ import { postOauth2Auth } from './oauth2/auth/postProviderConfigKey.ts';
 import { getProviders } from './providers/getProviders.ts';
 import { getProvider } from './providers/getProvider.ts';
 import { getIntegrations } from './integrations/getIntegrations.ts';
+import { getIntegration } from './integrations/getIntegration.ts';
+import { postIntegration } from './integrations/postIntegration.ts';
+import { patchIntegration } from './integrations/patchIntegration.ts';
+import { deleteIntegration } from './integrations/deleteIntegration.ts';
+import { getConnections, getConnectionsLegacy } from './connections/getConnections.ts';
+import { getConnection, getConnectionLegacy } from './connections/getConnection.ts';
+import { patchConnection } from './connections/patchConnection.ts';
+import { deleteConnection, deleteConnectionLegacy } from './connections/deleteConnection.ts';
+import {
+  patchMetadata,
+  patchMetadataLegacy,
+  postMetadata,
+  postMetadataLegacy,
+} from './connections/metadata.ts';
+import { getTemplateLogo } from './images/getTemplateLogo.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -22,4 +37,21 @@ export const routes: RouteDef[] = [
   getProviders,
   getProvider,
   getIntegrations,
+  getIntegration,
+  postIntegration,
+  patchIntegration,
+  deleteIntegration,
+  // `/connections/metadata` before `/connections/:connectionId` (PATCH exists on both).
+  postMetadata,
+  patchMetadata,
+  postMetadataLegacy,
+  patchMetadataLegacy,
+  getConnections,
+  getConnectionsLegacy,
+  getConnection,
+  getConnectionLegacy,
+  patchConnection,
+  deleteConnection,
+  deleteConnectionLegacy,
+  getTemplateLogo,
 ];

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import type { RouteDef } from '../../router.ts';
+import { parseWith } from '../../validate.ts';
+import { ApiError } from '../../errors.ts';
+import { deleteConnection as deleteStored } from '../../../db/connections.ts';
+import { connectionIdParam, providerConfigKeySchema } from './schemas.ts';
+
+const querySchema = z.object({ provider_config_key: providerConfigKeySchema }).strict();
+
+/**
+ * `DELETE /connections/{connectionId}?provider_config_key=…` (and legacy `/connection/{id}`):
+ * soft delete that erases the credentials. Unknown → 400 `unknown_connection`, like Nango.
+ */
+export const deleteConnection: RouteDef = {
+  method: 'DELETE',
+  path: '/connections/:connectionId',
+  auth: 'secret',
+  handler: async (ctx) => {
+    const connectionId = connectionIdParam(ctx);
+    const q = parseWith(querySchema, ctx.query, 'invalid_query_params');
+    const deleted = await deleteStored(
+      ctx.deps.store.ctx,
+      ctx.auth.environment.id,
+      q.provider_config_key,
+      connectionId,
+    );
+    if (!deleted) throw new ApiError(400, 'unknown_connection', 'Failed to find connection');
+    return { body: { success: true } };
+  },
+};
+
+/** Legacy path, same handler. */
+export const deleteConnectionLegacy: RouteDef = { ...deleteConnection, path: '/connection/:connectionId' };

@@ -81,9 +81,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
 
       // Finish in a tab the page did not open: window.close() is refused, so it says what to do.
       await p.page.locator('#finish').click();
-      await expect
-        .poll(() => p.page.locator('main').innerText())
-        .toContain('You can now close this window.');
+      await expect.poll(() => p.page.locator('main').innerText()).toContain('You can now close this window.');
       expect(p.errors).toEqual([]);
     } finally {
       await p.close();
@@ -128,7 +126,8 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       await p.page.locator('#submit').click();
       const submitted = Date.now();
       const summary = await waitForErrorSummary(p.page, c.timeout ?? OUTCOME_TIMEOUT_MS);
-      if (process.env.E2E_DEBUG) console.log(c.name, 'form', submitted - started, 'outcome', Date.now() - submitted);
+      if (process.env.E2E_DEBUG)
+        console.log(c.name, 'form', submitted - started, 'outcome', Date.now() - submitted);
       await p.shot(`03-error-${c.name}`);
       expect(summary.title, 'which step failed').toBe(c.title);
       if (typeof c.message === 'string') expect(summary.text).toContain(c.message);
@@ -201,7 +200,11 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       const host = `127.0.0.1:${env.closedPort}`;
       await expectFailure(expect, {
         name: 'host-unreachable',
-        values: () => ({ ...sandboxValues(), domain: `http://${host}/rest`, identity: `http://${host}/identity` }),
+        values: () => ({
+          ...sandboxValues(),
+          domain: `http://${host}/rest`,
+          identity: `http://${host}/identity`,
+        }),
         title: STEP1,
         message: `Could not reach ${host} (while getting an access token from the Identity URL).`,
         hint: 'Check the Identity URL (Admin > Integration > Web Services) and try again in a few minutes.',
@@ -311,7 +314,9 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       // Once the user types in the Identity URL it is theirs.
       await p.page.locator('#field-identityURL').fill('https://123-abc-456.mktorest.com/identity/');
       await p.page.locator('#field-endpointURL').fill('999-zzz-999.mktorest.com');
-      expect(await p.page.inputValue('#field-identityURL')).toBe('https://123-abc-456.mktorest.com/identity/');
+      expect(await p.page.inputValue('#field-identityURL')).toBe(
+        'https://123-abc-456.mktorest.com/identity/',
+      );
       expect(p.errors).toEqual([]);
     } finally {
       await p.close();
@@ -328,6 +333,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       await page.goto(session.connectLink);
       await waitForForm(page);
       // The heading has the focus first; nothing overflows sideways.
+      console.log(await page.evaluate(() => document.querySelector('h1')?.outerHTML));
       expect(await focused(page)).toBe('h1:Connect Marketo');
       expect(await horizontalOverflow(page)).toBe(0);
       await p.shot('05-keyboard-form-360');

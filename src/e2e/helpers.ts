@@ -238,7 +238,13 @@ export async function serviceWithRole(
 export async function createInstance(
   t: TestTether,
   body: Record<string, unknown>,
-): Promise<{ munchkinId: string; endpoint: string; identity: string; clientId: string; clientSecret: string }> {
+): Promise<{
+  munchkinId: string;
+  endpoint: string;
+  identity: string;
+  clientId: string;
+  clientSecret: string;
+}> {
   const r = await t.sandbox.control<{
     munchkinId: string;
     endpoint: string;
@@ -274,6 +280,12 @@ export async function openPage(
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  if (process.env.E2E_DEBUG) {
+    page.on('requestfailed', (r) => console.log('[e2e] request failed', r.url(), r.failure()?.errorText));
+    page.on('response', (r) => {
+      if (r.status() >= 400) console.log('[e2e] response', r.status(), r.url());
+    });
+  }
   return {
     context,
     page,

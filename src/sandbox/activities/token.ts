@@ -1,4 +1,5 @@
 import { MarketoError } from '../core/envelope.ts';
+import { base32DecodeText, base32EncodeText } from '../core/base32.ts';
 import type { Position } from './generator.ts';
 
 /**
@@ -8,58 +9,16 @@ import type { Position } from './generator.ts';
  * as Marketo's `GIYDAOBN…` tokens do.
  */
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-export function base32Encode(text: string): string {
-  const bytes = Buffer.from(text, 'utf8');
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
-  while (out.length % 8 !== 0) out += '=';
-  return out;
-}
-
-/** Decoded text, or undefined when `token` is not canonical base32. */
-export function base32Decode(token: string): string | undefined {
-  if (token.length === 0 || token.length % 8 !== 0) return undefined;
-  const body = token.replace(/=+$/, '');
-  const bytes: number[] = [];
-  let bits = 0;
-  let value = 0;
-  for (const ch of body) {
-    const v = ALPHABET.indexOf(ch);
-    if (v === -1) return undefined;
-    value = (value << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bytes.push((value >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-    value &= (1 << bits) - 1;
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
 export function encodeDateToken(pos: Position): string {
   const iso = new Date(pos.time).toISOString();
-  return base32Encode(pos.id > 0 ? `${iso}#${pos.id}` : iso);
+  return base32EncodeText(pos.id > 0 ? `${iso}#${pos.id}` : iso);
 }
 
 const TOKEN_TEXT = /^(-?\+?\d{4,6}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)(?:#(\d{1,16}))?$/;
 
 /** The position of a date token; 1003 when it is not one (e.g. a lead-paging token). */
 export function decodeDateToken(token: string): Position {
-  const m = TOKEN_TEXT.exec(base32Decode(token) ?? '');
+  const m = TOKEN_TEXT.exec(base32DecodeText(token, { canonical: true }) ?? '');
   const time = m ? Date.parse(m[1]!) : NaN;
   if (!m || Number.isNaN(time)) throw new MarketoError('1003', 'Invalid nextPageToken');
   return { time, id: m[2] ? Number(m[2]) : 0 };

@@ -2,7 +2,8 @@ import { MarketoError } from '../core/envelope.ts';
 import { READ_CAMPAIGN, type Permission, type Route } from '../core/route.ts';
 import type { AssetCatalog } from './catalog.ts';
 import type { SmartCampaign } from './model.ts';
-import { base32Decode, base32Encode, boolParam, idSegment, parseDateTime } from './params.ts';
+import { boolParam, idSegment, parseDateTime } from './params.ts';
+import { base32DecodeText, base32EncodeText } from '../core/base32.ts';
 import { leadDbCampaignView } from './views.ts';
 
 /** The lead-database campaign endpoints (`/rest/v1/campaigns…`, spec 5.8): browse, request, schedule. */
@@ -13,11 +14,11 @@ const MAX_TRIGGER_LEADS = 100;
 const TOKEN_PREFIX = 'campaigns:';
 
 function pageToken(offset: number): string {
-  return base32Encode(`${TOKEN_PREFIX}${offset}`);
+  return base32EncodeText(`${TOKEN_PREFIX}${offset}`);
 }
 
 function tokenOffset(token: string): number {
-  const text = base32Decode(token.trim());
+  const text = base32DecodeText(token.trim());
   const n = text?.startsWith(TOKEN_PREFIX) ? text.slice(TOKEN_PREFIX.length) : undefined;
   if (n === undefined || !/^\d{1,9}$/.test(n)) throw new MarketoError('1003', 'Invalid nextPageToken');
   return Number(n);

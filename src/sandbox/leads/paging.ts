@@ -5,53 +5,12 @@
  * silently resuming at a wrong position.
  */
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-const DECODE = new Int8Array(128).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) {
-  DECODE[ALPHABET.charCodeAt(i)] = i;
-  DECODE[ALPHABET.toLowerCase().charCodeAt(i)] = i;
-}
+import { base32Decode, base32Encode } from '../core/base32.ts';
+
+export { base32Decode, base32Encode };
 
 /** First byte of every token: tells a position token from other base32 strings. */
 const MAGIC = 0xa7;
-
-export function base32Encode(bytes: Uint8Array): string {
-  let out = '';
-  let buffer = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    buffer = ((buffer << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += ALPHABET[(buffer << (5 - bits)) & 31];
-  while (out.length % 8 !== 0) out += '=';
-  return out;
-}
-
-/** Bytes of a padded (or unpadded) base32 string; undefined when it is not base32. */
-export function base32Decode(text: string): Uint8Array | undefined {
-  const body = text.replace(/=+$/, '');
-  if (body.length === 0) return undefined;
-  const out: number[] = [];
-  let buffer = 0;
-  let bits = 0;
-  for (let i = 0; i < body.length; i++) {
-    const code = body.charCodeAt(i);
-    const v = code < 128 ? DECODE[code]! : -1;
-    if (v < 0) return undefined;
-    buffer = ((buffer << 5) | v) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((buffer >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Uint8Array.from(out);
-}
 
 function checksum(bytes: number[]): number {
   let h = 0x5d;

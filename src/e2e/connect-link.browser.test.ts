@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vi
 import { launchChromium } from '../connect-ui/browser.ts';
 import {
   OUTCOME_TIMEOUT_MS,
+  MISSING_HOST,
   SKIP,
   connectionsOf,
   createInstance,
@@ -17,6 +18,7 @@ import {
   focused,
   horizontalOverflow,
   openPage,
+  resolverSaysNotFound,
   serviceWithRole,
   storedConnectionConfig,
   tabTo,
@@ -212,6 +214,20 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       });
     });
 
+    it('host not found: an allowlisted name that does not resolve', async ({ expect, skip }) => {
+      // Offline resolvers may answer "try again" (EAI_AGAIN) instead of "no such host".
+      if (!(await resolverSaysNotFound()))
+        skip(`the system resolver does not answer ENOTFOUND for ${MISSING_HOST}`);
+      await expectFailure(expect, {
+        name: 'host-not-found',
+        values: () => ({ ...sandboxValues(), domain: `http://${MISSING_HOST}/rest`, identity: undefined }),
+        title: STEP1,
+        message: `The host ${MISSING_HOST} does not exist (while getting an access token from the Identity URL).`,
+        hint: 'Check the Identity URL: copy it from Admin > Integration > Web Services. It looks like 123-ABC-456.mktorest.com.',
+        code: 'host_not_found',
+      });
+    });
+
     it('host not allowed: https://example.com', async ({ expect }) => {
       await expectFailure(expect, {
         name: 'host-not-allowed',
@@ -333,7 +349,6 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       await page.goto(session.connectLink);
       await waitForForm(page);
       // The heading has the focus first; nothing overflows sideways.
-      console.log(await page.evaluate(() => document.querySelector('h1')?.outerHTML));
       expect(await focused(page)).toBe('h1:Connect Marketo');
       expect(await horizontalOverflow(page)).toBe(0);
       await p.shot('05-keyboard-form-360');

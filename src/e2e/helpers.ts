@@ -4,6 +4,7 @@
  * loopback (no fake API), Debian's Chromium driven by playwright-core, and small helpers to drive the
  * Connect UI and to check what the API stored. Screenshots go to test-artifacts/e2e/ (git-ignored).
  */
+import { lookup } from 'node:dns/promises';
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
@@ -66,6 +67,19 @@ export async function startSilentServer(): Promise<SilentServer> {
   };
 }
 
+/** An allowlisted host name that never resolves (RFC 6761 `.invalid`), for the "host not found" case. */
+export const MISSING_HOST = 'tether-e2e.invalid';
+
+/** Does the system resolver answer "no such host" (ENOTFOUND) for {@link MISSING_HOST}? */
+export async function resolverSaysNotFound(): Promise<boolean> {
+  try {
+    await lookup(MISSING_HOST);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTFOUND';
+  }
+}
+
 export interface E2EEnv {
   t: TestTether;
   /** An allowlisted loopback port nothing listens on (connection refused). */
@@ -76,7 +90,8 @@ export interface E2EEnv {
 }
 
 /**
- * Tether + sandbox, with the sandbox port, a closed port and a silent server in TETHER_ALLOWED_HOSTS.
+ * Tether + sandbox, with the sandbox port, a closed port, a silent server and a host name that does not
+ * exist in TETHER_ALLOWED_HOSTS.
  * startTestTether computes the allowlist from the sandbox it starts, and `env` replaces it: so the sandbox
  * port is chosen here first and passed to both.
  */
@@ -91,7 +106,10 @@ export async function startE2E(): Promise<E2EEnv> {
       const t = await startTestTether({
         sandbox: { port: sandboxPort },
         env: {
-          TETHER_ALLOWED_HOSTS: [sandboxPort, closedPort, silent.port].map((p) => `127.0.0.1:${p}`).join(','),
+          TETHER_ALLOWED_HOSTS: [
+            ...[sandboxPort, closedPort, silent.port].map((p) => `127.0.0.1:${p}`),
+            `${MISSING_HOST}:80`,
+          ].join(','),
         },
       });
       return {
@@ -291,6 +309,12 @@ export async function openPage(
     page,
     errors,
     shot: async (name) => {
+      // Let images (the provider logo) finish loading so screenshots are stable; never fail on it.
+      await page
+        .waitForFunction(() => Array.from(document.images).every((i) => i.complete), undefined, {
+          timeout: 2_000,
+        })
+        .catch(() => undefined);
       await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
     },
     close: () => context.close(),

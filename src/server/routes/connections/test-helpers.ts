@@ -12,6 +12,7 @@ import type { StartOptions } from '../../../sandbox/index.ts';
  */
 
 export interface ReceivedHook {
+  path: string;
   headers: IncomingHttpHeaders;
   body: string;
   json: Record<string, unknown>;
@@ -41,7 +42,7 @@ export async function startReceiver(opts: { delayMs?: number } = {}): Promise<Re
       } catch {
         // recorded as is
       }
-      hooks.push({ headers: req.headers, body, json, at: Date.now() });
+      hooks.push({ path: req.url ?? '', headers: req.headers, body, json, at: Date.now() });
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{}');

@@ -6,6 +6,7 @@ import { getIntegration } from '../db/integrations.ts';
 import { upsertConnection, type ConnectionWithCredentials } from '../db/connections.ts';
 import { CONNECTION_TESTERS } from '../providers/testers.ts';
 import { ApiError } from '../server/errors.ts';
+import { nowOf } from '../db/context.ts';
 import { authWebhook } from './auth-webhooks.ts';
 
 /**
@@ -89,7 +90,8 @@ export async function connectClientCredentials(
     });
   }
 
-  const now = Date.now();
+  // The store's clock, so tests that move time see the same expiry the token manager uses.
+  const now = nowOf(deps.store.ctx).getTime();
   const credentials = {
     type: 'OAUTH2_CC',
     token: result.token,

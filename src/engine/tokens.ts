@@ -12,6 +12,7 @@ import { getEnvironmentById, type Environment } from '../db/environments.ts';
 import { buildTokenRequest, parseTokenResponse, ProviderError } from '../providers/registry.ts';
 import { isOutboundError, readResponseBody } from './outbound.ts';
 import { authWebhook } from './auth-webhooks.ts';
+import { ApiError } from '../server/errors.ts';
 
 /**
  * Valid credentials for a connection (Nango spec 3, "refresh-if-needed"), for `GET /connections/{id}`
@@ -148,10 +149,10 @@ function scrub(message: string, secrets: unknown[]): string {
 
 class Failure extends Error {}
 
-async function fetchToken(
-  deps: TokenDeps,
-  c: ConnectionWithCredentials,
-): Promise<ConnectionCredentials> {
+/** Deleted while we were refreshing it. */
+const gone = () => new ApiError(404, 'not_found', 'Failed to find connection');
+
+async function fetchToken(deps: TokenDeps, c: ConnectionWithCredentials): Promise<ConnectionCredentials> {
   const provider = deps.providers.get(c.provider);
   if (!provider) throw new Failure(`Provider '${c.provider}' is not known.`);
   const creds = c.credentials;
@@ -233,14 +234,14 @@ async function refresh(
 ): Promise<ConnectionWithCredentials> {
   const ctx = deps.store.ctx;
   const current = await getConnectionById(ctx, id);
-  if (!current) throw new Error(`connection ${id} vanished during a refresh`);
+  if (!current) throw gone();
   // Someone renewed it between our read and this flight: nothing to do.
   if (!force && isFresh(current, nowOf(ctx))) return current;
   try {
     const credentials = await fetchToken(deps, current);
     await markRefreshSuccess(ctx, id, credentials);
     const updated = await getConnectionById(ctx, id);
-    if (!updated) throw new Error(`connection ${id} vanished during a refresh`);
+    if (!updated) throw gone();
     return updated;
   } catch (err) {
     if (!(err instanceof Failure)) throw err;

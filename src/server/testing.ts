@@ -42,9 +42,12 @@ export async function startTestTether(
     TETHER_PORT: '0',
     TETHER_DATA_DIR: dataDir,
     TETHER_SANDBOX: 'off',
-    TETHER_ALLOWED_HOSTS: new URL(sandbox.endpoint).host,
     TETHER_LOG_LEVEL: 'silent',
     ...opts.env,
+    // Extra hosts add to the sandbox, never replace it.
+    TETHER_ALLOWED_HOSTS: [new URL(sandbox.endpoint).host, opts.env?.TETHER_ALLOWED_HOSTS]
+      .filter((h): h is string => Boolean(h))
+      .join(','),
   });
   const tether = await startTether(config, {
     logger: pino({ level: 'silent' }),

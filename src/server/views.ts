@@ -1,9 +1,5 @@
 import type { Integration } from '../db/integrations.ts';
-import type {
-  Connection,
-  ConnectionCredentials,
-  ConnectionWithCredentials,
-} from '../db/connections.ts';
+import type { Connection, ConnectionCredentials, ConnectionWithCredentials } from '../db/connections.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
 
 /**

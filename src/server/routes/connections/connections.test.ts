@@ -276,7 +276,9 @@ describe('GET /connections/{id}', () => {
     const before = await counters(t);
     await new Promise((r) => setTimeout(r, 5));
     const second = await getConn(t, id);
-    expect((second.body.credentials as Credentials).token).toBe((first.body.credentials as Credentials).token);
+    expect((second.body.credentials as Credentials).token).toBe(
+      (first.body.credentials as Credentials).token,
+    );
     expect((await counters(t)).identityCalls).toBe(before.identityCalls);
     expect(Date.parse(String(second.body.last_fetched_at))).toBeGreaterThan(
       Date.parse(String(first.body.last_fetched_at)),
@@ -719,7 +721,11 @@ describe('connection metadata', () => {
     expect(await json(set)).toEqual(body);
     expect(await meta(a)).toEqual({ a: 1, nested: { x: 1 } });
 
-    const upd = { metadata: { b: 2, nested: { y: 2 } }, connection_id: [a, b], provider_config_key: 'marketo' };
+    const upd = {
+      metadata: { b: 2, nested: { y: 2 } },
+      connection_id: [a, b],
+      provider_config_key: 'marketo',
+    };
     const patched = await t.api('/connections/metadata', { method: 'PATCH', json: upd });
     expect(patched.status).toBe(200);
     expect(await json(patched)).toEqual(upd);

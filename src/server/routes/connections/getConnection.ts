@@ -2,7 +2,11 @@ import { z } from 'zod';
 import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { ApiError } from '../../errors.ts';
-import { getConnection as findConnection, getConnectionById, touchConnection } from '../../../db/connections.ts';
+import {
+  getConnection as findConnection,
+  getConnectionById,
+  touchConnection,
+} from '../../../db/connections.ts';
 import { getIntegration } from '../../../db/integrations.ts';
 import { getValidCredentials, RefreshError } from '../../../engine/tokens.ts';
 import { connectionFull } from '../../views.ts';

@@ -29,8 +29,7 @@ const bodySchema = z
   })
   .strict();
 
-const keyInUse = () =>
-  new ApiError(400, 'invalid_body', 'uniqueKey is already used by another integration');
+const keyInUse = () => new ApiError(400, 'invalid_body', 'uniqueKey is already used by another integration');
 
 /**
  * `PATCH /integrations/{uniqueKey}` with `{unique_key?, display_name?, credentials?, forward_webhooks?}`

@@ -446,6 +446,7 @@ export class TrafficController {
       w.timer = setTimeout(() => {
         w.timer = undefined;
         this.timeOut(inst, w);
+        this.pump(inst); // re-arms or clears the instance timer for who is left
       }, maxWaitMs);
       if (req.signal) {
         const signal = req.signal;

@@ -7,6 +7,8 @@ import type { WebhookSender } from '../engine/webhooks.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { ConnectUiAsset } from '../connect-ui/assets.ts';
 import type { ConnectSession } from '../db/sessions.ts';
+import type { TrafficController } from '../engine/traffic.ts';
+import type { UsageRecorder } from '../engine/usage.ts';
 
 /** Everything a route may use; built once at startup (src/server/app.ts). */
 export interface ServerDeps {
@@ -17,6 +19,9 @@ export interface ServerDeps {
   providers: ProviderRegistry;
   connectUi: Map<string, ConnectUiAsset>;
   log: Logger;
+  /** Traffic control per provider (each shared by every connection to every instance of it). */
+  traffic: Map<string, TrafficController>;
+  usage: UsageRecorder;
 }
 
 /** What the auth step found: the environment, and the connect session for session routes. */

@@ -11,6 +11,9 @@ import { providers as defaultProviders, type ProviderRegistry } from '../provide
 import { buildConnectUiAssets } from '../connect-ui/assets.ts';
 import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import { listen } from './app.ts';
+import { TrafficController } from '../engine/traffic.ts';
+import { UsageRecorder } from '../engine/usage.ts';
+import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import type { ServerDeps } from './deps.ts';
 
 /**
@@ -107,7 +110,18 @@ export async function startTether(
         displayName: 'Marketo',
       });
     }
+    // Usage days follow Marketo's quota day (midnight America/Chicago), the first provider's.
+    const marketoDay = TRAFFIC_PROFILES.marketo?.options().day;
+    const usage = new UsageRecorder(marketoDay ? { day: marketoDay } : {});
+    const traffic = new Map<string, TrafficController>();
+    for (const [name, profile] of Object.entries(TRAFFIC_PROFILES)) {
+      const controller = new TrafficController({ ...profile.options(), observer: usage });
+      traffic.set(name, controller);
+      if (name === 'marketo') usage.useBudgets(controller);
+    }
     const deps: ServerDeps = {
+      traffic,
+      usage,
       config,
       store,
       outbound,
@@ -125,6 +139,7 @@ export async function startTether(
       sandbox,
       close: async () => {
         await server.close();
+        for (const t of traffic.values()) t.close();
         await webhooks.drain();
         outbound.close();
         await openedStore.close();

@@ -1,4 +1,5 @@
 import type { RouteDef } from '../router.ts';
+import { allProxy } from './proxy/allProxy.ts';
 import { getHealth } from './health/getHealth.ts';
 import { postSessions } from './connect/postSessions.ts';
 import { postSessionsReconnect } from './connect/postSessionsReconnect.ts';
@@ -54,4 +55,5 @@ export const routes: RouteDef[] = [
   deleteConnection,
   deleteConnectionLegacy,
   getTemplateLogo,
+  allProxy,
 ];

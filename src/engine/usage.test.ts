@@ -1,0 +1,192 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TrafficController, type InstanceLimits } from './traffic.ts';
+import { UsageRecorder } from './usage.ts';
+import { MARKETO_QUOTA_DAY } from '../marketo/limits.ts';
+
+const I = 'abc-123-def.mktorest.com';
+const LIMITS: InstanceLimits = {
+  rateMax: 100,
+  rateWindowMs: 100,
+  windowSkewMs: 0,
+  maxInFlight: 1,
+  reservedForInteractive: 0,
+  dailyQuota: 1_000,
+  quotaShare: 0.8,
+};
+
+describe('UsageRecorder', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2025-01-15T12:00:00-06:00'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const now = () => Date.now();
+
+  it('counts per instance and per connection per day', async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    const at = now();
+    u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at, queuedMs: 30 });
+    u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at, queuedMs: 0 });
+    u.granted({ instanceKey: I, connectionId: 'c2', priority: 'background', at, queuedMs: 70 });
+    u.released({ instanceKey: I, connectionId: 'c1', at, outcome: { kind: 'ok' } });
+    u.released({ instanceKey: I, connectionId: 'c1', at, outcome: { kind: 'rate_limited', code: '606' } });
+    u.released({ instanceKey: I, connectionId: 'c2', at, outcome: { kind: 'fail', code: '1003' } });
+    u.retried({ instanceKey: I, connectionId: 'c1', at, code: '606' });
+    u.rejected({ instanceKey: I, connectionId: 'c2', at, code: 'capacity_timeout' });
+    u.identityCall({ instanceKey: I, connectionId: 'c1' });
+
+    const [inst, ...conns] = await u.snapshot({ instanceKey: I });
+    expect(inst).toMatchObject({
+      scope: 'instance',
+      key: I,
+      day: '2025-01-15',
+      calls: 3,
+      identityCalls: 1,
+      errors: 2,
+      errorsByCode: { '606': 1, '1003': 1 },
+      retries: 1,
+      queuedMs: 100,
+      maxQueuedMs: 70,
+      rejected: { capacity_timeout: 1 },
+      budget: undefined,
+    });
+    expect(conns.map((r) => r.key).sort()).toEqual(['c1', 'c2']);
+    expect(await u.snapshot({ connectionId: 'c1' })).toEqual([
+      {
+        scope: 'connection',
+        key: 'c1',
+        instanceKey: I,
+        day: '2025-01-15',
+        calls: 2,
+        identityCalls: 1,
+        errors: 1,
+        errorsByCode: { '606': 1 },
+        retries: 1,
+        queuedMs: 30,
+        maxQueuedMs: 30,
+        rejected: {},
+        budget: undefined,
+      },
+    ]);
+    const all = await u.snapshot();
+    expect(all.map((r) => `${r.scope}:${r.key}`)).toEqual([
+      `instance:${I}`,
+      'connection:c1',
+      'connection:c2',
+    ]);
+  });
+
+  it('splits days at midnight America/Chicago (CST and CDT), and answers zeros for a quiet key', async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    const ev = (at: number) =>
+      u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at, queuedMs: 0 });
+    ev(Date.parse('2025-01-16T05:59:59.999Z')); // 23:59:59.999 CST
+    ev(Date.parse('2025-01-16T06:00:00Z')); // 00:00 CST
+    ev(Date.parse('2025-07-16T04:59:59.999Z')); // 23:59:59.999 CDT
+    ev(Date.parse('2025-07-16T05:00:00Z')); // 00:00 CDT
+    for (const day of ['2025-01-15', '2025-01-16', '2025-07-15', '2025-07-16']) {
+      const [row] = await u.snapshot({ connectionId: 'c1', day });
+      expect(row).toMatchObject({ day, calls: 1 });
+    }
+    expect(await u.retainedDays()).toEqual(['2025-01-15', '2025-01-16', '2025-07-15', '2025-07-16']);
+    const [quiet] = await u.snapshot({ connectionId: 'nobody', day: '2025-01-15' });
+    expect(quiet).toMatchObject({ key: 'nobody', calls: 0, errorsByCode: {}, instanceKey: undefined });
+  });
+
+  it('keeps retentionDays days', async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now, retentionDays: 2 });
+    const ev = (iso: string) =>
+      u.granted({
+        instanceKey: I,
+        connectionId: 'c1',
+        priority: 'interactive',
+        at: Date.parse(iso),
+        queuedMs: 0,
+      });
+    ev('2025-01-10T12:00:00-06:00');
+    ev('2025-01-11T12:00:00-06:00');
+    ev('2025-01-12T12:00:00-06:00');
+    ev('2025-01-09T12:00:00-06:00'); // older than what is kept: dropped
+    expect(await u.retainedDays()).toEqual(['2025-01-11', '2025-01-12']);
+    expect((await u.snapshot({ day: '2025-01-10' })).length).toBe(0);
+  });
+
+  it('as the traffic observer: calls, queued time, errors, retries, rejections and budget left', async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    const c = new TrafficController({
+      defaults: LIMITS,
+      day: MARKETO_QUOTA_DAY,
+      now,
+      observer: u,
+      random: () => 0,
+      limitHitPause: { rate: { minMs: 100, maxMs: 1_000 }, concurrency: { minMs: 50, maxMs: 500 } },
+    });
+    u.useBudgets(c);
+    c.setBudget('c1', 10);
+    const base = { instanceKey: I, connectionId: 'c1', priority: 'interactive' as const, maxWaitMs: 5_000 };
+
+    const held = await c.acquire(base);
+    const queued = c.acquire(base);
+    await vi.advanceTimersByTimeAsync(40);
+    held.release();
+    (await queued).release();
+
+    let n = 0;
+    const done = c.run({ ...base, method: 'GET' }, async () => ({
+      value: null,
+      outcome: ++n === 1 ? { kind: 'rate_limited', code: '606' } : { kind: 'ok' },
+    }));
+    await vi.runAllTimersAsync();
+    await done;
+
+    const blocker = await c.acquire({ ...base, connectionId: 'c2' });
+    await expect(c.acquire({ ...base, maxWaitMs: 0 })).rejects.toMatchObject({ code: 'capacity_timeout' });
+    blocker.release();
+
+    const [row] = await u.snapshot({ connectionId: 'c1' });
+    expect(row).toMatchObject({
+      calls: 4,
+      errors: 1,
+      errorsByCode: { '606': 1 },
+      retries: 1,
+      queuedMs: 40 + 100,
+      rejected: { capacity_timeout: 1 },
+      budget: { limit: 10, used: 4, left: 6, day: '2025-01-15' },
+    });
+    const [inst] = await u.snapshot({ instanceKey: I });
+    expect(inst).toMatchObject({ calls: 5, budget: { limit: 800, used: 5, left: 795 } });
+    // Past days carry no budget.
+    vi.setSystemTime(new Date('2025-01-16T12:00:00-06:00'));
+    expect((await u.snapshot({ connectionId: 'c1', day: '2025-01-15' }))[0]!.budget).toBeUndefined();
+    expect((await u.snapshot({ connectionId: 'c1' }))[0]).toMatchObject({
+      day: '2025-01-16',
+      calls: 0,
+      budget: { used: 0, left: 10 },
+    });
+    c.close();
+  });
+
+  it('an observer that throws never breaks traffic', async () => {
+    const c = new TrafficController({
+      defaults: LIMITS,
+      now,
+      observer: {
+        granted: () => {
+          throw new Error('x');
+        },
+        released: () => {
+          throw new Error('x');
+        },
+        retried: () => {},
+        rejected: () => {},
+      },
+    });
+    const p = await c.acquire({ instanceKey: I, connectionId: 'c1', priority: 'interactive' });
+    p.release();
+    expect(c.status(I).inFlight).toBe(0);
+    c.close();
+  });
+});

@@ -1,0 +1,26 @@
+import type { CallOutcome, TrafficOptions } from '../engine/traffic.ts';
+import { marketoCallOutcome, marketoTrafficOptions } from '../marketo/limits.ts';
+import { instanceRoot } from '../marketo/urls.ts';
+
+/**
+ * How traffic to a provider is governed: its limits (as data for the engine's traffic controller),
+ * how to read a response (ok / rate limited / transient / quota spent / auth / fail), and which
+ * instance a connection's calls count against. The proxy asks this; it knows no provider.
+ */
+export interface TrafficProfile {
+  options(): Omit<TrafficOptions, 'now' | 'observer' | 'random'>;
+  outcome(res: { status: number; body?: unknown }, now: number): CallOutcome;
+  /** All connections to one instance share its limits. */
+  instanceKey(connectionConfig: Record<string, string>): string;
+  /** URIs above this length go as POST with `_method=GET` and the query as a form body. */
+  maxUriBytes?: number;
+}
+
+export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
+  marketo: {
+    options: marketoTrafficOptions,
+    outcome: (res, now) => marketoCallOutcome(res, now),
+    instanceKey: (config) => instanceRoot({ endpointURL: config.endpointURL ?? '' }).toLowerCase(),
+    maxUriBytes: 8 * 1024,
+  },
+};

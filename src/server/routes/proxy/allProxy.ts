@@ -1,0 +1,104 @@
+import type { RouteDef } from '../../router.ts';
+import { ApiError } from '../../errors.ts';
+import { proxyCall } from '../../../engine/proxy.ts';
+
+const CONNECTION_ID = /^[a-zA-Z0-9,.;:=+~[\]|@${}"'\\/_ -]{1,255}$/;
+const KEY = /^[a-zA-Z0-9~:.@ _-]{1,255}$/;
+/** Upstream bodies: Marketo takes 1 MB (10 MB for bulk imports). */
+const MAX_BODY = 10 * 1024 * 1024;
+
+function header(ctx: { req: { headers: Record<string, string | string[] | undefined> } }, name: string) {
+  const v = ctx.req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function invalid(path: string, message: string): ApiError {
+  return new ApiError(400, 'invalid_headers', message, {
+    errors: [{ code: 'invalid', message, path: [path] }],
+  });
+}
+
+/**
+ * `ANY /proxy/*` with Nango's headers: Connection-Id, Provider-Config-Key, Retries, Retry-On,
+ * Base-Url-Override (refused unless empty), Nango-Proxy-<Name> (forwarded as <Name>).
+ */
+export const allProxy: RouteDef = {
+  method: '*',
+  path: '/proxy/*',
+  auth: 'secret',
+  handler: async (ctx) => {
+    const connectionId = header(ctx, 'connection-id');
+    const key = header(ctx, 'provider-config-key');
+    if (!connectionId || !CONNECTION_ID.test(connectionId))
+      throw invalid('connection-id', 'Connection-Id is missing or invalid');
+    if (!key || !KEY.test(key))
+      throw invalid('provider-config-key', 'Provider-Config-Key is missing or invalid');
+    const retriesRaw = header(ctx, 'retries') ?? '0';
+    if (!/^\d{1,2}$/.test(retriesRaw)) throw invalid('retries', 'Retries must be a number from 0 to 99');
+    const retryOnRaw = header(ctx, 'retry-on') ?? '';
+    if (retryOnRaw !== '' && !/^\d+(,\d+)*$/.test(retryOnRaw))
+      throw invalid('retry-on', 'Retry-On must be a comma list of statuses');
+    const override = header(ctx, 'base-url-override') ?? '';
+    if (override !== '') {
+      throw new ApiError(
+        400,
+        'base_url_override_disabled',
+        'Base URL overrides are disabled: calls go to the connection’s own instance.',
+      );
+    }
+
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(ctx.req.headers)) {
+      if (typeof value !== 'string') continue;
+      const lower = name.toLowerCase();
+      if (lower.startsWith('nango-proxy-')) {
+        const upstreamName = name.slice('nango-proxy-'.length);
+        // The token is Tether's business: a caller cannot replace it.
+        if (upstreamName.toLowerCase() !== 'authorization' && upstreamName.toLowerCase() !== 'host') {
+          headers[upstreamName] = value;
+        }
+      } else if (
+        lower === 'content-type' ||
+        lower === 'range' ||
+        lower === 'if-range' ||
+        lower === 'accept'
+      ) {
+        headers[lower] = value;
+      }
+    }
+
+    let body: Buffer | undefined;
+    const method = ctx.req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of ctx.req) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_BODY) throw new ApiError(413, 'payload_too_large', 'The body is larger than 10 MiB.');
+        chunks.push(chunk as Buffer);
+      }
+      if (size > 0) body = Buffer.concat(chunks);
+    }
+
+    // The raw path (still percent-encoded), as the caller wrote it.
+    const rest = ctx.path.slice('/proxy'.length);
+    const endpoint = `/${rest.replace(/^\/+/, '')}${ctx.search ? `?${ctx.search}` : ''}`;
+    await proxyCall(
+      ctx.deps,
+      {
+        environment: ctx.auth.environment,
+        providerConfigKey: key,
+        connectionId,
+        method,
+        endpoint,
+        headers,
+        body,
+        retries: Number(retriesRaw),
+        retryOn: retryOnRaw === '' ? [] : retryOnRaw.split(',').map(Number),
+        priority: 'interactive',
+      },
+      ctx.res,
+    );
+    return undefined;
+  },
+};

@@ -1,0 +1,94 @@
+import type { EnvelopeClass } from '../envelope.ts';
+
+/**
+ * The contract between Marketo sync models (this folder: provider code, no engine dependency) and the
+ * sync engine that runs them. A model is a {@link SyncModelDef}; the engine calls `run(io)` on its
+ * schedule and persists what the model hands to `io.save`.
+ */
+
+/** A record as a model saves it: `id` is Marketo's unique key for the model, as a string. */
+export interface SyncRecord {
+  id: string;
+  [k: string]: unknown;
+}
+
+/**
+ * Deletion detection for models Marketo can only list in full ("sweeps").
+ *
+ * Every page a model saves while listing a model in full carries the same sweep `id`; the records it
+ * upserts count as *seen in that sweep* (unchanged ones too: the engine must note them as seen even when
+ * it skips rewriting them). The page that carries `complete: true` ends the sweep: after applying that
+ * page, the engine marks deleted every record of `models` (this connection) that was not seen in the
+ * sweep. A sweep may span several runs (the model keeps the sweep id in its checkpoint and resumes after
+ * a failure); a sweep that is never completed deletes nothing. A new sweep id simply starts over.
+ *
+ * 'full' models send a sweep on every page; 'incremental' models may run a periodic sweep (programs,
+ * smart campaigns). Engines should therefore key deletion detection off this marker, not off `mode`.
+ */
+export interface SweepMarker {
+  id: string;
+  models: string[];
+  complete?: boolean;
+}
+
+export interface SyncPage {
+  upserts?: Record<string, SyncRecord[]>;
+  /** Record ids to mark deleted, by model (may name a model of another sync, e.g. `Lead`). */
+  deletes?: Record<string, string[]>;
+  checkpoint: Record<string, unknown>;
+  sweep?: SweepMarker;
+}
+
+export interface SyncIO {
+  /**
+   * One Marketo call (path below the instance root, e.g. '/rest/v1/lists.json?batchSize=300'); resolves to
+   * the parsed JSON envelope; the engine does auth, traffic control, retries and throws on 607/budget.
+   */
+  get(path: string): Promise<unknown>;
+  post?(path: string, body: unknown): Promise<unknown>;
+  /** The checkpoint saved by the previous page/run (null on the first run). */
+  checkpoint: Record<string, unknown> | null;
+  /**
+   * Save records and the checkpoint that follows them (the engine makes this atomic enough: records
+   * first, then checkpoint; re-running a page must be harmless). See {@link SweepMarker} for `sweep`.
+   */
+  save(page: SyncPage): Promise<void>;
+  log(message: string, data?: Record<string, unknown>): void;
+  /** Options per connection (e.g. activityTypeIds for Activity); each model documents its own. */
+  options: Record<string, unknown>;
+  now(): Date;
+}
+
+export interface SyncModelDef {
+  /** Sync name, e.g. 'activities'. */
+  name: string;
+  /** Models the sync writes, e.g. ['Activity']. */
+  models: string[];
+  /**
+   * 'incremental': only what changed since the checkpoint; 'full': every run lists everything and
+   * ends with a completed sweep (records not seen are deleted).
+   */
+  mode: 'incremental' | 'full';
+  defaultFrequencySeconds: number;
+  /** One-line description for docs and the API. */
+  description: string;
+  run(io: SyncIO): Promise<void>;
+}
+
+/**
+ * A Marketo call that did not succeed (`success:false`, or not an envelope). `code` is Marketo's code as
+ * a string ('1003', '606'…), or 'invalid_envelope' (see `classifyEnvelope` in ../envelope.ts). The engine decides what to do (retry, pause, fail).
+ */
+export class MarketoSyncError extends Error {
+  override readonly name = 'MarketoSyncError';
+  constructor(
+    readonly code: string,
+    message: string,
+    /** The path of the failed call. */
+    readonly path: string,
+    /** What {@link classifyEnvelope} makes of the code: refresh_token, back_off, quota_spent or fail. */
+    readonly kind: EnvelopeClass['kind'] = 'fail',
+  ) {
+    super(`Marketo ${code}: ${message} (${path.split('?')[0]})`);
+  }
+}

@@ -39,6 +39,8 @@ export interface TetherConfig {
   database: DatabaseConfig;
   /** TETHER_SANDBOX on|off (default on): start the Marketo sandbox next to the server. */
   sandbox: boolean;
+  /** TETHER_SYNCS on|off (default on): run the sync scheduler. */
+  syncs: boolean;
   /** TETHER_SANDBOX_PORT, default 4010. */
   sandboxPort: number;
   /**
@@ -80,6 +82,7 @@ export const CONFIG_DEFAULTS = {
   host: '127.0.0.1',
   dataDir: './data',
   sandbox: true,
+  syncs: true,
   sandboxPort: 4010,
   logLevel: 'info' as LogLevel,
   sqliteFileName: 'tether.sqlite',
@@ -230,6 +233,7 @@ export function loadConfig(
   }
 
   const sandbox = parse('TETHER_SANDBOX', onOff, CONFIG_DEFAULTS.sandbox);
+  const syncs = parse('TETHER_SYNCS', onOff, CONFIG_DEFAULTS.syncs);
   const sandboxPort = parse('TETHER_SANDBOX_PORT', port, CONFIG_DEFAULTS.sandboxPort);
   if (sandbox && sandboxPort === cfgPort && cfgPort !== 0 && get('TETHER_SANDBOX_PORT') !== undefined) {
     issues.push({
@@ -276,6 +280,7 @@ export function loadConfig(
     databaseUrl,
     database,
     sandbox,
+    syncs,
     sandboxPort,
     allowedHosts,
     publicUrl,

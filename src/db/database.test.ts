@@ -15,7 +15,20 @@ function tempFile(): string {
   return path.join(dir, 'nested', 'tether.sqlite');
 }
 
-const TABLES = ['connect_sessions', 'connection_tags', 'connections', 'environments', 'integrations', 'meta'];
+const TABLES = [
+  'connect_sessions',
+  'connection_limits',
+  'connection_tags',
+  'connections',
+  'environments',
+  'instance_limits',
+  'integrations',
+  'meta',
+  'records',
+  'request_log',
+  'sync_runs',
+  'syncs',
+];
 
 describe('openDatabase (SQLite)', () => {
   it('migrates an empty database and is idempotent', async () => {
@@ -36,7 +49,12 @@ describe('openDatabase (SQLite)', () => {
     const applied = await sql<{ name: string }>`select name from tether_migrations order by name`.execute(
       reopened.db,
     );
-    expect(applied.rows.map((r) => r.name)).toEqual(['001_initial']);
+    expect(applied.rows.map((r) => r.name)).toEqual([
+      '001_initial',
+      '002_limits',
+      '003_records',
+      '004_syncs',
+    ]);
     await reopened.close();
   });
 

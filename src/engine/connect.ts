@@ -8,6 +8,7 @@ import { CONNECTION_TESTERS } from '../providers/testers.ts';
 import { ApiError } from '../server/errors.ts';
 import { nowOf } from '../db/context.ts';
 import { authWebhook } from './auth-webhooks.ts';
+import { ensureSyncsForConnection } from './sync/scheduler.ts';
 
 /**
  * The moment after "Connect": check the integration and session, prove the credentials work with
@@ -122,6 +123,7 @@ export async function connectClientCredentials(
     ...(session.tags ? { tags: session.tags } : {}),
     ...(session.webhookUrlOverride !== null ? { webhookUrlOverride: session.webhookUrlOverride } : {}),
   });
+  await ensureSyncsForConnection(deps, stored.connection);
   authWebhook(deps, environment, stored.connection, {
     operation: stored.operation,
     success: true,

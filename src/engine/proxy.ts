@@ -1,21 +1,36 @@
 import type { ServerResponse } from 'node:http';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerDeps } from '../server/deps.ts';
 import type { Environment } from '../db/environments.ts';
-import { getConnection, type ConnectionWithCredentials } from '../db/connections.ts';
+import { nowOf } from '../db/context.ts';
+import { getConnection, getConnectionById, type ConnectionWithCredentials } from '../db/connections.ts';
+import { getIntegration } from '../db/integrations.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
-import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
+import type { ProviderDefinition } from '../providers/types.ts';
+import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
 import { ApiError } from '../server/errors.ts';
-import { getValidCredentials, RefreshError } from './tokens.ts';
+import { BACKOFF_MS, getValidCredentials, isFresh, RefreshError } from './tokens.ts';
 import { isOutboundError, readResponseBody, type OutboundResponse } from './outbound.ts';
-import { isTrafficError, retryPolicy, type CallOutcome, type Permit, type Priority } from './traffic.ts';
+import {
+  isTrafficError,
+  retryPolicy,
+  type CallOutcome,
+  type Permit,
+  type Priority,
+  type TrafficController,
+} from './traffic.ts';
 
 /**
  * The proxy: one call from the customer's product to the provider, done right. Valid token
- * (refreshed once on 601/602), per-instance traffic control shared by every connection and every
- * Tether job on that instance (queue rather than fail), retries by the provider's classification,
- * the daily quota and budget, long GET URLs as POST `_method=GET`, and pass-through of status,
- * body and the relevant headers — streamed both ways for files.
+ * (renewed once per dead token on 601/602, one identity call for a whole burst), per-instance
+ * traffic control shared by every connection and every Tether job on that instance (queue rather
+ * than fail, bounded wait), retries by the provider's classification (reads always, writes only as
+ * many as `Retries` asks), the daily quota (607 blocks the instance until its reset) and budget,
+ * long GET URLs as POST `_method=GET`, and pass-through of status, body and the relevant headers.
+ * Response bodies stream (a bulk file of hundreds of MB is never held); only JSON bodies up to
+ * 16 MB are read whole, to classify them. Request bodies are buffered by the route (≤ 10 MB,
+ * Marketo's largest) because a replay after 601/602 or a retry must send them again.
  */
 export interface ProxyRequest {
   environment: Environment;
@@ -32,6 +47,7 @@ export interface ProxyRequest {
   /** Nango's `Retry-On`: HTTP statuses that are worth a retry. */
   retryOn: number[];
   priority: Priority;
+  /** Longest wait for a traffic permit (default: the controller's, 30 s) before 429 + Retry-After. */
   maxWaitMs?: number;
 }
 
@@ -42,22 +58,31 @@ const PASS_HEADERS = [
   'content-range',
   'accept-ranges',
   'content-disposition',
+  'etag',
+  'last-modified',
   'x-request-id',
   'x-correlation-id',
   'retry-after',
 ];
 
-/** JSON bodies are read whole to classify them; larger or non-JSON bodies stream untouched. */
+/** JSON bodies up to this size are read whole to classify them; larger or non-JSON bodies stream untouched. */
 const MAX_CLASSIFIED_BODY = 16 * 1024 * 1024;
+/** Decompressed size allowed for a classified body. */
+const MAX_DECODED_BODY = 64 * 1024 * 1024;
+/**
+ * Longest wait for response headers. Marketo's slowest call (Get Paging Token) may take 300 s before
+ * it answers 604 itself; anything longer is a hung connection.
+ */
+export const HEADERS_TIMEOUT_MS = 330_000;
+/** Longest silence while a body flows (a 500 MB bulk file takes minutes, but never stalls). */
+export const IDLE_TIMEOUT_MS = 120_000;
+/** Hard bound on one call, body included (the outbound client's total timeout). */
+const MAX_CALL_MS = 6 * 3600_000;
 
 export interface ProxyOutcome {
   status: number;
   attempts: number;
   codes: string[];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Where the call goes: the provider base joined with the endpoint (`/v1/...` means `/rest/v1/...`). */
@@ -71,13 +96,188 @@ export function upstreamUrl(base: string, endpoint: string): string {
   return base + path;
 }
 
+const tokenOf = (c: ConnectionWithCredentials): string =>
+  typeof c.credentials?.token === 'string' ? c.credentials.token : '';
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Renewal after 601/602: one identity call per dead token
+
+interface Renewal {
+  dead: string;
+  flight: Promise<ConnectionWithCredentials>;
+  /** When the flight failed (epoch ms), if it did. */
+  failedAt: number | undefined;
+}
+
+/** Per store (several Tethers may share a process in tests), then connection pk. */
+const renewals = new WeakMap<object, Map<number, Renewal>>();
+
+/**
+ * A fresh token for a connection whose token `dead` was just refused (601/602). A burst of calls that
+ * all went out with the same token shares one identity call: callers that learn of the death while
+ * the renewal runs join it; callers that learn of it afterwards find the new token stored and use it;
+ * callers that learn of it after the renewal failed get the same failure (for the refresh backoff),
+ * so a revoked service is asked once, not once per call.
+ */
+async function renewAfter(
+  deps: ServerDeps,
+  connection: ConnectionWithCredentials,
+  dead: string,
+  environment: Environment,
+): Promise<ConnectionWithCredentials> {
+  let map = renewals.get(deps.store);
+  if (!map) renewals.set(deps.store, (map = new Map()));
+  const known = (): Promise<ConnectionWithCredentials> | undefined => {
+    const r = map.get(connection.id);
+    if (!r || r.dead !== dead) return undefined;
+    if (r.failedAt !== undefined && nowOf(deps.store.ctx).getTime() - r.failedAt >= BACKOFF_MS)
+      return undefined;
+    return r.flight;
+  };
+  const joined = known();
+  if (joined) return joined;
+  const latest = await getConnectionById(deps.store.ctx, connection.id);
+  if (!latest) throw new ApiError(400, 'server_error', 'Failed to get connection');
+  const again = known(); // someone started a renewal while we read
+  if (again) return again;
+  if (tokenOf(latest) !== dead && isFresh(latest, nowOf(deps.store.ctx))) return latest;
+  const renewal: Renewal = {
+    dead,
+    flight: getValidCredentials(deps, latest, { force: true, environment }),
+    failedAt: undefined,
+  };
+  map.set(connection.id, renewal);
+  renewal.flight.catch(() => {
+    renewal.failedAt = nowOf(deps.store.ctx).getTime();
+  });
+  return renewal.flight;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bodies and deadlines
+
+/**
+ * Read a body until it ends or passes `max` bytes, consuming nothing more: the rest stays in the
+ * (paused) stream for a later pipe.
+ */
+function readUpTo(
+  body: Readable,
+  max: number,
+): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > max) {
+        body.pause();
+        cleanup();
+        resolve({ chunks, size, complete: false });
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ chunks, size, complete: true });
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(Object.assign(new Error('the connection closed before the body ended'), { code: 'ECONNRESET' }));
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
+  });
+}
+
+/** Aborts a call when its deadline passes; `arm` moves the deadline. */
+class Watchdog {
+  readonly controller = new AbortController();
+  fired = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  arm(ms: number): void {
+    this.clear();
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.controller.abort(new Error('timeout'));
+    }, ms);
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The call
+
+interface Call {
+  deps: ServerDeps;
+  req: ProxyRequest;
+  res: ServerResponse;
+  provider: ProviderDefinition;
+  profile: TrafficProfile;
+  traffic: TrafficController;
+  instanceKey: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+  /** The caller's method is a read (a long GET sent as POST stays one). */
+  idempotent: boolean;
+  /** Aborted when the caller goes away. */
+  gone: AbortSignal;
+  codes: string[];
+}
+
+/** What one attempt came to. */
+type Attempt =
+  | { kind: 'answered'; status: number }
+  | { kind: 'retry'; delayMs: number }
+  /** 601/602: renew the token and replay. */
+  | { kind: 'replay'; dead: string };
+
 export async function proxyCall(
   deps: ServerDeps,
   req: ProxyRequest,
   res: ServerResponse,
 ): Promise<ProxyOutcome> {
+  const ctx = deps.store.ctx;
+  if (!(await getIntegration(ctx, req.environment.id, req.providerConfigKey))) {
+    throw new ApiError(
+      404,
+      'unknown_provider_config',
+      'Provider config not found for the given provider config key. Please make sure the provider config exists in the Nango dashboard.',
+    );
+  }
   let connection: ConnectionWithCredentials | undefined = await getConnection(
-    deps.store.ctx,
+    ctx,
     req.environment.id,
     req.providerConfigKey,
     req.connectionId,
@@ -92,9 +292,9 @@ export async function proxyCall(
   const config: Record<string, string> = {};
   for (const [k, v] of Object.entries(connection.connectionConfig)) if (typeof v === 'string') config[k] = v;
   const base = proxyBaseUrl(provider, config);
-  const instanceKey = profile.instanceKey(config);
   let url = upstreamUrl(base, req.endpoint);
-  let method = req.method.toUpperCase();
+  const callerMethod = req.method.toUpperCase();
+  let method = callerMethod;
   let body = req.body;
   const headers: Record<string, string> = { ...req.headers };
   // Long GETs: Marketo answers 414 past 8 KB; the documented way is POST + _method=GET + form body.
@@ -103,127 +303,248 @@ export async function proxyCall(
     body = Buffer.from(u.searchParams.toString());
     url = `${u.origin}${u.pathname}?_method=GET`;
     method = 'POST';
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === 'content-type') delete headers[k];
     headers['content-type'] = 'application/x-www-form-urlencoded';
   }
-  const idempotent = req.method.toUpperCase() === 'GET' || req.method.toUpperCase() === 'HEAD';
-  const codes: string[] = [];
-  let forceRefresh = false;
-  let refreshed = false;
+  // A write without a body still says so (Content-Length: 0, not an empty chunked body).
+  if (body === undefined && method !== 'GET' && method !== 'HEAD') body = Buffer.alloc(0);
 
-  for (let attempt = 0; ; attempt++) {
-    try {
-      connection = await getValidCredentials(deps, connection, {
-        force: forceRefresh,
-        environment: req.environment,
-      });
-    } catch (err) {
-      if (err instanceof RefreshError) throw new ApiError(err.status, err.code, err.message);
-      throw err;
+  // The caller went away: stop queueing, stop calling, free the slot.
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) gone.abort(new Error('the caller closed the connection'));
+  };
+  res.once('close', onClose);
+  const call: Call = {
+    deps,
+    req,
+    res,
+    provider,
+    profile,
+    traffic,
+    instanceKey: profile.instanceKey(config),
+    method,
+    url,
+    headers,
+    body,
+    idempotent: callerMethod === 'GET' || callerMethod === 'HEAD',
+    gone: gone.signal,
+    codes: [],
+  };
+  let dead: string | undefined;
+  let replayed = false;
+  const connectionPk = connection.id;
+  const startedAt = Date.now();
+  let status = 500;
+  let attempts = 0;
+  try {
+    // `attempt` counts retries (the backoff's exponent and bound); a replay after 601/602 is not one.
+    for (let calls = 1, attempt = 0; ; calls++) {
+      try {
+        connection =
+          dead === undefined
+            ? await getValidCredentials(deps, connection, { environment: req.environment })
+            : await renewAfter(deps, connection, dead, req.environment);
+      } catch (err) {
+        if (err instanceof RefreshError) throw new ApiError(err.status, err.code, err.message);
+        throw err;
+      }
+      dead = undefined;
+      attempts = calls;
+      const result = await attemptOnce(call, connection, attempt, !replayed);
+      if (result.kind === 'answered') {
+        status = result.status;
+        return { status: result.status, attempts: calls, codes: call.codes };
+      }
+      if (result.kind === 'replay') {
+        replayed = true;
+        dead = result.dead;
+        continue;
+      }
+      attempt++;
+      await sleep(result.delayMs, gone.signal);
+      if (gone.signal.aborted) throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
     }
-    forceRefresh = false;
-    const token = typeof connection.credentials?.token === 'string' ? connection.credentials.token : '';
+  } catch (err) {
+    status = err instanceof ApiError ? err.status : 500;
+    throw err;
+  } finally {
+    res.off('close', onClose);
+    // The redacted request log: what was called, how it ended, never a secret.
+    deps.requestLog.record({
+      connectionId: connectionPk,
+      providerConfigKey: req.providerConfigKey,
+      method: req.method,
+      path: req.endpoint,
+      status,
+      codes: call.codes,
+      durationMs: Date.now() - startedAt,
+      attempts,
+      at: startedAt,
+    });
+  }
+}
 
-    let permit: Permit;
-    try {
-      permit = await traffic.acquire({
-        instanceKey,
-        connectionId: String(connection.id),
-        priority: req.priority,
-        ...(req.maxWaitMs !== undefined ? { maxWaitMs: req.maxWaitMs } : {}),
-      });
-    } catch (err) {
-      if (isTrafficError(err)) throw trafficApiError(err);
-      throw err;
+async function attemptOnce(
+  call: Call,
+  connection: ConnectionWithCredentials,
+  attempt: number,
+  mayReplay: boolean,
+): Promise<Attempt> {
+  const { deps, req, res, profile, traffic, codes } = call;
+  const ctx = deps.store.ctx;
+  let permit: Permit;
+  try {
+    permit = await traffic.acquire({
+      instanceKey: call.instanceKey,
+      connectionId: String(connection.id),
+      priority: req.priority,
+      signal: call.gone,
+      ...(req.maxWaitMs !== undefined ? { maxWaitMs: req.maxWaitMs } : {}),
+    });
+  } catch (err) {
+    if (isTrafficError(err)) throw trafficApiError(err);
+    throw err;
+  }
+
+  const watchdog = new Watchdog();
+  const onGone = () => watchdog.controller.abort(call.gone.reason);
+  call.gone.addEventListener('abort', onGone, { once: true });
+  let released = false;
+  const release = (outcome: CallOutcome) => {
+    if (released) return;
+    released = true;
+    watchdog.clear();
+    call.gone.removeEventListener('abort', onGone);
+    permit.release(outcome);
+  };
+  const decide = (outcome: CallOutcome) =>
+    retryPolicy(outcome, {
+      method: req.method,
+      idempotent: call.idempotent,
+      callerRetries: req.retries,
+      attempt,
+    });
+
+  try {
+    // While we queued, another call may have renewed the token: use the newest.
+    let token = tokenOf(connection);
+    if (permit.queuedMs > 0) {
+      const latest = await getConnectionById(ctx, connection.id);
+      if (latest && tokenOf(latest) !== token && isFresh(latest, nowOf(ctx))) token = tokenOf(latest);
     }
 
     let upstream: OutboundResponse;
+    let buffered: Buffer | undefined;
+    let decoded = false;
+    let prefix: Buffer | undefined;
+    let json: unknown;
     try {
+      watchdog.arm(HEADERS_TIMEOUT_MS);
       upstream = await deps.outbound.request({
-        method,
-        url,
-        headers: { ...headers, authorization: `Bearer ${token}` },
-        ...(body !== undefined ? { body } : {}),
-        timeoutMs: 120_000,
+        method: call.method,
+        url: call.url,
+        headers: { ...call.headers, authorization: `Bearer ${token}` },
+        ...(call.body !== undefined ? { body: call.body } : {}),
+        timeoutMs: MAX_CALL_MS,
+        signal: watchdog.controller.signal,
       });
+      watchdog.arm(IDLE_TIMEOUT_MS);
+      const type = String(upstream.headers['content-type'] ?? '');
+      const length = Number(upstream.headers['content-length'] ?? NaN);
+      const classify =
+        type.includes('json') &&
+        !(length > MAX_CLASSIFIED_BODY) &&
+        upstream.status !== 206 &&
+        req.method.toUpperCase() !== 'HEAD';
+      if (classify) {
+        const read = await readUpTo(upstream.body, MAX_CLASSIFIED_BODY);
+        const raw = Buffer.concat(read.chunks, read.size);
+        if (read.complete) {
+          try {
+            buffered = await readResponseBody(
+              { headers: upstream.headers, body: Readable.from([raw]) },
+              MAX_DECODED_BODY,
+            );
+            decoded = true;
+          } catch {
+            buffered = raw; // not decodable: pass the bytes on as they came
+          }
+          try {
+            json = JSON.parse(buffered.toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+        } else {
+          prefix = raw; // too large to classify: stream it
+        }
+      }
     } catch (err) {
-      if (!isOutboundError(err)) {
-        permit.release({ kind: 'fail', code: 'exception' });
+      if (call.gone.aborted) {
+        release({ kind: 'fail', code: 'client_closed' });
+        throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
+      }
+      const e = err as { code?: unknown; message?: unknown };
+      const known = watchdog.fired || isOutboundError(err) || typeof e?.code === 'string';
+      if (!known) {
+        release({ kind: 'fail', code: 'exception' });
         throw err;
       }
-      const outcome: CallOutcome = err.retryable
-        ? { kind: 'transient', code: err.code }
-        : { kind: 'fail', code: err.code };
-      permit.release(outcome);
-      codes.push(err.code);
-      const d = retryPolicy(outcome, { method: req.method, idempotent, callerRetries: req.retries, attempt });
-      if (d.retry) {
-        await sleep(d.delayMs);
-        continue;
-      }
+      const code = watchdog.fired ? 'timeout' : isOutboundError(err) ? err.code : 'network_error';
+      const retryable = watchdog.fired || !isOutboundError(err) || err.retryable;
+      const outcome: CallOutcome = retryable ? { kind: 'transient', code } : { kind: 'fail', code };
+      release(outcome);
+      codes.push(code);
+      const d = decide(outcome);
+      if (d.retry) return { kind: 'retry', delayMs: d.delayMs };
+      const detail = watchdog.fired
+        ? `no answer within ${Math.round(HEADERS_TIMEOUT_MS / 1000)} s`
+        : String(e?.message ?? 'network error');
       throw new ApiError(
-        err.code === 'timeout' ? 504 : 502,
-        `upstream_${err.code}`,
-        `The call to ${provider.display_name} failed: ${err.message}`,
+        code === 'timeout' ? 504 : 502,
+        `upstream_${code}`,
+        `The call to ${call.provider.display_name} failed: ${detail}`,
       );
     }
 
-    const type = String(upstream.headers['content-type'] ?? '');
-    const length = Number(upstream.headers['content-length'] ?? NaN);
-    const classify = type.includes('json') && !(length > MAX_CLASSIFIED_BODY) && upstream.status !== 206;
-    let buffered: Buffer | undefined;
-    let json: unknown;
-    if (classify) {
-      try {
-        buffered = await readResponseBody(
-          { headers: { ...upstream.headers, 'content-encoding': undefined }, body: upstream.body },
-          MAX_CLASSIFIED_BODY,
-        );
-        json = JSON.parse(buffered.toString('utf8'));
-      } catch {
-        json = undefined;
-      }
-    }
     let outcome = profile.outcome(
       { status: upstream.status, ...(json !== undefined ? { body: json } : {}) },
-      Date.now(),
+      nowOf(ctx).getTime(),
     );
-    if (outcome.kind === 'ok' && req.retryOn.includes(upstream.status)) {
+    // Retry-On names statuses worth a retry: it upgrades a pass-through (2xx-4xx) answer, never
+    // overrides what the provider's codes mean (601/602, 606/615, 607).
+    if ((outcome.kind === 'ok' || outcome.kind === 'fail') && req.retryOn.includes(upstream.status)) {
       outcome = { kind: 'transient', code: `http_${upstream.status}` };
     }
     if (outcome.kind !== 'ok') codes.push(outcome.code);
 
-    if (outcome.kind === 'auth' && !refreshed) {
-      // 601/602: the token died under us. Drop it, fetch a new one, replay once.
-      permit.release(outcome);
+    if (outcome.kind === 'auth' && mayReplay) {
+      // 601/602: the token died under us. Renew it (once for the whole burst) and replay once.
+      release(outcome);
       upstream.body.resume();
-      refreshed = true;
-      forceRefresh = true;
-      continue;
+      return { kind: 'replay', dead: token };
     }
     if (outcome.kind === 'quota_spent') {
-      permit.release(outcome);
+      // Releasing with this outcome blocks the instance until the reset: later calls get 429 at once.
+      release(outcome);
       upstream.body.resume();
-      const resetAt = outcome.resetAt ?? Date.now() + 3600_000;
+      const now = nowOf(ctx).getTime();
+      const resetAt = outcome.resetAt ?? now + 3600_000;
       throw new ApiError(
         429,
         'marketo_daily_quota_exhausted',
         `The instance's daily API quota is spent; it resets at ${new Date(resetAt).toISOString()}.`,
         {
           reset_at: new Date(resetAt).toISOString(),
+          retry_after: Math.max(1, Math.ceil((resetAt - now) / 1000)),
         },
       );
     }
-    const decision = retryPolicy(outcome, {
-      method: req.method,
-      idempotent,
-      callerRetries: req.retries,
-      attempt,
-    });
+    const decision = decide(outcome);
     if (decision.retry) {
-      permit.release(outcome);
+      release(outcome);
       upstream.body.resume();
-      await sleep(decision.delayMs);
-      continue;
+      return { kind: 'retry', delayMs: decision.delayMs };
     }
 
     const out: Record<string, string> = {};
@@ -231,26 +552,38 @@ export async function proxyCall(
       const v = upstream.headers[h];
       if (typeof v === 'string') out[h] = v;
     }
+    const encoding = upstream.headers['content-encoding'];
     if (buffered !== undefined) {
+      if (!decoded && typeof encoding === 'string') out['content-encoding'] = encoding;
       out['content-length'] = String(buffered.length);
       res.writeHead(upstream.status, out);
       res.end(buffered);
-      permit.release(outcome);
-    } else {
-      const encoding = upstream.headers['content-encoding'];
-      if (typeof encoding === 'string') out['content-encoding'] = encoding;
-      res.writeHead(upstream.status, out);
-      // Files stream through; the call stays in flight (Marketo counts it) until the last byte.
-      try {
-        await pipeline(upstream.body, res);
-        permit.release(outcome);
-      } catch {
-        permit.release({ kind: 'transient', code: 'stream_aborted' });
-        upstream.body.destroy();
-        res.destroy();
-      }
+      release(outcome);
+      return { kind: 'answered', status: upstream.status };
     }
-    return { status: upstream.status, attempts: attempt + 1, codes };
+    if (typeof encoding === 'string') out['content-encoding'] = encoding;
+    res.writeHead(upstream.status, out);
+    if (prefix) res.write(prefix);
+    // Files stream through; the call stays in flight (Marketo counts it) until the last byte. A body
+    // that stalls longer than IDLE_TIMEOUT_MS is cut (the caller sees a short body).
+    const idle = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        watchdog.arm(IDLE_TIMEOUT_MS);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(upstream.body, idle, res);
+      release(outcome);
+    } catch {
+      release({ kind: 'transient', code: 'stream_aborted' });
+      upstream.body.destroy();
+      res.destroy();
+    }
+    return { kind: 'answered', status: upstream.status };
+  } catch (err) {
+    release({ kind: 'fail', code: 'exception' });
+    throw err;
   }
 }
 
@@ -267,11 +600,23 @@ function trafficApiError(err: {
   if (retryAfter !== undefined) extra.retry_after = retryAfter;
   switch (err.code) {
     case 'quota_exhausted':
-      return new ApiError(429, 'marketo_daily_quota_exhausted', err.message, extra);
+      return new ApiError(
+        429,
+        'marketo_daily_quota_exhausted',
+        `The instance's daily API quota is spent; it resets at ${String(extra.reset_at)}.`,
+        extra,
+      );
     case 'budget_exhausted':
       return new ApiError(429, 'daily_budget_exhausted', err.message, extra);
     case 'capacity_timeout':
-      return new ApiError(429, 'too_many_requests', err.message, extra);
+      return new ApiError(
+        429,
+        'too_many_requests',
+        `The instance is busy (rate or concurrency limit): ${err.message}. Retry after ${retryAfter ?? 1} s.`,
+        extra,
+      );
+    case 'aborted':
+      return new ApiError(499, 'client_closed', 'The caller closed the connection.');
     default:
       return new ApiError(503, err.code, err.message, extra);
   }

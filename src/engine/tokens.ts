@@ -12,6 +12,7 @@ import { getEnvironmentById, type Environment } from '../db/environments.ts';
 import { buildTokenRequest, parseTokenResponse, ProviderError } from '../providers/registry.ts';
 import { isOutboundError, readResponseBody } from './outbound.ts';
 import { authWebhook } from './auth-webhooks.ts';
+import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import { ApiError } from '../server/errors.ts';
 
 /**
@@ -57,7 +58,8 @@ export class RefreshError extends Error {
   }
 }
 
-type TokenDeps = Pick<ServerDeps, 'store' | 'outbound' | 'providers' | 'webhooks' | 'log'>;
+type TokenDeps = Pick<ServerDeps, 'store' | 'outbound' | 'providers' | 'webhooks' | 'log'> &
+  Partial<Pick<ServerDeps, 'usage'>>;
 
 /** In-flight refreshes, per store (several Tethers may share a process in tests) and connection pk. */
 const flights = new WeakMap<object, Map<number, Promise<ConnectionWithCredentials>>>();
@@ -173,6 +175,14 @@ async function fetchToken(deps: TokenDeps, c: ConnectionWithCredentials): Promis
     );
   }
   const host = new URL(built.url).host;
+  // Identity calls are free at Marketo but worth seeing in usage (a storm of them means a bug).
+  const profile = TRAFFIC_PROFILES[c.provider];
+  if (deps.usage && profile) {
+    deps.usage.identityCall({
+      instanceKey: profile.instanceKey(stringConfig(c.connectionConfig)),
+      connectionId: String(c.id),
+    });
+  }
   let status: number;
   let text: string;
   try {

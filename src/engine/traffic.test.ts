@@ -410,7 +410,7 @@ describe('TrafficController', () => {
     c.close();
   });
 
-  it('606 with nothing of ours in the window: minimum pause, doubling for hits in a row', async () => {
+  it('606 with nothing of ours in the window: minimum pause, doubling for storms in a row', async () => {
     const c = make(
       { rateWindowMs: 100, windowSkewMs: 0 },
       { limitHitPause: { rate: { minMs: 300, maxMs: 1_000 }, concurrency: { minMs: 50, maxMs: 500 } } },
@@ -418,8 +418,13 @@ describe('TrafficController', () => {
     const t0 = Date.now();
     c.reportLimitHit(I, 'rate');
     expect(c.status(I).pausedUntil).toBe(t0 + 300);
+    // Another 606 of the same burst, answered while the pause runs: the same storm, no escalation.
     c.reportLimitHit(I, 'rate');
-    expect(c.status(I).pausedUntil).toBe(t0 + 600);
+    expect(c.status(I).pausedUntil).toBe(t0 + 300);
+    await vi.advanceTimersByTimeAsync(300);
+    // A 606 right after the pause ended, with no success between: the next storm pauses twice as long.
+    c.reportLimitHit(I, 'rate');
+    expect(c.status(I).pausedUntil).toBe(t0 + 300 + 600);
     await vi.advanceTimersByTimeAsync(600);
     (await c.acquire(req())).release({ kind: 'ok' }); // an ok resets the streak
     c.reportLimitHit(I, 'rate');

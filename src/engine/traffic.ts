@@ -394,6 +394,12 @@ export class TrafficController {
   reportLimitHit(instanceKey: string, kind: 'rate' | 'concurrency'): void {
     const inst = this.instance(instanceKey);
     const now = this.now();
+    // Hits answered while a pause is already running are the same storm, not a new one: escalate
+    // only on a hit after the previous pause ended.
+    if (now < inst.pausedUntil) {
+      this.pump(inst);
+      return;
+    }
     const hits = ++inst.limitHits[kind];
     const p = this.pause[kind];
     let until = now + Math.min(p.maxMs, p.minMs * 2 ** (hits - 1));

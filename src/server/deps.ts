@@ -9,6 +9,8 @@ import type { ConnectUiAsset } from '../connect-ui/assets.ts';
 import type { ConnectSession } from '../db/sessions.ts';
 import type { TrafficController } from '../engine/traffic.ts';
 import type { UsageRecorder } from '../engine/usage.ts';
+import type { RequestLog } from '../engine/request-log.ts';
+import type { SyncScheduler } from '../engine/sync/scheduler.ts';
 
 /** Everything a route may use; built once at startup (src/server/app.ts). */
 export interface ServerDeps {
@@ -22,6 +24,10 @@ export interface ServerDeps {
   /** Traffic control per provider (each shared by every connection to every instance of it). */
   traffic: Map<string, TrafficController>;
   usage: UsageRecorder;
+  /** Redacted log of proxied calls (`record()` after each call), with retention. */
+  requestLog: RequestLog;
+  /** The sync scheduler (set once the server started; absent in bare test deps). */
+  syncs?: SyncScheduler;
 }
 
 /** What the auth step found: the environment, and the connect session for session routes. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { TetherConfig } from '../config.ts';
 import { openStore, type Store } from '../db/store.ts';
+import { nowOf } from '../db/context.ts';
 import { createIntegration, getIntegration } from '../db/integrations.ts';
 import { OutboundClient } from '../engine/outbound.ts';
 import { WebhookSender } from '../engine/webhooks.ts';
@@ -13,7 +14,10 @@ import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import { listen } from './app.ts';
 import { TrafficController } from '../engine/traffic.ts';
 import { UsageRecorder } from '../engine/usage.ts';
+import { RequestLog, requestLogDaysFromEnv } from '../engine/request-log.ts';
+import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
+import { startSyncScheduler } from '../engine/sync/scheduler.ts';
 import type { ServerDeps } from './deps.ts';
 
 /**
@@ -87,6 +91,7 @@ export async function startTether(
     allowedHosts.push(new URL(sandbox.endpoint).host);
   }
   let store: Store | undefined;
+  let requestLog: RequestLog | undefined;
   try {
     store = await openStore(config);
     const outbound = new OutboundClient({ allowedHosts });
@@ -115,13 +120,24 @@ export async function startTether(
     const usage = new UsageRecorder(marketoDay ? { day: marketoDay } : {});
     const traffic = new Map<string, TrafficController>();
     for (const [name, profile] of Object.entries(TRAFFIC_PROFILES)) {
-      const controller = new TrafficController({ ...profile.options(), observer: usage });
+      // One clock for Tether: the store's (tests move it), so quota days and token expiry agree.
+      const clock = store.ctx;
+      const controller = new TrafficController({
+        ...profile.options(),
+        observer: usage,
+        now: () => nowOf(clock).getTime(),
+      });
       traffic.set(name, controller);
       if (name === 'marketo') usage.useBudgets(controller);
     }
+    requestLog = new RequestLog(store.ctx, {
+      retentionDays: requestLogDaysFromEnv(),
+      onError: (err, what) => log.warn({ err }, `request log ${what} failed`),
+    });
     const deps: ServerDeps = {
       traffic,
       usage,
+      requestLog,
       config,
       store,
       outbound,
@@ -130,8 +146,11 @@ export async function startTether(
       connectUi: await buildConnectUiAssets(),
       log,
     };
+    await applyStoredLimits(deps);
     const server = await listen(deps, config.port, config.host);
+    deps.syncs = startSyncScheduler(deps, { enabled: config.syncs });
     const openedStore = store;
+    const openedLog = requestLog;
     return {
       url: server.url,
       secretKey: store.keys.secretKey,
@@ -139,7 +158,9 @@ export async function startTether(
       sandbox,
       close: async () => {
         await server.close();
+        await deps.syncs?.close();
         for (const t of traffic.values()) t.close();
+        await openedLog.close();
         await webhooks.drain();
         outbound.close();
         await openedStore.close();
@@ -147,6 +168,7 @@ export async function startTether(
       },
     };
   } catch (err) {
+    await requestLog?.close();
     await store?.close();
     await sandbox?.close();
     throw err;

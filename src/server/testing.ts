@@ -43,6 +43,8 @@ export async function startTestTether(
     TETHER_DATA_DIR: dataDir,
     TETHER_SANDBOX: 'off',
     TETHER_LOG_LEVEL: 'silent',
+    // Background syncs would add calls to tests that count them; sync tests turn them on.
+    TETHER_SYNCS: 'off',
     ...opts.env,
     // Extra hosts add to the sandbox, never replace it.
     TETHER_ALLOWED_HOSTS: [new URL(sandbox.endpoint).host, opts.env?.TETHER_ALLOWED_HOSTS]

@@ -5,6 +5,9 @@
  */
 import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.ts';
+import * as m002 from './002_limits.ts';
+import * as m003 from './003_records.ts';
+import * as m004 from './004_syncs.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -23,6 +26,9 @@ interface MigrationModule {
 
 const MODULES: Record<string, MigrationModule> = {
   '001_initial': m001,
+  '002_limits': m002,
+  '003_records': m003,
+  '004_syncs': m004,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

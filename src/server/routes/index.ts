@@ -25,6 +25,17 @@ import {
   postMetadataLegacy,
 } from './connections/metadata.ts';
 import { getTemplateLogo } from './images/getTemplateLogo.ts';
+import { getRecords } from './records/getRecords.ts';
+import { patchPruneRecords } from './records/patchPruneRecords.ts';
+import { getLimits, patchLimits } from './connections/limits.ts';
+import { getUsage } from './connections/usage.ts';
+import { getRequests } from './connections/requests.ts';
+import { postTrigger } from './sync/postTrigger.ts';
+import { postStart } from './sync/postStart.ts';
+import { postPause } from './sync/postPause.ts';
+import { getSyncStatus } from './sync/getStatus.ts';
+import { putUpdateConnectionFrequency } from './sync/putUpdateConnectionFrequency.ts';
+import { getSyncRuns } from './sync/getRuns.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -54,6 +65,18 @@ export const routes: RouteDef[] = [
   patchConnection,
   deleteConnection,
   deleteConnectionLegacy,
+  getLimits,
+  patchLimits,
+  getUsage,
+  getRequests,
   getTemplateLogo,
+  getRecords,
+  patchPruneRecords,
+  postTrigger,
+  postStart,
+  postPause,
+  getSyncStatus,
+  putUpdateConnectionFrequency,
+  getSyncRuns,
   allProxy,
 ];

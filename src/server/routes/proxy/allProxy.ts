@@ -7,6 +7,20 @@ const KEY = /^[a-zA-Z0-9~:.@ _-]{1,255}$/;
 /** Upstream bodies: Marketo takes 1 MB (10 MB for bulk imports). */
 const MAX_BODY = 10 * 1024 * 1024;
 
+/** `Nango-Proxy-<Name>` headers never sent upstream. */
+const NOT_FORWARDED = new Set([
+  'authorization',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authorization',
+]);
+
 function header(ctx: { req: { headers: Record<string, string | string[] | undefined> } }, name: string) {
   const v = ctx.req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -18,9 +32,15 @@ function invalid(path: string, message: string): ApiError {
   });
 }
 
+/** Longest queueing a caller may ask for with `Tether-Max-Wait-Ms`. */
+const MAX_WAIT_CAP_MS = 300_000;
+
 /**
  * `ANY /proxy/*` with Nango's headers: Connection-Id, Provider-Config-Key, Retries, Retry-On,
- * Base-Url-Override (refused unless empty), Nango-Proxy-<Name> (forwarded as <Name>).
+ * Base-Url-Override (refused unless empty), Nango-Proxy-<Name> (forwarded as <Name>). Tether adds
+ * one optional header, `Tether-Max-Wait-Ms`: how long the call may queue for the instance's rate and
+ * concurrency limits (default 30 s) before 429 `too_many_requests` with `Retry-After`.
+ * Every 429 (quota, budget, capacity) carries `Retry-After` in seconds.
  */
 export const allProxy: RouteDef = {
   method: '*',
@@ -38,6 +58,12 @@ export const allProxy: RouteDef = {
     const retryOnRaw = header(ctx, 'retry-on') ?? '';
     if (retryOnRaw !== '' && !/^\d+(,\d+)*$/.test(retryOnRaw))
       throw invalid('retry-on', 'Retry-On must be a comma list of statuses');
+    const maxWaitRaw = header(ctx, 'tether-max-wait-ms');
+    if (maxWaitRaw !== undefined && (!/^\d{1,6}$/.test(maxWaitRaw) || Number(maxWaitRaw) > MAX_WAIT_CAP_MS))
+      throw invalid(
+        'tether-max-wait-ms',
+        `Tether-Max-Wait-Ms must be a number of ms from 0 to ${MAX_WAIT_CAP_MS}`,
+      );
     const override = header(ctx, 'base-url-override') ?? '';
     if (override !== '') {
       throw new ApiError(
@@ -53,10 +79,8 @@ export const allProxy: RouteDef = {
       const lower = name.toLowerCase();
       if (lower.startsWith('nango-proxy-')) {
         const upstreamName = name.slice('nango-proxy-'.length);
-        // The token is Tether's business: a caller cannot replace it.
-        if (upstreamName.toLowerCase() !== 'authorization' && upstreamName.toLowerCase() !== 'host') {
-          headers[upstreamName] = value;
-        }
+        // The token is Tether's business (a caller cannot replace it); framing is the HTTP client's.
+        if (!NOT_FORWARDED.has(upstreamName.toLowerCase())) headers[upstreamName] = value;
       } else if (
         lower === 'content-type' ||
         lower === 'range' ||
@@ -83,22 +107,32 @@ export const allProxy: RouteDef = {
     // The raw path (still percent-encoded), as the caller wrote it.
     const rest = ctx.path.slice('/proxy'.length);
     const endpoint = `/${rest.replace(/^\/+/, '')}${ctx.search ? `?${ctx.search}` : ''}`;
-    await proxyCall(
-      ctx.deps,
-      {
-        environment: ctx.auth.environment,
-        providerConfigKey: key,
-        connectionId,
-        method,
-        endpoint,
-        headers,
-        body,
-        retries: Number(retriesRaw),
-        retryOn: retryOnRaw === '' ? [] : retryOnRaw.split(',').map(Number),
-        priority: 'interactive',
-      },
-      ctx.res,
-    );
+    try {
+      await proxyCall(
+        ctx.deps,
+        {
+          environment: ctx.auth.environment,
+          providerConfigKey: key,
+          connectionId,
+          method,
+          endpoint,
+          headers,
+          body,
+          retries: Number(retriesRaw),
+          retryOn: retryOnRaw === '' ? [] : retryOnRaw.split(',').map(Number),
+          priority: 'interactive',
+          ...(maxWaitRaw !== undefined ? { maxWaitMs: Number(maxWaitRaw) } : {}),
+        },
+        ctx.res,
+      );
+    } catch (err) {
+      // The error body says `retry_after`; HTTP clients read the header.
+      const retryAfter = err instanceof ApiError ? err.extra.retry_after : undefined;
+      if (typeof retryAfter === 'number' && !ctx.res.headersSent) {
+        ctx.res.setHeader('Retry-After', String(retryAfter));
+      }
+      throw err;
+    }
     return undefined;
   },
 };

@@ -1,0 +1,517 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createConnection } from './connections.ts';
+import {
+  countRecords,
+  decodeCursor,
+  deleteAllRecords,
+  encodeCursor,
+  formatMicros,
+  InvalidCursorError,
+  listRecords,
+  listRecordRows,
+  markDeleted,
+  markMissingDeleted,
+  pruneRecords,
+  recordPayload,
+  recordsPageJson,
+  stableStringify,
+  toRecordTimestamp,
+  upsertRecords,
+  type ListRecordsInput,
+  type NangoRecord,
+} from './records.ts';
+import { openTestDb, type TestDb } from './testing.ts';
+
+/**
+ * Records cache repository against a real database (SQLite, or PostgreSQL with TETHER_TEST_POSTGRES_URL):
+ * change detection, ADDED/UPDATED/DELETED, deletion detection, pruning, filters and cursor paging.
+ */
+
+let t: TestDb;
+let pk: number;
+beforeEach(async () => {
+  t = await openTestDb(new Date('2025-03-01T10:00:00.000Z'));
+  const c = await createConnection(t.ctx, {
+    environmentId: t.environmentId,
+    connectionId: 'conn-1',
+    providerConfigKey: 'marketo',
+    provider: 'marketo',
+  });
+  pk = c.id;
+});
+afterEach(async () => {
+  await t.cleanup();
+});
+
+const lead = (id: number, over: Record<string, unknown> = {}) => ({
+  id: String(id),
+  email: `lead${id}@example.com`,
+  firstName: 'Ada',
+  score: id,
+  ...over,
+});
+
+function at(iso: string): void {
+  t.clock.now = new Date(iso);
+}
+
+async function all(over: Partial<ListRecordsInput> = {}): Promise<NangoRecord[]> {
+  const out: NangoRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      limit: 1000,
+      ...over,
+      ...(cursor ? { cursor } : {}),
+    });
+    out.push(...page.records);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return out;
+}
+
+async function one(id: string): Promise<NangoRecord> {
+  const [r] = await all({ ids: [id] });
+  if (!r) throw new Error(`no record ${id}`);
+  return r;
+}
+
+describe('timestamps and cursors', () => {
+  it('stores and answers microsecond timestamps with a +00:00 offset', () => {
+    expect(toRecordTimestamp(new Date('2025-01-02T03:04:05.678Z'))).toBe('2025-01-02T03:04:05.678000+00:00');
+    expect(toRecordTimestamp('2025-01-02T03:04:05Z')).toBe('2025-01-02T03:04:05.000000+00:00');
+    expect(toRecordTimestamp('2025-01-02T03:04:05.1234567Z')).toBe('2025-01-02T03:04:05.123456+00:00');
+    expect(formatMicros(Date.parse('2025-01-02T03:04:05.678Z') * 1000 + 9)).toBe(
+      '2025-01-02T03:04:05.678009+00:00',
+    );
+  });
+
+  it('round-trips cursors and refuses anything else', () => {
+    const c = encodeCursor('2025-01-02T03:04:05.678009+00:00', 42);
+    expect(Buffer.from(c, 'base64').toString()).toBe('2025-01-02T03:04:05.678009+00:00||42');
+    expect(decodeCursor(c)).toEqual({ updatedAt: '2025-01-02T03:04:05.678009+00:00', id: 42 });
+    for (const bad of [
+      'nope!',
+      Buffer.from('x||1').toString('base64'),
+      Buffer.from('2025-01-02T03:04:05.678009+00:00||abc').toString('base64'),
+      Buffer.from('2025-01-02T03:04:05.678009+00:00').toString('base64'),
+      Buffer.from('2025-01-02T03:04:05.678Z||1').toString('base64'),
+      Buffer.from('2025-01-02T03:04:05.678009+00:00||0').toString('base64'),
+    ])
+      expect(() => decodeCursor(bad), bad).toThrow(InvalidCursorError);
+  });
+});
+
+describe('stable payloads', () => {
+  it('ignores key order, drops id and _nango_metadata, keeps JSON.stringify semantics', () => {
+    const a = recordPayload({ id: '1', b: 2, a: 'x', d: new Date('2025-01-01T00:00:00.000Z'), u: undefined });
+    const b = recordPayload({ a: 'x', u: undefined, d: '2025-01-01T00:00:00.000Z', b: 2, id: 'other' });
+    expect(a).toEqual(b);
+    expect(a.payload).toBe('{"a":"x","b":2,"d":"2025-01-01T00:00:00.000Z"}');
+    expect(recordPayload({ id: 1, _nango_metadata: { x: 1 }, n: NaN, f: () => 1 }).payload).toBe(
+      '{"n":null}',
+    );
+  });
+
+  it('sorts nested objects too, and the fast path agrees with stableStringify', () => {
+    const nested = { id: '1', z: { b: [1, { d: 1, c: 2 }], a: null }, y: [1, 'two', null] };
+    expect(recordPayload(nested).payload).toBe('{"y":[1,"two",null],"z":{"a":null,"b":[1,{"c":2,"d":1}]}}');
+    const flat = { id: '9', q: 'é"\\', p: [1, 2], o: true, n: -0, m: 1e21 };
+    const { id: _id, ...rest } = flat;
+    expect(recordPayload(flat).payload).toBe(stableStringify(rest));
+    expect(JSON.parse(recordPayload(flat).payload)).toEqual(JSON.parse(JSON.stringify(rest)));
+  });
+});
+
+describe('upsertRecords', () => {
+  it('adds, updates by content, and leaves unchanged records alone', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    expect(
+      await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(2)] }),
+    ).toEqual({
+      added: 2,
+      updated: 0,
+      unchanged: 0,
+      duplicates: 0,
+      modifiedAt: '2025-03-01T10:00:00.000000+00:00',
+    });
+    const first = await one('1');
+    expect(first).toEqual({
+      id: '1',
+      email: 'lead1@example.com',
+      firstName: 'Ada',
+      score: 1,
+      _nango_metadata: {
+        first_seen_at: '2025-03-01T10:00:00.000000+00:00',
+        last_modified_at: '2025-03-01T10:00:00.000000+00:00',
+        last_action: 'ADDED',
+        deleted_at: null,
+        pruned_at: null,
+        cursor: expect.any(String),
+      },
+    });
+
+    at('2025-03-01T11:00:00.000Z');
+    // Same content in another key order: unchanged, no timestamp change.
+    const { email, ...rest } = lead(1);
+    const s = await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [{ ...rest, email }, lead(2, { firstName: 'Grace' }), lead(3)],
+    });
+    expect(s).toMatchObject({ added: 1, updated: 1, unchanged: 1 });
+    expect(await one('1')).toEqual(first);
+    expect((await one('2'))._nango_metadata).toMatchObject({
+      first_seen_at: '2025-03-01T10:00:00.000000+00:00',
+      last_modified_at: '2025-03-01T11:00:00.000000+00:00',
+      last_action: 'UPDATED',
+    });
+    expect((await one('2')).firstName).toBe('Grace');
+    expect((await one('3'))._nango_metadata.last_action).toBe('ADDED');
+    expect(await countRecords(t.ctx, { connectionPk: pk, model: 'Lead' })).toBe(3);
+  });
+
+  it('keeps the last of duplicate ids and accepts numeric ids', async () => {
+    const s = await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [{ id: 7, v: 1 }, { id: '7', v: 2 }, lead(8)],
+    });
+    expect(s).toMatchObject({ added: 2, duplicates: 1 });
+    expect(await one('7')).toMatchObject({ id: '7', v: 2 });
+  });
+
+  it('refuses records without an id', async () => {
+    await expect(
+      upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [{ v: 1 } as never] }),
+    ).rejects.toThrow(TypeError);
+    await expect(
+      upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [{ id: '' }] }),
+    ).rejects.toThrow(TypeError);
+  });
+
+  it('stamps every write after the newest stored one, even when the clock stands still', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1)] });
+    const s2 = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(2)] });
+    const n = await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['1'] });
+    expect(n).toBe(1);
+    expect(s2.modifiedAt).toBe('2025-03-01T10:00:00.000001+00:00');
+    expect((await one('1'))._nango_metadata).toMatchObject({
+      last_modified_at: '2025-03-01T10:00:00.000002+00:00',
+      deleted_at: '2025-03-01T10:00:00.000002+00:00',
+      last_action: 'DELETED',
+    });
+    // A clock that went back does not move records before the others either.
+    at('2025-02-01T00:00:00.000Z');
+    const s3 = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(3)] });
+    expect(s3.modifiedAt).toBe('2025-03-01T10:00:00.000003+00:00');
+    // Other models and connections have their own clocks.
+    const s4 = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Program', records: [lead(1)] });
+    expect(s4.modifiedAt).toBe('2025-02-01T00:00:00.000000+00:00');
+  });
+
+  it('writes batches larger than one statement', async () => {
+    const records = Array.from({ length: 1234 }, (_, i) => lead(i));
+    expect(await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records })).toMatchObject({
+      added: 1234,
+    });
+    const again = records.map((r, i) => (i % 2 ? { ...r, score: -1 } : r));
+    expect(await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: again })).toMatchObject({
+      added: 0,
+      updated: 617,
+      unchanged: 617,
+    });
+    expect(await all()).toHaveLength(1234);
+  });
+});
+
+describe('deletions', () => {
+  it('markDeleted keeps the payload, skips unknown and already deleted ids; a reappearing record is added back', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(2)] });
+    at('2025-03-01T11:00:00.000Z');
+    expect(await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['1', 'nope'] })).toBe(1);
+    at('2025-03-01T11:30:00.000Z');
+    expect(await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['1'] })).toBe(0);
+    expect(await one('1')).toMatchObject({
+      email: 'lead1@example.com',
+      _nango_metadata: { last_action: 'DELETED', deleted_at: '2025-03-01T11:00:00.000000+00:00' },
+    });
+    expect(await countRecords(t.ctx, { connectionPk: pk })).toBe(1);
+    expect(await countRecords(t.ctx, { connectionPk: pk, includeDeleted: true })).toBe(2);
+
+    at('2025-03-01T12:00:00.000Z');
+    // Same content as before the deletion: still counted as added (Nango's summary), shown as UPDATED.
+    expect(await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1)] })).toMatchObject(
+      {
+        added: 1,
+        updated: 0,
+        unchanged: 0,
+      },
+    );
+    expect((await one('1'))._nango_metadata).toMatchObject({
+      first_seen_at: '2025-03-01T10:00:00.000000+00:00',
+      last_modified_at: '2025-03-01T12:00:00.000000+00:00',
+      last_action: 'UPDATED',
+      deleted_at: null,
+    });
+  });
+
+  it('markMissingDeleted deletes what a full-refresh run neither wrote nor saw', async () => {
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [1, 2, 3, 4].map((i) => lead(i)),
+      runId: 'r1',
+    });
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Program', records: [lead(9)], runId: 'r1' });
+    at('2025-03-02T10:00:00.000Z');
+    // Run 2 sees 1 (unchanged), changes 2, adds 5; 3 and 4 are gone.
+    const s = await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [lead(1), lead(2, { score: 0 }), lead(5)],
+      runId: 2,
+    });
+    expect(s).toMatchObject({ added: 1, updated: 1, unchanged: 1 });
+    expect((await one('1'))._nango_metadata.last_modified_at).toBe('2025-03-01T10:00:00.000000+00:00');
+    at('2025-03-02T10:05:00.000Z');
+    expect(await markMissingDeleted(t.ctx, { connectionPk: pk, model: 'Lead', runId: 2 })).toBe(2);
+    const byId = Object.fromEntries((await all()).map((r) => [r.id, r._nango_metadata.last_action]));
+    expect(byId).toEqual({ '1': 'ADDED', '2': 'UPDATED', '3': 'DELETED', '4': 'DELETED', '5': 'ADDED' });
+    // Other models are untouched; a second call deletes nothing more.
+    expect(await countRecords(t.ctx, { connectionPk: pk, model: 'Program' })).toBe(1);
+    expect(await markMissingDeleted(t.ctx, { connectionPk: pk, model: 'Lead', runId: 2 })).toBe(0);
+  });
+
+  it('deleteAllRecords empties one model or the whole connection', async () => {
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(2)] });
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Program', records: [lead(1)] });
+    expect(await deleteAllRecords(t.ctx, { connectionPk: pk, model: 'Lead' })).toBe(2);
+    expect(await countRecords(t.ctx, { connectionPk: pk, includeDeleted: true })).toBe(1);
+    expect(await deleteAllRecords(t.ctx, { connectionPk: pk })).toBe(1);
+    expect(await countRecords(t.ctx, { connectionPk: pk, includeDeleted: true })).toBe(0);
+  });
+});
+
+describe('listRecords', () => {
+  beforeEach(async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [1, 2, 3, 4, 5].map((i) => lead(i)),
+    });
+    at('2025-03-01T11:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [lead(2, { score: 0 }), lead(6)],
+    });
+    at('2025-03-01T12:00:00.000Z');
+    await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
+  });
+
+  it('orders by last modification, then insertion', async () => {
+    expect((await all()).map((r) => r.id)).toEqual(['1', '4', '5', '2', '6', '3']);
+  });
+
+  it('filters by action (union of the given ones)', async () => {
+    const ids = async (filter: ('added' | 'updated' | 'deleted')[]) =>
+      (await all({ filter })).map((r) => r.id);
+    expect(await ids(['added'])).toEqual(['1', '4', '5', '6']);
+    expect(await ids(['updated'])).toEqual(['2']);
+    expect(await ids(['deleted'])).toEqual(['3']);
+    expect(await ids(['added', 'updated'])).toEqual(['1', '4', '5', '2', '6']);
+    expect(await ids(['updated', 'deleted'])).toEqual(['2', '3']);
+    expect(await ids(['added', 'deleted'])).toEqual(['1', '4', '5', '6', '3']);
+    expect(await ids(['added', 'updated', 'deleted'])).toHaveLength(6);
+  });
+
+  it('filters by modification time (inclusive) and by ids', async () => {
+    expect((await all({ modifiedAfter: '2025-03-01T11:00:00.000Z' })).map((r) => r.id)).toEqual([
+      '2',
+      '6',
+      '3',
+    ]);
+    expect((await all({ modifiedAfter: new Date('2025-03-01T11:00:00.001Z') })).map((r) => r.id)).toEqual([
+      '3',
+    ]);
+    expect((await all({ ids: ['6', '1', 'nope', '3'] })).map((r) => r.id)).toEqual(['1', '6', '3']);
+    expect(await all({ ids: [] })).toEqual([]);
+    expect((await all({ ids: ['6', '1', '3'], filter: ['added'] })).map((r) => r.id)).toEqual(['1', '6']);
+  });
+
+  it('pages with limit + 1 probing, through ids and filters too', async () => {
+    const p1 = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 4 });
+    expect(p1.records.map((r) => r.id)).toEqual(['1', '4', '5', '2']);
+    expect(p1.next_cursor).toBe(p1.records[3]!._nango_metadata.cursor);
+    const p2 = await listRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      limit: 4,
+      cursor: p1.next_cursor!,
+    });
+    expect(p2.records.map((r) => r.id)).toEqual(['6', '3']);
+    expect(p2.next_cursor).toBeNull();
+    const exact = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 6 });
+    expect(exact.next_cursor).toBeNull();
+    const byIds = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 1, ids: ['2', '6'] });
+    expect(byIds.records.map((r) => r.id)).toEqual(['2']);
+    const rest = await listRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      limit: 1,
+      ids: ['2', '6'],
+      cursor: byIds.next_cursor!,
+    });
+    expect(rest).toMatchObject({ records: [{ id: '6' }], next_cursor: null });
+    expect((await all({ filter: ['added'], limit: 1 })).map((r) => r.id)).toEqual(['1', '4', '5', '6']);
+    await expect(
+      listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 1, cursor: 'bad' }),
+    ).rejects.toThrow(InvalidCursorError);
+  });
+
+  it('renders the same JSON from raw rows as from parsed records', async () => {
+    const input = { connectionPk: pk, model: 'Lead', limit: 4 };
+    const raw = await listRecordRows(t.ctx, input);
+    expect(JSON.parse(recordsPageJson(raw.rows, raw.nextCursor))).toEqual(await listRecords(t.ctx, input));
+    expect(recordsPageJson([], null)).toBe('{"next_cursor":null,"records":[]}');
+  });
+});
+
+describe('pruneRecords', () => {
+  it('empties payloads up to the cursor without moving records; a re-sync restores them', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [1, 2, 3, 4].map((i) => lead(i)),
+    });
+    const before = await all();
+    at('2025-03-01T11:00:00.000Z');
+    const r = await pruneRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      untilCursor: before[2]!._nango_metadata.cursor,
+      limit: 2,
+    });
+    expect(r).toEqual({ count: 2, lastCursor: before[1]!._nango_metadata.cursor });
+    const r2 = await pruneRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      untilCursor: before[2]!._nango_metadata.cursor,
+      limit: 10,
+    });
+    expect(r2).toEqual({ count: 1, lastCursor: before[2]!._nango_metadata.cursor });
+    const after = await all();
+    expect(after.map((x) => x._nango_metadata.cursor)).toEqual(before.map((x) => x._nango_metadata.cursor));
+    expect(after[0]).toEqual({
+      id: '1',
+      _nango_metadata: { ...before[0]!._nango_metadata, pruned_at: '2025-03-01T11:00:00.000000+00:00' },
+    });
+    expect(after[3]).toEqual(before[3]);
+
+    // Deleting a pruned record: the metadata rendered in SQL keeps pruned_at.
+    at('2025-03-01T11:30:00.000Z');
+    expect(await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['2'] })).toBe(1);
+    expect(await one('2')).toEqual({
+      id: '2',
+      _nango_metadata: {
+        first_seen_at: '2025-03-01T10:00:00.000000+00:00',
+        last_modified_at: '2025-03-01T11:30:00.000000+00:00',
+        last_action: 'DELETED',
+        deleted_at: '2025-03-01T11:30:00.000000+00:00',
+        pruned_at: '2025-03-01T11:00:00.000000+00:00',
+        cursor: expect.any(String),
+      },
+    });
+
+    at('2025-03-01T12:00:00.000Z');
+    const s = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(4)] });
+    expect(s).toMatchObject({ updated: 1, unchanged: 1 });
+    expect(await one('1')).toMatchObject({
+      email: 'lead1@example.com',
+      _nango_metadata: { pruned_at: null, last_modified_at: '2025-03-01T12:00:00.000000+00:00' },
+    });
+    await expect(
+      pruneRecords(t.ctx, { connectionPk: pk, model: 'Lead', untilCursor: 'bad', limit: 1 }),
+    ).rejects.toThrow(InvalidCursorError);
+  });
+});
+
+describe('cursor paging while syncs write', () => {
+  it('returns every record not modified after being read exactly once, and every final version', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    for (let b = 0; b < 4; b++)
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: Array.from({ length: 50 }, (_, i) => lead(b * 50 + i)),
+      });
+    // The clock stands still: every write relies on the monotonic stamps.
+    let nextId = 1000;
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const delivered = new Map<string, string[]>();
+    const versions = new Map<string, string[]>();
+    const modified = new Set<string>();
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await listRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        limit: 7,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const r of page.records) {
+        const list = delivered.get(r.id) ?? [];
+        list.push(r._nango_metadata.last_modified_at);
+        delivered.set(r.id, list);
+        versions.set(r.id, [...(versions.get(r.id) ?? []), JSON.stringify(r)]);
+      }
+      cursor = page.next_cursor ?? undefined;
+      pages++;
+      if (!cursor || pages > 60) continue;
+      // Between pages: new records, changes to records read or not yet read, unchanged writes, deletions.
+      const changed = [rand(200), rand(200), rand(200)].map(String);
+      changed.forEach((id) => modified.add(id));
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [
+          lead(nextId++),
+          lead(nextId++),
+          ...changed.map((id) => lead(Number(id), { score: -pages })),
+          lead(rand(200) + 200, {}), // never existed before 200..399: an add
+        ],
+      });
+      for (const id of [String(rand(200)), String(rand(200))]) {
+        const current = (await all({ ids: [id] }))[0];
+        if (current && current._nango_metadata.last_action !== 'DELETED')
+          await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [current] }); // unchanged
+      }
+      const del = String(rand(200));
+      if ((await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: [del] })) > 0) modified.add(del);
+    } while (cursor);
+
+    const final = await all();
+    for (const r of final) {
+      const got = delivered.get(r.id);
+      // No skip: the latest version of every record (content and metadata) was delivered.
+      expect(versions.get(r.id), `record ${r.id}`).toContain(JSON.stringify(r));
+      // No repeat: only modified records come back, each time with a newer version.
+      if (!modified.has(r.id)) expect(got, `record ${r.id}`).toHaveLength(1);
+      expect([...got!].sort(), `record ${r.id}`).toEqual(got);
+      expect(new Set(got).size, `record ${r.id}`).toBe(got!.length);
+    }
+    expect(pages).toBeGreaterThan(30);
+  });
+});

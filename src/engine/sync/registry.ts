@@ -1,0 +1,32 @@
+/**
+ * Which syncs exist for a provider: each connection to the provider gets one of each (Nango's syncs of
+ * an integration, all auto-started). Marketo's are provider code in src/marketo/models/.
+ */
+import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
+import type { SyncModelDef } from '../../marketo/models/types.ts';
+import { registerModel } from '../models-registry.ts';
+
+export type { SyncModelDef };
+
+/** Provider name → its syncs (names unique per provider). */
+export type SyncRegistry = Readonly<Record<string, readonly SyncModelDef[]>>;
+
+export const SYNCS_BY_PROVIDER: SyncRegistry = { marketo: MARKETO_SYNCS };
+
+export function syncDefsOf(registry: SyncRegistry, provider: string): readonly SyncModelDef[] {
+  return registry[provider] ?? [];
+}
+
+export function findSyncDef(
+  registry: SyncRegistry,
+  provider: string,
+  name: string,
+): SyncModelDef | undefined {
+  return syncDefsOf(registry, provider).find((d) => d.name === name);
+}
+
+/** Makes every model of the registry known to `GET /records` (see models-registry.ts). */
+export function registerModels(registry: SyncRegistry): void {
+  for (const defs of Object.values(registry))
+    for (const d of defs) for (const m of d.models) registerModel(m);
+}

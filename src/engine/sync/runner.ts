@@ -1,0 +1,310 @@
+/**
+ * One run of one sync for one connection, after the scheduler claimed it (src/db/syncs.ts `claimSync`):
+ * hands the sync a {@link SyncIO} whose calls go through {@link providerCall} (token manager, per-instance
+ * traffic control, background priority, the connection's budget) and whose `save` writes each page
+ * atomically (records, deletions, sweep completion, then the checkpoint and the run's counts, all in one
+ * transaction, conditioned on still holding the lease), then ends the run:
+ *
+ *  - SUCCESS / ERROR: run history updated, next run after the interval, sync webhooks.
+ *  - PAUSED: the daily quota or a budget is spent ({@link PausedUntil}): no failure, the next run is due at
+ *    the reset and continues from the checkpoint.
+ *  - STOPPED: the scheduler is closing: the run stays `RUNNING` with its checkpoint, the lease is freed,
+ *    the next start resumes it.
+ *  - LOST: the lease was taken over (this process stalled past the stale limit): nothing more is written.
+ *  - CANCELLED: the connection was deleted meanwhile.
+ *
+ * Re-running a page is harmless: the records cache detects changes by content.
+ */
+import type { Logger } from 'pino';
+import type { ServerDeps } from '../../server/deps.ts';
+import { nowOf } from '../../db/context.ts';
+import { getConnectionById, type ConnectionWithCredentials } from '../../db/connections.ts';
+import { markDeleted, markMissingDeleted, upsertRecords } from '../../db/records.ts';
+import {
+  finishRun,
+  getRun,
+  heartbeat,
+  LeaseLostError,
+  releaseLease,
+  savePage,
+  setRunApiCalls,
+  type Claim,
+  type PageCounts,
+  type SyncRunError,
+} from '../../db/syncs.ts';
+import type { SyncIO, SyncModelDef, SyncPage } from '../../marketo/models/types.ts';
+import { ApiError } from '../../server/errors.ts';
+import { isPausedUntil, providerCall, ProviderCallError } from '../provider-call.ts';
+import { RefreshError } from '../tokens.ts';
+import { sendSyncWebhooks } from './webhooks.ts';
+
+export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED';
+
+export interface RunInput {
+  deps: ServerDeps;
+  owner: string;
+  claim: Claim;
+  /** Undefined when the provider no longer has a sync of that name. */
+  def: SyncModelDef | undefined;
+  /** Aborted when the scheduler closes. */
+  stop: AbortSignal;
+  heartbeatMs: number;
+  log: Logger;
+}
+
+export interface RunOutcome {
+  end: RunEnd;
+  runId: number;
+  apiCalls: number;
+  error?: SyncRunError;
+}
+
+/** Thrown by `io.save` after a page was stored when the scheduler is closing: the sync stops there. */
+class StopRequested extends Error {
+  constructor() {
+    super('The scheduler is stopping.');
+    this.name = 'StopRequested';
+  }
+}
+
+/** The tag records seen in a sweep carry (`sync_run_id`), for `markMissingDeleted`. */
+export function sweepTag(sweepId: string): string {
+  return `sweep:${sweepId}`;
+}
+
+function describeError(err: unknown): SyncRunError {
+  if (err instanceof ProviderCallError) return { type: err.code, message: err.message };
+  if (err instanceof RefreshError) return { type: err.code, message: err.message };
+  if (err instanceof ApiError) return { type: err.code, message: err.message };
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const type =
+      err.name === 'MarketoSyncError' && typeof code === 'string'
+        ? `marketo_${code}`
+        : err.name === 'TypeError'
+          ? 'invalid_page'
+          : 'sync_error';
+    return { type, message: err.message };
+  }
+  return { type: 'sync_error', message: String(err) };
+}
+
+function isGone(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 404;
+}
+
+function checkPage(page: SyncPage): void {
+  if (typeof page !== 'object' || page === null) throw new TypeError('save(): the page must be an object.');
+  const cp = page.checkpoint as unknown;
+  if (typeof cp !== 'object' || cp === null || Array.isArray(cp)) {
+    throw new TypeError('save(): the checkpoint must be a JSON object.');
+  }
+  for (const [model, records] of Object.entries(page.upserts ?? {})) {
+    if (!Array.isArray(records)) throw new TypeError(`save(): upserts.${model} must be an array.`);
+  }
+  for (const [model, ids] of Object.entries(page.deletes ?? {})) {
+    if (!Array.isArray(ids)) throw new TypeError(`save(): deletes.${model} must be an array.`);
+  }
+}
+
+export async function executeRun(input: RunInput): Promise<RunOutcome> {
+  const { deps, owner, claim, def, stop } = input;
+  const ctx = deps.store.ctx;
+  const sync = claim.sync;
+  const runId = claim.run.id;
+  const log = input.log.child({ syncId: sync.id, sync: sync.name, runId, connectionPk: sync.connectionPk });
+  let apiCalls = claim.run.apiCalls;
+  let lost = false;
+  const abort = new AbortController();
+  const onStop = () => abort.abort(new StopRequested());
+  if (stop.aborted) onStop();
+  else stop.addEventListener('abort', onStop, { once: true });
+
+  const beat = setInterval(() => {
+    heartbeat(ctx, sync.id, owner, nowOf(ctx))
+      .then((ok) => {
+        if (!ok && !lost) {
+          lost = true;
+          log.warn('sync lease lost; stopping the run');
+          abort.abort(new LeaseLostError(sync.id));
+        }
+      })
+      .catch((err: unknown) => log.warn({ err }, 'sync heartbeat failed'));
+  }, input.heartbeatMs);
+  beat.unref();
+
+  const finish = async (
+    status: 'SUCCESS' | 'ERROR' | 'PAUSED' | 'CANCELLED',
+    extra: { error?: SyncRunError; pausedUntil?: Date; now?: Date } = {},
+  ): Promise<boolean> =>
+    finishRun(ctx, {
+      syncId: sync.id,
+      runId,
+      owner,
+      status,
+      apiCalls,
+      defaultIntervalSeconds: def?.defaultFrequencySeconds ?? 3600,
+      ...extra,
+      now: extra.now ?? nowOf(ctx),
+    });
+
+  try {
+    let connection: ConnectionWithCredentials | undefined = await getConnectionById(ctx, sync.connectionPk);
+    if (!connection) {
+      await finish('CANCELLED', {
+        error: { type: 'connection_deleted', message: 'The connection was deleted.' },
+      });
+      return { end: 'CANCELLED', runId, apiCalls };
+    }
+    if (!def) {
+      const error = {
+        type: 'unknown_sync',
+        message: `The provider has no sync named "${sync.name}" any more.`,
+      };
+      await finish('ERROR', { error });
+      return { end: 'ERROR', runId, apiCalls, error };
+    }
+    const connectionPk = connection.id;
+    const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+      if (abort.signal.aborted) throw abort.signal.reason;
+      return providerCall(
+        deps,
+        connection!,
+        { method, path, ...(body !== undefined ? { body } : {}) },
+        {
+          priority: 'background',
+          signal: abort.signal,
+          onAttempt: () => {
+            apiCalls++;
+          },
+          onConnection: (c) => {
+            connection = c;
+          },
+        },
+      );
+    };
+    const io: SyncIO = {
+      get: (path) => call('GET', path),
+      post: (path, body) => call('POST', path, body),
+      checkpoint: claim.sync.checkpoint ? structuredClone(claim.sync.checkpoint) : null,
+      options: { ...sync.options },
+      now: () => nowOf(ctx),
+      log: (message, data) => log.info(data ?? {}, message),
+      save: async (page) => {
+        if (lost) throw new LeaseLostError(sync.id);
+        checkPage(page);
+        const now = nowOf(ctx);
+        await savePage(
+          ctx,
+          { syncId: sync.id, runId, owner, now, checkpoint: page.checkpoint, apiCalls },
+          async (tx) => {
+            const counts: PageCounts = {};
+            const of = (model: string) =>
+              (counts[model] ??= { added: 0, updated: 0, deleted: 0, unchanged: 0 });
+            const sweep = page.sweep;
+            for (const [model, records] of Object.entries(page.upserts ?? {})) {
+              if (records.length === 0) continue;
+              const tag = sweep && sweep.models.includes(model) ? sweepTag(sweep.id) : undefined;
+              const s = await upsertRecords(tx, {
+                connectionPk,
+                model,
+                records,
+                now,
+                ...(tag !== undefined ? { runId: tag } : {}),
+              });
+              const c = of(model);
+              c.added += s.added;
+              c.updated += s.updated;
+              c.unchanged += s.unchanged;
+            }
+            for (const [model, ids] of Object.entries(page.deletes ?? {})) {
+              if (ids.length === 0) continue;
+              of(model).deleted += await markDeleted(tx, { connectionPk, model, ids, now });
+            }
+            if (sweep?.complete) {
+              for (const model of sweep.models) {
+                of(model).deleted += await markMissingDeleted(tx, {
+                  connectionPk,
+                  model,
+                  runId: sweepTag(sweep.id),
+                  now,
+                });
+              }
+            }
+            return counts;
+          },
+        );
+        if (stop.aborted) throw new StopRequested();
+      },
+    };
+
+    try {
+      await def.run(io);
+    } catch (err) {
+      if (lost || err instanceof LeaseLostError) {
+        lost = true;
+        return { end: 'LOST', runId, apiCalls };
+      }
+      if (stop.aborted) {
+        await setRunApiCalls(ctx, runId, apiCalls).catch(() => undefined);
+        await releaseLease(ctx, sync.id, owner).catch(() => undefined);
+        log.info('sync run stopped; it resumes from its checkpoint at the next start');
+        return { end: 'STOPPED', runId, apiCalls };
+      }
+      if (isPausedUntil(err)) {
+        const pausedUntil = new Date(err.resetAt);
+        const error = { type: err.reason, message: err.message };
+        if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: 'LOST', runId, apiCalls };
+        log.info(
+          { pausedUntil: pausedUntil.toISOString(), reason: err.reason },
+          'sync run paused until the reset',
+        );
+        return { end: 'PAUSED', runId, apiCalls, error };
+      }
+      if (isGone(err) || !(await getConnectionById(ctx, sync.connectionPk))) {
+        await finish('CANCELLED', {
+          error: { type: 'connection_deleted', message: 'The connection was deleted.' },
+        });
+        return { end: 'CANCELLED', runId, apiCalls };
+      }
+      const error = describeError(err);
+      log.warn({ error }, 'sync run failed');
+      const failedAt = nowOf(ctx);
+      if (!(await finish('ERROR', { error, now: failedAt }))) return { end: 'LOST', runId, apiCalls };
+      const run = await getRun(ctx, runId);
+      if (run) {
+        await sendSyncWebhooks(deps, {
+          connection,
+          syncName: sync.name,
+          variant: sync.variant,
+          models: def.models,
+          run,
+          error,
+          failedAt,
+        });
+      }
+      return { end: 'ERROR', runId, apiCalls, error };
+    }
+
+    if (lost) return { end: 'LOST', runId, apiCalls };
+    if (!(await finish('SUCCESS'))) return { end: 'LOST', runId, apiCalls };
+    const run = await getRun(ctx, runId);
+    if (run) {
+      log.info(
+        { added: run.added, updated: run.updated, deleted: run.deleted, apiCalls },
+        'sync run succeeded',
+      );
+      await sendSyncWebhooks(deps, {
+        connection,
+        syncName: sync.name,
+        variant: sync.variant,
+        models: def.models,
+        run,
+      });
+    }
+    return { end: 'SUCCESS', runId, apiCalls };
+  } finally {
+    clearInterval(beat);
+    stop.removeEventListener('abort', onStop);
+  }
+}

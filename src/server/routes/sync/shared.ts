@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { ApiError } from '../../errors.ts';
+import type { RouteContext } from '../../router.ts';
+import { getIntegration, type Integration } from '../../../db/integrations.ts';
+import { getConnection, listConnections } from '../../../db/connections.ts';
+import { listSyncs, type SyncWithConnection } from '../../../db/syncs.ts';
+import { ensureSyncsForConnection } from '../../../engine/sync/scheduler.ts';
+import {
+  SYNCS_BY_PROVIDER,
+  syncDefsOf,
+  type SyncModelDef,
+  type SyncRegistry,
+} from '../../../engine/sync/registry.ts';
+
+/** Nango's sync and variant names. */
+export const syncNameSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[a-zA-Z0-9_-]+$/, 'Invalid sync name');
+
+/** `"name"` or `{name, variant}` (Nango's `syncs` items). */
+export const syncSelectorSchema = z.union([
+  z.string().min(1).max(255),
+  z.object({ name: z.string().min(1).max(255), variant: z.string().min(1).max(255) }).strict(),
+]);
+
+export interface SyncSelector {
+  name: string;
+  variant: string;
+}
+
+/** Items of `syncs` as `{name, variant}`; a string may be `name::variant` (status query form). */
+export function normalizeSelectors(items: (string | { name: string; variant: string })[]): SyncSelector[] {
+  return items.map((item) => {
+    if (typeof item !== 'string') return { name: item.name, variant: item.variant };
+    const at = item.indexOf('::');
+    return at === -1
+      ? { name: item, variant: 'base' }
+      : { name: item.slice(0, at), variant: item.slice(at + 2) || 'base' };
+  });
+}
+
+export function registryOf(ctx: RouteContext): SyncRegistry {
+  return ctx.deps.syncs?.registry ?? SYNCS_BY_PROVIDER;
+}
+
+export function unknownSync(name: string, variant: string, defs: readonly SyncModelDef[]): ApiError {
+  const known = defs.map((d) => d.name).join(', ') || '(none)';
+  const what = variant === 'base' ? `"${name}"` : `"${name}" with variant "${variant}" (only "base" exists)`;
+  return new ApiError(400, 'unknown_sync', `Unknown sync ${what}. Syncs of this integration: ${known}.`);
+}
+
+export interface Targets {
+  integration: Integration;
+  defs: readonly SyncModelDef[];
+  /** The selected syncs of the selected live connections. */
+  syncs: SyncWithConnection[];
+}
+
+/**
+ * The syncs a sync route acts on: those named (all when `selectors` is empty) of one connection, or of
+ * every live connection of the integration. Errors: 400 `unknown_provider_config`, 400
+ * `unknown_connection` (or the given `connectionError`), 400 `unknown_sync`. Syncs missing in the
+ * database (a connection made before syncs existed) are created first.
+ */
+export async function resolveTargets(
+  ctx: RouteContext,
+  input: {
+    providerConfigKey: string;
+    connectionId?: string | undefined;
+    selectors: SyncSelector[];
+    connectionError?: () => ApiError;
+  },
+): Promise<Targets> {
+  const env = ctx.auth.environment;
+  const store = ctx.deps.store.ctx;
+  const integration = await getIntegration(store, env.id, input.providerConfigKey);
+  if (!integration) {
+    throw new ApiError(
+      400,
+      'unknown_provider_config',
+      `There is no integration "${input.providerConfigKey}" in this environment.`,
+    );
+  }
+  const defs = syncDefsOf(registryOf(ctx), integration.provider);
+  for (const s of input.selectors) {
+    if (s.variant !== 'base' || !defs.some((d) => d.name === s.name))
+      throw unknownSync(s.name, s.variant, defs);
+  }
+  let connectionPk: number | undefined;
+  if (input.connectionId !== undefined) {
+    const connection = await getConnection(store, env.id, input.providerConfigKey, input.connectionId);
+    if (!connection) {
+      throw (
+        input.connectionError?.() ??
+        new ApiError(
+          400,
+          'unknown_connection',
+          `There is no connection "${input.connectionId}" for integration "${input.providerConfigKey}".`,
+        )
+      );
+    }
+    connectionPk = connection.id;
+    await ensureSyncsForConnection(ctx.deps, connection);
+  } else {
+    const all = await listConnections(store, env.id, { integrationIds: [input.providerConfigKey] });
+    for (const c of all) await ensureSyncsForConnection(ctx.deps, c);
+  }
+  const names = new Set(input.selectors.map((s) => s.name));
+  const syncs = (
+    await listSyncs(store, {
+      environmentId: env.id,
+      providerConfigKey: input.providerConfigKey,
+      ...(connectionPk !== undefined ? { connectionPk } : {}),
+    })
+  ).filter(
+    (s) =>
+      s.variant === 'base' && defs.some((d) => d.name === s.name) && (names.size === 0 || names.has(s.name)),
+  );
+  return { integration, defs, syncs };
+}
+
+export function defOf(defs: readonly SyncModelDef[], name: string): SyncModelDef | undefined {
+  return defs.find((d) => d.name === name);
+}

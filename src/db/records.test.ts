@@ -88,6 +88,13 @@ describe('timestamps and cursors', () => {
     );
   });
 
+  it('encodes cursors as base64(<updated_at>||<id>)', () => {
+    const stamps = ['2025-01-02T03:04:05.678009+00:00', '2026-12-31T23:59:59.999999+00:00'];
+    for (const stamp of stamps)
+      for (const id of [1, 9, 10, 99, 100, 12345, 123456, 9007199254740991])
+        expect(encodeCursor(stamp, id)).toBe(Buffer.from(`${stamp}||${id}`).toString('base64'));
+  });
+
   it('round-trips cursors and refuses anything else', () => {
     const c = encodeCursor('2025-01-02T03:04:05.678009+00:00', 42);
     expect(Buffer.from(c, 'base64').toString()).toBe('2025-01-02T03:04:05.678009+00:00||42');
@@ -211,6 +218,17 @@ describe('upsertRecords', () => {
     // Other models and connections have their own clocks.
     const s4 = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Program', records: [lead(1)] });
     expect(s4.modifiedAt).toBe('2025-02-01T00:00:00.000000+00:00');
+  });
+
+  it('gives concurrent writers of one model distinct stamps', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, k) =>
+        upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(k), lead(100 + k)] }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.modifiedAt)).size).toBe(6);
+    const ordered = (await all()).map((r) => r._nango_metadata.last_modified_at);
+    expect([...ordered].sort()).toEqual(ordered);
   });
 
   it('writes batches larger than one statement', async () => {

@@ -25,9 +25,8 @@
  * than any `updated_at` already stored for the (connection, model) — the wall clock, or the previous
  * maximum + 1 µs when the clock is behind or equal — so a write always lands after every cursor a reader
  * may hold: paging never skips or repeats a record that was not modified after being read (a modified
- * record moves to the end and is read again: Nango's semantics). On SQLite writes are serialised, so this
- * holds across writers; on PostgreSQL two concurrent writers of the same (connection, model) could pick
- * the same stamp (they would need an advisory lock, as Nango takes; TODO(postgres)).
+ * record moves to the end and is read again: Nango's semantics). On SQLite writes are serialised; on
+ * PostgreSQL writers of one (connection, model) take a transaction advisory lock (as Nango does).
  *
  * Storage for fast reads: `payload` holds the record's JSON as the API answers it without metadata
  * (payload fields with sorted keys, then `id`), and `meta` the API's `,"_nango_metadata":{…,"cursor":"`
@@ -132,8 +131,41 @@ export function toRecordTimestamp(value: Date | string): string {
   return formatMicros(ms * 1000 + Number(fraction));
 }
 
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** base64 of an ASCII string (short: the id part of a cursor). */
+function asciiBase64(text: string): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < text.length; i += 3) {
+    const n = (text.charCodeAt(i) << 16) | (text.charCodeAt(i + 1) << 8) | text.charCodeAt(i + 2);
+    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+  }
+  if (i + 1 === text.length) {
+    const n = text.charCodeAt(i) << 16;
+    out += `${B64[n >> 18]!}${B64[(n >> 12) & 63]!}==`;
+  } else if (i + 2 === text.length) {
+    const n = (text.charCodeAt(i) << 16) | (text.charCodeAt(i + 1) << 8);
+    out += `${B64[n >> 18]!}${B64[(n >> 12) & 63]!}${B64[(n >> 6) & 63]!}=`;
+  }
+  return out;
+}
+
+/** base64 of `<timestamp>|` (33 bytes: 44 characters, no padding) for the last timestamp seen. */
+let lastStamp = '';
+let lastStampB64 = '';
+
+/**
+ * base64(`<updated_at>||<id>`). A page shares few timestamps: the first 33 bytes (`<updated_at>|`, a
+ * multiple of 3) are encoded once per timestamp and the rest (`|<id>`) appended.
+ */
 export function encodeCursor(updatedAt: string, id: number): string {
-  return Buffer.from(`${updatedAt}||${id}`, 'utf8').toString('base64');
+  if (updatedAt.length !== 32) return Buffer.from(`${updatedAt}||${id}`, 'utf8').toString('base64');
+  if (updatedAt !== lastStamp) {
+    lastStampB64 = Buffer.from(`${updatedAt}|`, 'latin1').toString('base64');
+    lastStamp = updatedAt;
+  }
+  return lastStampB64 + asciiBase64(`|${id}`);
 }
 
 /** Throws InvalidCursorError for anything `encodeCursor` did not make. */
@@ -342,6 +374,12 @@ function chunks<T>(items: T[], size: number): T[][] {
  * that is not older than `now`. Call inside the write transaction.
  */
 async function writeStamp(ctx: DbContext, connectionPk: number, model: string, now: Date): Promise<string> {
+  // PostgreSQL runs writers concurrently: serialise those of one (connection, model) until commit, as
+  // Nango does. (SQLite writes are serialised already.)
+  if (usesDollar(ctx.db as Kysely<unknown>))
+    await run(ctx, 'select pg_advisory_xact_lock(hashtext(?)) as locked', [
+      `tether.records:${connectionPk}:${model}`,
+    ]);
   const { rows } = await run<{ updated_at: string }>(
     ctx,
     'select updated_at from records where connection_pk = ? and model = ? order by updated_at desc, id desc limit 1',

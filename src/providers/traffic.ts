@@ -14,6 +14,11 @@ export interface TrafficProfile {
   instanceKey(connectionConfig: Record<string, string>): string;
   /** URIs above this length go as POST with `_method=GET` and the query as a form body. */
   maxUriBytes?: number;
+  /**
+   * The instance a raw API URL belongs to, for calls made before a connection exists (the connect
+   * test); undefined for calls the provider does not count (identity).
+   */
+  instanceKeyOfUrl?(url: string): string | undefined;
 }
 
 export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
@@ -22,5 +27,14 @@ export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
     outcome: (res, now) => marketoCallOutcome(res, now),
     instanceKey: (config) => instanceRoot({ endpointURL: config.endpointURL ?? '' }).toLowerCase(),
     maxUriBytes: 8 * 1024,
+    instanceKeyOfUrl: (url) => {
+      const m = /^(.*?)\/(rest|bulk)\//.exec(url);
+      if (!m) return undefined;
+      try {
+        return instanceRoot({ endpointURL: m[1]! }).toLowerCase();
+      } catch {
+        return undefined;
+      }
+    },
   },
 };

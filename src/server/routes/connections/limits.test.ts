@@ -74,7 +74,9 @@ describe('limits: GET and PATCH', () => {
     const res = await getLimits(t, id);
     expect(res.status).toBe(200);
     const body = await json<LimitsBody>(res);
-    expect(body.budget).toMatchObject({ limit: 40_000, used: 0, left: 40_000, is_default: true });
+    // The connect test's one API read went through traffic control: it counts for the instance
+    // (Tether's share of its quota), not for the connection, which did not exist yet.
+    expect(body.budget).toMatchObject({ limit: 40_000, used: 0, left: 39_999, is_default: true });
     expect(Date.parse(body.budget.reset_at)).toBeGreaterThan(Date.now());
     expect(body.budget.day).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(body.instance.key).toBe(t.sandbox.base.toLowerCase());
@@ -86,7 +88,7 @@ describe('limits: GET and PATCH', () => {
       quotaShare: 0.8,
     });
     expect(body.instance.configured).toEqual({});
-    expect(body.instance.budget).toMatchObject({ limit: 40_000, left: 40_000 });
+    expect(body.instance.budget).toMatchObject({ limit: 40_000, used: 1, left: 39_999 });
   });
 
   it('round-trips a budget and instance limits, applies them to traffic control, and restores defaults', async () => {

@@ -1,4 +1,5 @@
 import type { Clock } from '../model.ts';
+import { chicagoDay, nextChicagoMidnight } from '../../marketo/limits.ts';
 
 /**
  * An instance's clock: real time plus an offset that only grows. Tests move it forward to cross
@@ -21,46 +22,8 @@ export class InstanceClock implements Clock {
   }
 }
 
-const chicagoParts = new Intl.DateTimeFormat('en-US', {
-  timeZone: 'America/Chicago',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  hourCycle: 'h23',
-});
-
-/** Wall-clock fields of an instant in America/Chicago. */
-function chicagoFields(ms: number): { y: number; m: number; d: number; h: number; mi: number; s: number } {
-  const get: Record<string, number> = {};
-  for (const p of chicagoParts.formatToParts(new Date(ms))) {
-    if (p.type !== 'literal') get[p.type] = Number(p.value);
-  }
-  return { y: get.year!, m: get.month!, d: get.day!, h: get.hour!, mi: get.minute!, s: get.second! };
-}
-
-/** The calendar day in America/Chicago, `YYYY-MM-DD`: Marketo's quota and statistics day. */
-export function chicagoDay(ms: number): string {
-  const f = chicagoFields(ms);
-  return `${f.y}-${String(f.m).padStart(2, '0')}-${String(f.d).padStart(2, '0')}`;
-}
-
-/** The first instant after `ms` at which the America/Chicago date changes (the daily quota reset). */
-export function nextChicagoMidnight(ms: number): number {
-  const f = chicagoFields(ms);
-  const sinceMidnight = ((f.h * 60 + f.mi) * 60 + f.s) * 1000 + (ms % 1000);
-  // Days are 23 to 25 hours long around DST changes; start from a 24 h guess and correct.
-  let guess = ms - sinceMidnight + 24 * 3600_000;
-  for (let i = 0; i < 3; i++) {
-    const g = chicagoFields(guess);
-    const off = ((g.h * 60 + g.mi) * 60 + g.s) * 1000;
-    if (off === 0) break;
-    guess += off > 12 * 3600_000 ? 24 * 3600_000 - off : -off;
-  }
-  return guess;
-}
+// Marketo's quota day is a Marketo fact shared with Tether's traffic control: one implementation.
+export { chicagoDay, nextChicagoMidnight };
 
 let cachedDay = { from: Infinity, until: -Infinity, day: '' };
 

@@ -1,22 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError } from './errors.ts';
+import { CORS_HEADERS } from './cors.ts';
 import { Router, type RouteContext } from './router.ts';
 import { authenticate } from './auth.ts';
 import { routes } from './routes/index.ts';
 import type { AuthInfo, ServerDeps } from './deps.ts';
 
 const JSON_LIMIT = 1024 * 1024;
-
-const CORS_HEADERS: Record<string, string> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
-  'Access-Control-Allow-Headers':
-    'Authorization, Content-Type, Accept, Accept-Language, Origin, X-Requested-With, Nango-Activity-Log-Id, Nango-Is-Dry-Run, Nango-Is-Sync, Nango-Is-Script, Provider-Config-Key, Connection-Id, Retries, Retry-On, Base-Url-Override, Decompress',
-  'Access-Control-Expose-Headers':
-    'Authorization, Etag, Content-Type, Content-Length, X-Nango-Signature, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After',
-  'Access-Control-Max-Age': '600',
-};
 
 export function sendJson(
   res: ServerResponse,

@@ -1,3 +1,4 @@
+import { CORS_HEADERS } from '../../cors.ts';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
@@ -90,17 +91,6 @@ export function invalidCursor(): ApiError {
     'Invalid cursor: use a next_cursor or a record cursor as given.',
   );
 }
-
-/** Same headers as app.ts's JSON replies (CORS for the public API). */
-const CORS_HEADERS: Record<string, string> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
-  'Access-Control-Allow-Headers':
-    'Authorization, Content-Type, Accept, Accept-Language, Origin, X-Requested-With, Nango-Activity-Log-Id, Nango-Is-Dry-Run, Nango-Is-Sync, Nango-Is-Script, Provider-Config-Key, Connection-Id, Retries, Retry-On, Base-Url-Override, Decompress',
-  'Access-Control-Expose-Headers':
-    'Authorization, Etag, Content-Type, Content-Length, X-Nango-Signature, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After',
-  'Access-Control-Max-Age': '600',
-};
 
 /** Writes an already serialised JSON body (the route then returns undefined). */
 export function sendRawJson(res: ServerResponse, status: number, json: string): void {

@@ -418,6 +418,48 @@ describe('syncs over HTTP against the sandbox', () => {
     expect((await json<{ error: { code: string } }>(res)).error.code).toBe('unknown_sync');
   });
 
+  it('per-connection options: the activities sync reads only the chosen activity types', async () => {
+    // Let a run with the default (every type) finish first, so what follows is this test's run alone.
+    expect((await nextRunOf('activities', () => trigger(['activities']))).end).toBe('SUCCESS');
+    const put = (body: unknown) => t.api('/sync/options', { method: 'PUT', json: body });
+    const bad = await put({
+      sync_name: 'activities',
+      provider_config_key: 'marketo',
+      connection_id: connectionId,
+      options: [],
+    });
+    expect(bad.status).toBe(400);
+    const unknown = await put({
+      sync_name: 'nope',
+      provider_config_key: 'marketo',
+      connection_id: connectionId,
+      options: {},
+    });
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('unknown_sync');
+    const ok = await put({
+      sync_name: 'activities',
+      provider_config_key: 'marketo',
+      connection_id: connectionId,
+      options: { activityTypeIds: [13] },
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ options: { activityTypeIds: [13] } });
+
+    // A field change in Marketo is a Change Data Value (13) activity.
+    const changed = await t.sandbox.apiJson<{ result: { status: string }[] }>('/rest/v1/leads.json', {
+      method: 'POST',
+      json: { action: 'updateOnly', lookupField: 'id', input: [{ id: 7, firstName: 'Optioned' }] },
+    });
+    expect(changed.result[0]!.status).toBe('updated');
+    const since = new Date().toISOString();
+    const end = await nextRunOf('activities', () => trigger(['activities']));
+    expect(end.end).toBe('SUCCESS');
+    const delta = await records('Activity', `&modified_after=${since}&limit=1000`);
+    expect(delta.records.length).toBeGreaterThan(0);
+    expect(new Set(delta.records.map((r) => r.activityTypeId))).toEqual(new Set([13]));
+    expect(delta.records.some((r) => r.leadId === 7)).toBe(true);
+  });
+
   it('bad input answers a clear 4xx', async () => {
     const cases: [string, string, unknown, number, string][] = [
       [

@@ -1,5 +1,6 @@
 import type { RouteDef } from '../router.ts';
 import { allProxy } from './proxy/allProxy.ts';
+import { putSyncOptions } from './sync/putOptions.ts';
 import { getHealth } from './health/getHealth.ts';
 import { postSessions } from './connect/postSessions.ts';
 import { postSessionsReconnect } from './connect/postSessionsReconnect.ts';
@@ -79,4 +80,5 @@ export const routes: RouteDef[] = [
   putUpdateConnectionFrequency,
   getSyncRuns,
   allProxy,
+  putSyncOptions,
 ];

@@ -10,6 +10,7 @@ import { proxyBaseUrl } from '../providers/registry.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
 import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
 import { ApiError } from '../server/errors.ts';
+import { cachesOf, TtlCache } from './lookup-cache.ts';
 import { BACKOFF_MS, getValidCredentials, isFresh, RefreshError } from './tokens.ts';
 import { isOutboundError, readResponseBody, type OutboundResponse } from './outbound.ts';
 import {
@@ -263,26 +264,40 @@ type Attempt =
   /** 601/602: renew the token and replay. */
   | { kind: 'replay'; dead: string };
 
+/**
+ * How long a proxied call may reuse a connection read by an earlier call. Short on purpose: a token
+ * renewed meanwhile is found anyway (the token manager re-reads inside its flight, and a 601/602 is
+ * replayed), and a deleted or reconnected connection is seen within this time.
+ */
+const CONNECTION_CACHE_MS = 1_000;
+
 export async function proxyCall(
   deps: ServerDeps,
   req: ProxyRequest,
   res: ServerResponse,
 ): Promise<ProxyOutcome> {
   const ctx = deps.store.ctx;
-  if (!(await getIntegration(ctx, req.environment.id, req.providerConfigKey))) {
-    throw new ApiError(
-      404,
-      'unknown_provider_config',
-      'Provider config not found for the given provider config key. Please make sure the provider config exists in the Nango dashboard.',
-    );
+  const caches = cachesOf(deps.store, 'proxy-lookups', () => ({
+    integrations: new TtlCache<string, true>(5_000),
+    connections: new TtlCache<string, ConnectionWithCredentials>(CONNECTION_CACHE_MS),
+  }));
+  const integrationKey = `${req.environment.id}\u0000${req.providerConfigKey}`;
+  if (!caches.integrations.get(integrationKey)) {
+    if (!(await getIntegration(ctx, req.environment.id, req.providerConfigKey))) {
+      throw new ApiError(
+        404,
+        'unknown_provider_config',
+        'Provider config not found for the given provider config key. Please make sure the provider config exists in the Nango dashboard.',
+      );
+    }
+    caches.integrations.set(integrationKey, true);
   }
-  let connection: ConnectionWithCredentials | undefined = await getConnection(
-    ctx,
-    req.environment.id,
-    req.providerConfigKey,
-    req.connectionId,
-  );
+  const connectionKey = `${integrationKey}\u0000${req.connectionId}`;
+  let connection: ConnectionWithCredentials | undefined =
+    caches.connections.get(connectionKey) ??
+    (await getConnection(ctx, req.environment.id, req.providerConfigKey, req.connectionId));
   if (!connection) throw new ApiError(400, 'server_error', 'Failed to get connection');
+  caches.connections.set(connectionKey, connection);
   const provider = deps.providers.get(connection.provider);
   const profile = TRAFFIC_PROFILES[connection.provider];
   const traffic = deps.traffic.get(connection.provider);
@@ -346,9 +361,12 @@ export async function proxyCall(
             ? await getValidCredentials(deps, connection, { environment: req.environment })
             : await renewAfter(deps, connection, dead, req.environment);
       } catch (err) {
+        // The stored state changed (failure, backoff): the next call must read it, not our copy.
+        caches.connections.forget(connectionKey);
         if (err instanceof RefreshError) throw new ApiError(err.status, err.code, err.message);
         throw err;
       }
+      caches.connections.set(connectionKey, connection);
       dead = undefined;
       attempts = calls;
       const result = await attemptOnce(call, connection, attempt, !replayed);

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { getEnvironmentById, getEnvironmentBySecretKey } from '../db/environments.ts';
+import { getEnvironmentById, getEnvironmentBySecretKey, type Environment } from '../db/environments.ts';
+import { cachesOf, TtlCache } from '../engine/lookup-cache.ts';
 import { getConnectSessionByToken, isConnectSessionTokenFormat } from '../db/sessions.ts';
 import { ApiError } from './errors.ts';
 import type { AuthInfo, ServerDeps } from './deps.ts';
@@ -22,8 +23,17 @@ async function bySecretKey(deps: ServerDeps, key: string): Promise<AuthInfo> {
   if (!UUID_V4.test(key)) {
     throw new ApiError(401, 'invalid_secret_key_format', 'The secret key is not a UUID v4.');
   }
-  const environment = await getEnvironmentBySecretKey(deps.store.ctx, key);
-  if (!environment) throw new ApiError(401, 'unknown_account', 'No environment matches this secret key.');
+  const cache = cachesOf(
+    deps.store,
+    'environments-by-key',
+    () => new TtlCache<string, Environment>(5_000, 100),
+  );
+  let environment = cache.get(key);
+  if (!environment) {
+    environment = await getEnvironmentBySecretKey(deps.store.ctx, key);
+    if (!environment) throw new ApiError(401, 'unknown_account', 'No environment matches this secret key.');
+    cache.set(key, environment);
+  }
   return { environment };
 }
 

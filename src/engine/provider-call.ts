@@ -161,6 +161,18 @@ export async function providerCall(
     headers['content-type'] = 'application/x-www-form-urlencoded';
   }
 
+  /** Whether the outcome is worth another attempt; if so, after its backoff. */
+  const backedOff = async (outcome: CallOutcome, attempt: number): Promise<boolean> => {
+    const d = retryPolicy(outcome, {
+      method: req.method,
+      idempotent,
+      callerRetries: opts.retries ?? 0,
+      attempt,
+    });
+    if (d.retry) await sleep(d.delayMs, signal);
+    return d.retry;
+  };
+
   let current = connection;
   let forceRefresh = false;
   let refreshed = false;
@@ -205,16 +217,7 @@ export async function providerCall(
         : { kind: 'fail', code: err.code };
       permit.release(outcome);
       if (err.code === 'aborted') throw new ProviderCallError('aborted', 'The call was aborted.');
-      const d = retryPolicy(outcome, {
-        method: req.method,
-        idempotent,
-        callerRetries: opts.retries ?? 0,
-        attempt,
-      });
-      if (d.retry) {
-        await sleep(d.delayMs, signal);
-        continue;
-      }
+      if (await backedOff(outcome, attempt)) continue;
       throw new ProviderCallError(
         `upstream_${err.code}`,
         `The call to ${provider.display_name} failed: ${err.message}`,
@@ -230,16 +233,7 @@ export async function providerCall(
       const outcome: CallOutcome =
         isOutboundError(err) && err.retryable ? { kind: 'transient', code } : { kind: 'fail', code };
       permit.release(outcome);
-      const d = retryPolicy(outcome, {
-        method: req.method,
-        idempotent,
-        callerRetries: opts.retries ?? 0,
-        attempt,
-      });
-      if (d.retry) {
-        await sleep(d.delayMs, signal);
-        continue;
-      }
+      if (await backedOff(outcome, attempt)) continue;
       throw new ProviderCallError(
         `upstream_${code}`,
         `Reading the answer of ${provider.display_name} failed.`,
@@ -274,16 +268,7 @@ export async function providerCall(
         'instance',
       );
     }
-    const d = retryPolicy(outcome, {
-      method: req.method,
-      idempotent,
-      callerRetries: opts.retries ?? 0,
-      attempt,
-    });
-    if (d.retry) {
-      await sleep(d.delayMs, signal);
-      continue;
-    }
+    if (await backedOff(outcome, attempt)) continue;
     if (upstream.status >= 200 && upstream.status < 300) return parsed;
     throw new ProviderCallError(
       outcome.kind === 'ok' ? `http_${upstream.status}` : outcome.code,

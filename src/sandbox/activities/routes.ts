@@ -80,7 +80,8 @@ function presentAttributes(rec: ActivityRecord): { name: string; value: FieldVal
   return rec.attributes.filter((a) => a.value !== null && a.value !== undefined && a.value !== '');
 }
 
-function renderActivity(rec: ActivityRecord): Record<string, unknown> {
+/** The fields every activity item starts with (activities and lead changes). */
+function activityHead(rec: ActivityRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {
     id: rec.id,
     marketoGUID: rec.marketoGUID,
@@ -89,6 +90,11 @@ function renderActivity(rec: ActivityRecord): Record<string, unknown> {
     activityTypeId: rec.activityTypeId,
   };
   if (rec.campaignId !== undefined) out.campaignId = rec.campaignId;
+  return out;
+}
+
+function renderActivity(rec: ActivityRecord): Record<string, unknown> {
+  const out = activityHead(rec);
   if (rec.primaryAttributeValueId !== undefined) out.primaryAttributeValueId = rec.primaryAttributeValueId;
   if (rec.primaryAttributeValue !== undefined) out.primaryAttributeValue = rec.primaryAttributeValue;
   out.attributes = presentAttributes(rec);
@@ -168,14 +174,7 @@ const leadChanges: Route = {
     req.accept = (rec) =>
       rec.activityTypeId === T.NEW_LEAD || (rec.fields ?? []).some((f) => names.has(f.name));
     return page(ctx, req, (rec) => {
-      const out: Record<string, unknown> = {
-        id: rec.id,
-        marketoGUID: rec.marketoGUID,
-        leadId: rec.leadId,
-        activityDate: isoSeconds(rec.activityDate),
-        activityTypeId: rec.activityTypeId,
-      };
-      if (rec.campaignId !== undefined) out.campaignId = rec.campaignId;
+      const out = activityHead(rec);
       out.fields = (rec.fields ?? []).filter((f) => names.has(f.name));
       out.attributes = presentAttributes(rec);
       return out;

@@ -7,7 +7,8 @@
  *
  *  1. a simple lead read (`GET /rest/v1/lead/<id>.json`): throughput and p50/p99 under load
  *     (autocannon) direct to the sandbox, through the bare proxy and through Tether, plus the latency
- *     Tether adds at p50 without load (sequential calls, µs resolution);
+ *     Tether adds at p50 without load (sequential calls, µs resolution), and the CPU time per request
+ *     of each proxy process and of the sandbox (from /proc; steadier than req/s when the machine is shared);
  *  2. identity calls made by 1,000 concurrent proxied reads on a cold token (sandbox tokens expired);
  *  3. with Marketo's limits on (a fresh sandbox instance: 100 calls / 20 s, 10 in flight), calls
  *     completed per rolling window as a share of the allowed rate, and the 606/615 seen by callers
@@ -135,8 +136,23 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * CPU time (user + system) a process has used, in µs, from /proc: per-request CPU is far less noisy than
+ * req/s on a machine other work shares (it is what throughput would be if the proxy had the core).
+ */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** `getconf CLK_TCK` on Linux. */
+const CLOCK_TICKS = 100;
+
 interface Target {
   name: string;
+  /** The proxy process (none when the load goes straight to the sandbox). */
+  pid: number | undefined;
   url: string;
   headers: Record<string, string>;
   /** Path of a lead read below `url`. */
@@ -329,18 +345,21 @@ async function main(): Promise<void> {
     const targets: Target[] = [
       {
         name: 'direct to the sandbox',
+        pid: undefined,
         url: sandboxOrigin,
         headers: { authorization: `Bearer ${token}` },
         path: (id) => `${instPath}/rest/v1/lead/${id}.json`,
       },
       {
         name: 'bare Node reverse proxy',
+        pid: bare.child.pid,
         url: bareUrl,
         headers: { authorization: `Bearer ${token}` },
         path: (id) => `${instPath}/rest/v1/lead/${id}.json`,
       },
       {
         name: "Tether's /proxy",
+        pid: tetherPid,
         url: tetherUrl,
         headers: proxyHeaders,
         path: (id) => `/proxy/rest/v1/lead/${id}.json`,
@@ -362,12 +381,19 @@ async function main(): Promise<void> {
 
     // -- 1. throughput and latency ------------------------------------------------------------------
     console.log('\n1. Lead read (GET /rest/v1/lead/<id>.json), sandbox limits off');
-    const results: Record<string, { rps: number; p50: number; p99: number; seqP50: number; seqP99: number }> =
-      {};
+    const results: Record<
+      string,
+      { rps: number; p50: number; p99: number; seqP50: number; seqP99: number; cpu: number }
+    > = {};
+    const sandboxPid = sb.child.pid!;
     for (const target of targets) {
       await load(target, ids, QUICK ? 2 : 3, CONNECTIONS); // warm-up (JIT)
       const before = await counters(sb.info.admin, sb.info.munchkinId);
+      const cpu0 = target.pid !== undefined ? cpuMicros(target.pid) : NaN;
+      const sbCpu0 = cpuMicros(sandboxPid);
       const r = await load(target, ids, SECONDS, CONNECTIONS);
+      const cpu = (cpuMicros(target.pid ?? sandboxPid) - cpu0) / r['2xx'];
+      const sbCpu = (cpuMicros(sandboxPid) - sbCpu0) / r['2xx'];
       const after = await counters(sb.info.admin, sb.info.munchkinId);
       const served = (after.byEndpoint[LEAD_READ] ?? 0) - (before.byEndpoint[LEAD_READ] ?? 0);
       const errors = errorsOf(after) - errorsOf(before);
@@ -383,12 +409,16 @@ async function main(): Promise<void> {
         p99: r.latency.p99,
         seqP50: percentile(seq, 50),
         seqP99: percentile(seq, 99),
+        cpu,
       };
       console.log(
         `   ${target.name.padEnd(24)} ${String(Math.round(r.requests.average)).padStart(6)} req/s` +
           `   loaded p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms` +
           `   unloaded p50 ${percentile(seq, 50).toFixed(3)} ms, p99 ${percentile(seq, 99).toFixed(3)} ms` +
           `   (${r['2xx']} ok)`,
+      );
+      console.log(
+        `   ${''.padEnd(24)} CPU per request: ${target.pid !== undefined ? `${cpu.toFixed(1)} µs in the proxy, ` : ''}${sbCpu.toFixed(1)} µs in the sandbox`,
       );
     }
     const direct = results['direct to the sandbox']!;
@@ -400,6 +430,10 @@ async function main(): Promise<void> {
     console.log(
       `   Tether throughput = ${pct(share)} of the bare proxy (target ≥ 70%: ${mark(share >= 0.7)}), ` +
         `${pct(teth.rps / direct.rps)} of direct`,
+    );
+    console.log(
+      `   Tether's CPU per request = ${(teth.cpu / bareR.cpu).toFixed(2)}× the bare proxy's ` +
+        `(${teth.cpu.toFixed(1)} vs ${bareR.cpu.toFixed(1)} µs; less noisy than req/s when other work shares the machine)`,
     );
     console.log(
       `   Tether adds ${added.toFixed(3)} ms at p50 without load vs direct (bare proxy adds ${addedBare.toFixed(3)} ms)` +

@@ -1,8 +1,9 @@
-import { rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateToLatest, openDatabase } from './database.ts';
+import { migrateToLatest, openDatabase, SQLITE_PAGE_SIZE } from './database.ts';
 import { makeTempDir } from './testing.ts';
 
 const dirs: string[] = [];
@@ -79,6 +80,46 @@ describe('openDatabase (SQLite)', () => {
         })
         .execute(),
     ).rejects.toThrow(/FOREIGN KEY/);
+    await close();
+  });
+
+  it('gives a new database 16 KiB pages; an existing one keeps its page size', async () => {
+    const fresh = tempFile();
+    const a = await openDatabase({ database: { kind: 'sqlite', file: fresh } });
+    expect((await sql<{ page_size: number }>`pragma page_size`.execute(a.db)).rows[0]?.page_size).toBe(
+      SQLITE_PAGE_SIZE,
+    );
+    // The WAL is checkpointed every 256 MiB (16,384 pages of 16 KiB).
+    const wal = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(a.db);
+    expect(wal.rows[0]?.wal_autocheckpoint).toBe((256 * 1024 * 1024) / SQLITE_PAGE_SIZE);
+    await a.close();
+
+    const old = tempFile();
+    mkdirSync(path.dirname(old), { recursive: true });
+    const raw = new BetterSqlite3(old);
+    raw.pragma('page_size = 4096');
+    raw.exec('create table legacy (x integer)');
+    raw.close();
+    const b = await openDatabase({ database: { kind: 'sqlite', file: old } });
+    expect((await sql<{ page_size: number }>`pragma page_size`.execute(b.db)).rows[0]?.page_size).toBe(4096);
+    expect((await b.db.introspection.getTables()).map((t) => t.name)).toContain('records');
+    await b.close();
+  });
+
+  it('reuses prepared statements, and they follow schema changes', async () => {
+    const { db, close } = await openDatabase({ database: { kind: 'sqlite', file: ':memory:' } });
+    await sql`create table t (a integer)`.execute(db);
+    await sql`insert into t values (1)`.execute(db);
+    const read = () => sql<Record<string, unknown>>`select * from t`.execute(db);
+    expect((await read()).rows).toEqual([{ a: 1 }]);
+    await sql`alter table t add column b text default 'x'`.execute(db);
+    expect((await read()).rows).toEqual([{ a: 1, b: 'x' }]);
+    // The same statement in a transaction and out of it, many times: one compiled statement serves all.
+    for (let i = 0; i < 300; i++) await sql`insert into t (a) values (${i})`.execute(db);
+    await db.transaction().execute(async (trx) => {
+      await sql`insert into t (a) values (${-1})`.execute(trx);
+    });
+    expect((await sql<{ n: number }>`select count(*) as n from t`.execute(db)).rows[0]?.n).toBe(302);
     await close();
   });
 

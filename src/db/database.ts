@@ -4,7 +4,15 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type MigrationResultSet,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import { migrationProvider, type Dialect } from './migrations/index.ts';
@@ -63,12 +71,81 @@ function openSqlite(file: string): OpenDatabase {
     }
   }
   const sqlite = new BetterSqlite3(file);
+  // 16 KiB pages: a ~1.3 KB record row costs fewer page splits and b-tree levels than with 4 KiB pages
+  // (records writes measured 20–35% faster). Only a new, empty database takes it (it must come before
+  // the first table and before WAL); an existing database keeps its page size and ignores this.
+  sqlite.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Checkpoint the WAL into the database every 256 MiB instead of every 1000 pages (SQLite's default:
+  // 16 MiB with 16 KiB pages): fewer, larger checkpoints and fsyncs. Bulk record writes measured up to
+  // +40% (1 KB rows, 300k rows). Same durability as before (synchronous NORMAL: a power loss may roll back
+  // the last commits, never corrupt; a sync's page and its checkpoint commit together). After a
+  // checkpoint the WAL file is cut back to 64 MiB.
+  const pageSize = Number(sqlite.pragma('page_size', { simple: true }));
+  sqlite.pragma(`wal_autocheckpoint = ${Math.max(1000, Math.round(WAL_CHECKPOINT_BYTES / pageSize))}`);
+  sqlite.pragma(`journal_size_limit = ${WAL_KEEP_BYTES}`);
+  // Page cache (negative = KiB): 8 MiB (default 2 MiB) keeps the upper levels of a million-record
+  // model's indexes cached for the writes' lookups. Not more: it counts in the process's RSS (32 MiB cost
+  // ~40 MB of RSS during a 1M-lead sync for no measurable gain).
+  sqlite.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+  });
   return { db, dialect: 'sqlite', close: onceAsync(() => db.destroy()) };
+}
+
+/** Page size of new SQLite databases. */
+export const SQLITE_PAGE_SIZE = 16_384;
+const SQLITE_CACHE_KIB = 8_192;
+const WAL_CHECKPOINT_BYTES = 256 * 1024 * 1024;
+const WAL_KEEP_BYTES = 64 * 1024 * 1024;
+/**
+ * Prepared statements kept per SQLite database, least recently used dropped first, bounded by count and
+ * by their SQL text: a compiled statement takes ~30 times its text in memory (a 500-row upsert: 12 KB of
+ * SQL, ~360 KB compiled), so 256 KB of text is ~8 MB at most.
+ */
+const STATEMENT_CACHE_SIZE = 256;
+const STATEMENT_CACHE_CHARS = 256 * 1024;
+
+/**
+ * The database as Kysely's SQLite driver sees it, with `prepare` answering from a cache of prepared
+ * statements keyed by SQL text. Kysely prepares every query it runs; for the records writes (10 KB
+ * multi-row statements, ten per page) compiling the SQL again each time was measurable. better-sqlite3
+ * statements are reusable; SQLite re-prepares them itself after a schema change. A cached statement still
+ * being iterated (a streamed query) is never handed out twice: a fresh one is prepared for the second user.
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  let chars = 0;
+  return {
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+    prepare(text: string): SqliteStatement {
+      let stmt = cache.get(text);
+      if (stmt !== undefined) {
+        if (stmt.busy) return sqlite.prepare(text);
+        // Map order is insertion order: re-inserting makes this the most recently used.
+        cache.delete(text);
+        cache.set(text, stmt);
+        return stmt;
+      }
+      stmt = sqlite.prepare(text);
+      if (text.length > STATEMENT_CACHE_CHARS / 4) return stmt;
+      cache.set(text, stmt);
+      chars += text.length;
+      while (cache.size > STATEMENT_CACHE_SIZE || chars > STATEMENT_CACHE_CHARS) {
+        const oldest = cache.keys().next().value!;
+        cache.delete(oldest);
+        chars -= oldest.length;
+      }
+      return stmt;
+    },
+  };
 }
 
 /*

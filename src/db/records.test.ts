@@ -13,12 +13,14 @@ import {
   markMissingDeleted,
   pruneRecords,
   recordPayload,
+  recordsDb,
   recordsPageJson,
   stableStringify,
   toRecordTimestamp,
   upsertRecords,
   type ListRecordsInput,
   type NangoRecord,
+  type RecordInput,
 } from './records.ts';
 import { openTestDb, type TestDb } from './testing.ts';
 
@@ -120,6 +122,80 @@ describe('stable payloads', () => {
     expect(recordPayload({ id: 1, _nango_metadata: { x: 1 }, n: NaN, f: () => 1 }).payload).toBe(
       '{"n":null}',
     );
+  });
+
+  it('gives records of one shape (compiled writer) the same text as stableStringify', () => {
+    // Built like the Lead model's dense records: one key list, empty fields undefined. `nested` set on
+    // some records only: those take the ranked path, the others the compiled one.
+    const make = (i: number, nested: boolean) => {
+      const r: Record<string, unknown> = {
+        id: String(i),
+        zeta: i % 2 ? undefined : `z${i}`,
+        'quo"te': 'a"b\\c\n\u0001',
+        alpha: i,
+        nested: nested ? { b: [1, { d: i, c: null }], a: undefined } : null,
+        list: [1, 'two', null, undefined, new Date(0), NaN],
+        when: new Date(Date.UTC(2025, 0, i + 1)),
+        never: new Date(NaN),
+        flag: i % 3 === 0,
+        nan: NaN,
+        minusZero: -0,
+        big: 1e21,
+        unicode: 'Nguyễn \u2028 \ud800 é',
+        fn: () => 1,
+        _nango_metadata: { x: 1 },
+      };
+      Object.defineProperty(r, '__proto__', { value: i, enumerable: true });
+      return r;
+    };
+    for (let i = 0; i < 12; i++) {
+      const r = make(i, i % 5 === 4);
+      const expected: Record<string, unknown> = {};
+      for (const k of Object.keys(r)) {
+        if (k !== 'id' && k !== '_nango_metadata')
+          Object.defineProperty(expected, k, { value: r[k], enumerable: true });
+      }
+      expect(recordPayload(r as RecordInput).payload, `record ${i}`).toBe(stableStringify(expected));
+    }
+    // Integer-like keys (JSON.stringify would write them first): still sorted as strings.
+    for (let i = 0; i < 4; i++) {
+      expect(recordPayload({ id: i, b: 1, 10: 'x', 9: 'y', a: i }).payload).toBe(
+        `{"10":"x","9":"y","a":${i},"b":1}`,
+      );
+    }
+    // Another shape after a compiled one, and sparse records whose keys change every time.
+    for (let i = 0; i < 6; i++) {
+      const r: Record<string, unknown> = { id: i, [`k${i}`]: i, b: 'x' };
+      expect(recordPayload(r as RecordInput).payload).toBe(`{"b":"x","k${i}":${i}}`);
+      expect(recordPayload({ id: 1, b: 'y', a: undefined }).payload).toBe('{"b":"y"}');
+    }
+    for (let i = 0; i < 4; i++) {
+      expect(() => recordPayload({ id: 1, big: 1n } as RecordInput)).toThrow(TypeError);
+      // A throw leaves nothing behind for the next record.
+      expect(recordPayload({ id: 2, small: 1 }).payload).toBe('{"small":1}');
+    }
+  });
+
+  it('stores the id as the last member of the payload, on every path', async () => {
+    const shapes: RecordInput[] = [
+      ...Array.from({ length: 5 }, (_, i) => ({ id: `s${i}`, b: i, a: 'x' })),
+      { id: 'empty' },
+      { id: 'nested', z: { b: 1, a: 2 } },
+    ];
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: shapes });
+    expect((await one('s4')) as unknown).toMatchObject({ id: 's4', a: 'x', b: 4 });
+    expect(Object.keys(await one('empty'))).toEqual(['id', '_nango_metadata']);
+    expect(Object.keys(await one('nested'))).toEqual(['z', 'id', '_nango_metadata']);
+    const raw = await listRecordRows(t.ctx, { connectionPk: pk, model: 'Lead', limit: 10 });
+    expect(raw.rows.map((r) => r.payload)).toEqual([
+      '{"a":"x","b":0,"id":"s0"}',
+      '{"a":"x","b":1,"id":"s1"}',
+      '{"a":"x","b":2,"id":"s2"}',
+      '{"a":"x","b":3,"id":"s3"}',
+      '{"a":"x","b":4,"id":"s4"}',
+      '{"id":"empty"}',
+      '{"z":{"a":2,"b":1},"id":"nested"}',
+    ]);
   });
 
   it('sorts nested objects too, and the fast path agrees with stableStringify', () => {
@@ -243,6 +319,60 @@ describe('upsertRecords', () => {
       unchanged: 617,
     });
     expect(await all()).toHaveLength(1234);
+  });
+
+  it('counts a mixed large batch right: new, changed, unchanged, deleted, pruned, duplicates', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: Array.from({ length: 1500 }, (_, i) => lead(i)),
+    });
+    await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3', '703'] });
+    // Prunes records 0 and 1 (the oldest).
+    const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
+    expect(oldest.records.map((r) => r.id)).toEqual(['0', '1']);
+    await pruneRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      untilCursor: oldest.records[1]!._nango_metadata.cursor,
+      limit: 2,
+    });
+    at('2025-03-01T11:00:00.000Z');
+    // 0..1499 again (every 7th changed), 1500..2036 new, one duplicate id at the end.
+    const records = Array.from({ length: 2037 }, (_, i) =>
+      i % 7 === 0 && i < 1500 ? lead(i, { score: -i }) : lead(i),
+    );
+    records.push(lead(2036, { email: 'last@example.com' }));
+    const s = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records, runId: 'run-2' });
+    const changed = Math.ceil(1500 / 7);
+    // 3 and 703 come back (added); every 7th changed (0 among them, pruned too) and 1 (pruned) updated.
+    expect(s).toMatchObject({
+      added: 537 + 2,
+      updated: changed + 1,
+      unchanged: 1500 - 2 - changed - 1,
+      duplicates: 1,
+    });
+    expect(s.added + s.updated + s.unchanged).toBe(2037);
+    expect((await one('2036')).email).toBe('last@example.com');
+    expect((await one('703'))._nango_metadata).toMatchObject({ last_action: 'UPDATED', deleted_at: null });
+    // Every record was written or seen by run-2: nothing is missing.
+    expect(await markMissingDeleted(t.ctx, { connectionPk: pk, model: 'Lead', runId: 'run-2' })).toBe(0);
+  });
+
+  it('compares stored payload texts, so rows hashed by earlier versions stay unchanged', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(2)] });
+    // Earlier versions stored a sha256 of the payload in content_hash.
+    await recordsDb(t.ctx).updateTable('records').set({ content_hash: 'sha256-of-the-payload' }).execute();
+    at('2025-03-01T11:00:00.000Z');
+    expect(
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [lead(1), lead(2, { score: 9 })],
+      }),
+    ).toMatchObject({ added: 0, updated: 1, unchanged: 1 });
   });
 });
 

@@ -319,7 +319,7 @@ export interface OutboundRequestOptions {
   timeoutMs?: number;
   /** Time to get a connected socket: DNS + TCP + TLS (default min(10 s, timeoutMs)). */
   connectTimeoutMs?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 export interface OutboundResponse {
@@ -367,9 +367,273 @@ export function toOutboundError(err: unknown, target?: string): OutboundError {
   return new OutboundError('network_error', msg(`network error${code ? ` ${code}` : ''}`), opts);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Cancellation and coarse deadlines (cheap enough for the proxy's hot path)
+
+/** A listener of {@link AbortSignalLike}: a function or an object with `handleEvent` (no closure needed). */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
+/** What calls need of an AbortSignal: an AbortSignal fits, and so does the cheaper {@link Cancellation}. */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
+/**
+ * A one-shot cancellation that is its own signal. An AbortController costs an EventTarget and its
+ * bookkeeping: a measurable share of a proxied call, which needs one per call and per attempt.
+ * Listeners run once, in the order added; one added after the abort never runs (as with AbortSignal).
+ */
+export class Cancellation implements AbortSignalLike {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: AbortListener[] | undefined;
+
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    if (this.aborted) return;
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    const list = this.listeners;
+    if (!list) return;
+    const i = list.indexOf(listener);
+    if (i !== -1) list.splice(i, 1);
+  }
+
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason ?? new Error('aborted');
+    const list = this.listeners;
+    this.listeners = undefined;
+    if (!list) return;
+    for (const l of list) {
+      try {
+        if (typeof l === 'function') l();
+        else l.handleEvent();
+      } catch {
+        // a listener's failure must not stop the others (nor crash the process)
+      }
+    }
+  }
+}
+
+/** Something with a deadline on the coarse clock: `expire()` runs once `expiresAt` (epoch ms) passed. */
+export interface Expiring {
+  expiresAt: number;
+  expire(): void;
+}
+
+/**
+ * Deadlines with a resolution of `resolutionMs` for long timeouts (minutes, hours): one interval
+ * sweeps them all, where a timer per call (armed, then cleared on nearly every call) costs more than
+ * a proxied call's own work. Unref'd: pending deadlines never keep the process alive.
+ */
+export class CoarseTimers {
+  private readonly items = new Set<Expiring>();
+  private interval: NodeJS.Timeout | undefined;
+
+  constructor(private readonly resolutionMs = 1_000) {}
+
+  add(item: Expiring): void {
+    this.items.add(item);
+    if (!this.interval) {
+      this.interval = setInterval(() => this.sweep(), this.resolutionMs);
+      this.interval.unref();
+    }
+  }
+
+  delete(item: Expiring): void {
+    this.items.delete(item);
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  private sweep(): void {
+    if (this.items.size === 0) {
+      // Stopped lazily: under load the set empties and fills again between sweeps.
+      clearInterval(this.interval);
+      this.interval = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const item of this.items) {
+      if (item.expiresAt > now) continue;
+      this.items.delete(item);
+      try {
+        item.expire();
+      } catch {
+        // one deadline's failure must not stop the sweep
+      }
+    }
+  }
+}
+
+/** The process-wide coarse clock (1 s). */
+export const coarseTimers = new CoarseTimers();
+
+/** Timeouts at least this long go on the coarse clock (a second more or less does not matter there). */
+const COARSE_FROM_MS = 60_000;
+
+// ---------------------------------------------------------------------------------------------------
+// The client
+
+/** What a checked origin resolves to (cached: the policy's answer depends on the origin only). */
+interface Origin {
+  target: string;
+  allowlisted: boolean;
+  protocol: 'http:' | 'https:';
+  /** Without IPv6 brackets (what `net.connect` wants). */
+  hostname: string;
+  port: number;
+  /** `url.host`: the Host header. */
+  host: string;
+  agentKey: string;
+}
+
+/**
+ * `scheme://authority` then a path and query that `new URL()` would leave as they are: no dot segment,
+ * no character it percent-encodes or strips, no credentials, no fragment. Anything else takes the slow
+ * path through `new URL()`, so both paths send the same request line.
+ */
+const SIMPLE_URL = /^(https?:\/\/[^/?#\\@\s]+)(\/[\w\-.~!$&()*+,;=:@/%?]*)$/;
+const DOT_SEGMENT = /\/\.|%2e/i;
+
+function originOf(url: URL, target: string, allowlisted: boolean): Origin {
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
+  return {
+    target,
+    allowlisted,
+    protocol,
+    hostname,
+    port: url.port === '' ? (protocol === 'https:' ? 443 : 80) : Number(url.port),
+    host: url.host,
+    agentKey: `${url.protocol}//${url.host}`,
+  };
+}
+
+const kPending = Symbol('outbound.pending');
+type Carrier = { [kPending]?: Pending };
+
+/** One call between `request()` and the end of its response: timers, abort and settling, no closures. */
+class Pending implements Expiring {
+  settled = false;
+  private finished = false;
+  res: http.IncomingMessage | undefined;
+  req: http.ClientRequest | undefined;
+  timer: NodeJS.Timeout | undefined;
+  connectTimer: NodeJS.Timeout | undefined;
+  expiresAt = 0;
+  private coarse = false;
+
+  constructor(
+    readonly target: string,
+    readonly isHttps: boolean,
+    readonly timeoutMs: number,
+    readonly connectTimeoutMs: number,
+    readonly signal: AbortSignalLike | undefined,
+    readonly resolve: (r: OutboundResponse) => void,
+    readonly reject: (e: unknown) => void,
+  ) {
+    if (timeoutMs >= COARSE_FROM_MS) {
+      this.coarse = true;
+      this.expiresAt = Date.now() + timeoutMs;
+      coarseTimers.add(this);
+    } else {
+      this.timer = setTimeout(onTotalTimeout, timeoutMs, this);
+    }
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  fail(err: OutboundError): void {
+    this.cleanup();
+    if (!this.settled) {
+      this.settled = true;
+      this.req?.destroy();
+      this.reject(err);
+    } else if (this.res && !this.res.destroyed) {
+      this.res.destroy(err);
+    }
+  }
+
+  cleanup(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.coarse) coarseTimers.delete(this);
+    else clearTimeout(this.timer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.signal?.removeEventListener('abort', this);
+  }
+
+  /** The signal aborted. */
+  handleEvent(): void {
+    this.fail(new OutboundError('aborted', 'the call was aborted', { target: this.target }));
+  }
+
+  /** The total timeout passed. */
+  expire(): void {
+    this.fail(
+      new OutboundError('timeout', `no complete answer within ${this.timeoutMs} ms`, { target: this.target }),
+    );
+  }
+}
+
+function onTotalTimeout(p: Pending): void {
+  p.expire();
+}
+
+function onConnectTimeout(p: Pending): void {
+  p.fail(
+    new OutboundError('timeout', `could not connect within ${p.connectTimeoutMs} ms`, { target: p.target }),
+  );
+}
+
+function onResponse(this: http.ClientRequest, incoming: http.IncomingMessage): void {
+  const p = (this as Carrier)[kPending]!;
+  p.res = incoming;
+  p.settled = true;
+  if (p.connectTimer) {
+    clearTimeout(p.connectTimer);
+    p.connectTimer = undefined;
+  }
+  (incoming as Carrier)[kPending] = p;
+  incoming.on('end', onIncomingDone);
+  incoming.on('close', onIncomingDone);
+  // Also keeps an unconsumed body that errors (e.g. the total timeout) from crashing the process.
+  incoming.on('error', onIncomingDone);
+  p.resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
+}
+
+function onIncomingDone(this: http.IncomingMessage): void {
+  (this as Carrier)[kPending]?.cleanup();
+}
+
+function onSocket(this: http.ClientRequest, socket: net.Socket): void {
+  if (!socket.connecting) return; // reused keep-alive socket
+  const p = (this as Carrier)[kPending]!;
+  p.connectTimer = setTimeout(onConnectTimeout, p.connectTimeoutMs, p);
+  socket.once(p.isHttps ? 'secureConnect' : 'connect', () => {
+    if (p.connectTimer) clearTimeout(p.connectTimer);
+    p.connectTimer = undefined;
+  });
+}
+
+function onRequestError(this: http.ClientRequest, err: Error): void {
+  const p = (this as Carrier)[kPending]!;
+  p.fail(toOutboundError(err, p.target));
+}
+
 export class OutboundClient {
   readonly policy: OutboundPolicy;
   private readonly agents = new Map<string, http.Agent>();
+  /** Checked origins of simple URLs (see {@link SIMPLE_URL}); refusals are not cached. */
+  private readonly origins = new Map<string, Origin>();
   private readonly lookup: net.LookupFunction;
   private readonly defaultTimeoutMs: number;
   private readonly defaultConnectTimeoutMs: number;
@@ -385,8 +649,8 @@ export class OutboundClient {
     this.maxOrigins = opts.maxOrigins ?? 1_000;
   }
 
-  private agentFor(url: URL, allowlisted: boolean): http.Agent {
-    const key = `${url.protocol}//${url.host}`;
+  private agentFor(origin: Origin): http.Agent {
+    const key = origin.agentKey;
     const found = this.agents.get(key);
     if (found) {
       this.agents.delete(key);
@@ -401,8 +665,8 @@ export class OutboundClient {
       scheduling: 'lifo',
     };
     // Allowlisted hosts skip the address checks; everything else resolves through the guard.
-    if (!allowlisted) options.lookup = this.lookup;
-    const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    if (!origin.allowlisted) options.lookup = this.lookup;
+    const agent = origin.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
     this.agents.set(key, agent);
     if (this.agents.size > this.maxOrigins) {
       const [oldKey, old] = this.agents.entries().next().value as [string, http.Agent];
@@ -412,96 +676,92 @@ export class OutboundClient {
     return agent;
   }
 
+  /** The policy's decision and the request path for a URL; throws {@link OutboundError}. */
+  private resolve(url: string): { origin: Origin; path: string } {
+    const m = SIMPLE_URL.exec(url);
+    if (m && !DOT_SEGMENT.test(m[2]!) && !m[2]!.endsWith('?')) {
+      let origin = this.origins.get(m[1]!);
+      if (!origin) {
+        const d = this.policy.check(m[1]!);
+        origin = originOf(d.url, d.target, d.allowlisted);
+        if (this.origins.size >= this.maxOrigins) this.origins.clear();
+        this.origins.set(m[1]!, origin);
+      }
+      return { origin, path: m[2]! };
+    }
+    const d = this.policy.check(url);
+    return { origin: originOf(d.url, d.target, d.allowlisted), path: `${d.url.pathname}${d.url.search}` };
+  }
+
   /** Make one call. Resolves once the response headers arrive (any status, 3xx included). */
   request(opts: OutboundRequestOptions): Promise<OutboundResponse> {
-    let decision: UrlDecision;
+    let origin: Origin;
+    let path: string;
     try {
-      decision = this.policy.check(opts.url);
+      ({ origin, path } = this.resolve(opts.url));
     } catch (err) {
       return Promise.reject(toOutboundError(err));
     }
-    const { url, target } = decision;
-    const isHttps = url.protocol === 'https:';
+    const target = origin.target;
+    const isHttps = origin.protocol === 'https:';
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const connectTimeoutMs = Math.min(opts.connectTimeoutMs ?? this.defaultConnectTimeoutMs, timeoutMs);
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      if (v === undefined) continue;
-      const lk = k.toLowerCase();
-      if (lk === 'host' || lk === 'connection' || lk === 'keep-alive' || lk === 'proxy-connection') continue;
-      headers[k] = v;
+    // Raw header list (name, value, …): Node writes it as is, without a setHeader pass per header.
+    const headers: (string | string[])[] = ['Host', origin.host];
+    let hasLength = false;
+    const given = opts.headers;
+    if (given) {
+      for (const k in given) {
+        const v = given[k];
+        if (v === undefined) continue;
+        const lk = k.toLowerCase();
+        if (lk === 'host' || lk === 'connection' || lk === 'keep-alive' || lk === 'proxy-connection')
+          continue;
+        if (lk === 'content-length') hasLength = true;
+        headers.push(k, v);
+      }
     }
     const body = opts.body;
-    if ((typeof body === 'string' || body instanceof Uint8Array) && !hasHeader(headers, 'content-length')) {
-      headers['content-length'] = String(
-        typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+    if (!hasLength && (typeof body === 'string' || body instanceof Uint8Array)) {
+      headers.push(
+        'content-length',
+        String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
       );
     }
+    const signal = opts.signal;
 
     return new Promise<OutboundResponse>((resolve, reject) => {
-      if (opts.signal?.aborted) {
+      if (signal?.aborted) {
         reject(new OutboundError('aborted', 'the call was aborted', { target }));
         return;
       }
-      let settled = false;
-      let res: http.IncomingMessage | undefined;
-      let connectTimer: NodeJS.Timeout | undefined;
-      const fail = (err: OutboundError) => {
-        cleanup();
-        if (!settled) {
-          settled = true;
-          req.destroy();
-          reject(err);
-        } else if (res && !res.destroyed) {
-          res.destroy(err);
-        }
-      };
-      const totalTimer = setTimeout(
-        () => fail(new OutboundError('timeout', `no complete answer within ${timeoutMs} ms`, { target })),
-        timeoutMs,
-      );
-      const onAbort = () => fail(new OutboundError('aborted', 'the call was aborted', { target }));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = () => {
-        clearTimeout(totalTimer);
-        if (connectTimer) clearTimeout(connectTimer);
-        opts.signal?.removeEventListener('abort', onAbort);
-      };
-
-      const transport = isHttps ? https : http;
-      const req = transport.request(
-        url,
-        {
+      const p = new Pending(target, isHttps, timeoutMs, connectTimeoutMs, signal, resolve, reject);
+      let req: http.ClientRequest;
+      try {
+        req = (isHttps ? https : http).request({
+          protocol: origin.protocol,
+          hostname: origin.hostname,
+          port: origin.port,
+          path,
           method: (opts.method ?? 'GET').toUpperCase(),
-          headers,
-          agent: this.agentFor(url, decision.allowlisted),
-        },
-        (incoming) => {
-          res = incoming;
-          settled = true;
-          if (connectTimer) clearTimeout(connectTimer);
-          incoming.once('end', cleanup);
-          incoming.once('close', cleanup);
-          // Also keeps an unconsumed body that errors (e.g. the total timeout) from crashing the process.
-          incoming.on('error', cleanup);
-          resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: incoming });
-        },
-      );
-      req.on('socket', (socket) => {
-        if (!socket.connecting) return; // reused keep-alive socket
-        connectTimer = setTimeout(
-          () =>
-            fail(new OutboundError('timeout', `could not connect within ${connectTimeoutMs} ms`, { target })),
-          connectTimeoutMs,
-        );
-        socket.once(isHttps ? 'secureConnect' : 'connect', () => {
-          if (connectTimer) clearTimeout(connectTimer);
+          headers: headers as unknown as http.OutgoingHttpHeaders,
+          agent: this.agentFor(origin),
         });
-      });
-      req.on('error', (err) => fail(toOutboundError(err, target)));
+      } catch (err) {
+        // e.g. a header value Node refuses: the caller's mistake, rejected as is
+        p.settled = true;
+        p.cleanup();
+        reject(err);
+        return;
+      }
+      p.req = req;
+      (req as Carrier)[kPending] = p;
+      req.on('response', onResponse); // emitted once (no once-wrapper needed)
+      req.on('socket', onSocket);
+      req.on('error', onRequestError);
 
       if (body instanceof Readable) {
-        body.on('error', (err) => fail(toOutboundError(err, target)));
+        body.on('error', (err) => p.fail(toOutboundError(err, target)));
         body.pipe(req);
       } else {
         req.end(body);
@@ -513,11 +773,8 @@ export class OutboundClient {
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    this.origins.clear();
   }
-}
-
-function hasHeader(headers: Record<string, unknown>, name: string): boolean {
-  return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerDeps } from '../server/deps.ts';
 import type { Environment } from '../db/environments.ts';
-import { nowOf } from '../db/context.ts';
+import { nowOf, type DbContext } from '../db/context.ts';
 import { getConnection, getConnectionById, type ConnectionWithCredentials } from '../db/connections.ts';
 import { getIntegration } from '../db/integrations.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
@@ -11,11 +11,28 @@ import type { ProviderDefinition } from '../providers/types.ts';
 import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
 import { ApiError } from '../server/errors.ts';
 import { cachesOf, TtlCache } from './lookup-cache.ts';
-import { BACKOFF_MS, getValidCredentials, isFresh, RefreshError } from './tokens.ts';
-import { isOutboundError, readResponseBody, type OutboundResponse } from './outbound.ts';
+import {
+  BACKOFF_MS,
+  EXPIRY_MARGIN_MS,
+  getValidCredentials,
+  inBackoff,
+  isFresh,
+  RefreshError,
+} from './tokens.ts';
+import {
+  Cancellation,
+  coarseTimers,
+  isOutboundError,
+  readResponseBody,
+  type AbortSignalLike,
+  type Expiring,
+  type OutboundRequestOptions,
+  type OutboundResponse,
+} from './outbound.ts';
 import {
   isTrafficError,
   retryPolicy,
+  type AcquireRequest,
   type CallOutcome,
   type Permit,
   type Priority,
@@ -46,7 +63,7 @@ export interface ProxyRequest {
   /** Nango's `Retries`: retries the caller allows for non-idempotent calls. */
   retries: number;
   /** Nango's `Retry-On`: HTTP statuses that are worth a retry. */
-  retryOn: number[];
+  retryOn: readonly number[];
   priority: Priority;
   /** Longest wait for a traffic permit (default: the controller's, 30 s) before 429 + Retry-After. */
   maxWaitMs?: number;
@@ -86,12 +103,24 @@ export interface ProxyOutcome {
   codes: string[];
 }
 
+/** Path part of each base (`new URL()` once per base, not once per call). */
+const basePaths = new Map<string, string>();
+
+function basePathOf(base: string): string {
+  let p = basePaths.get(base);
+  if (p === undefined) {
+    p = new URL(base).pathname.replace(/\/+$/, '');
+    if (basePaths.size >= 1_000) basePaths.clear();
+    basePaths.set(base, p);
+  }
+  return p;
+}
+
 /** Where the call goes: the provider base joined with the endpoint (`/v1/...` means `/rest/v1/...`). */
 export function upstreamUrl(base: string, endpoint: string): string {
   let path = endpoint.startsWith('/') ? endpoint : `/${endpoint}`;
   if (path.startsWith(base)) path = path.slice(base.length);
-  const baseUrl = new URL(base);
-  const basePath = baseUrl.pathname.replace(/\/+$/, '');
+  const basePath = basePathOf(base);
   if (basePath !== '' && path.startsWith(basePath + '/')) path = path.slice(basePath.length);
   if (/^\/(v1|asset)\//.test(path)) path = `/rest${path}`;
   return base + path;
@@ -100,7 +129,7 @@ export function upstreamUrl(base: string, endpoint: string): string {
 const tokenOf = (c: ConnectionWithCredentials): string =>
   typeof c.credentials?.token === 'string' ? c.credentials.token : '';
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignalLike): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -168,6 +197,59 @@ async function renewAfter(
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Per-connection facts, computed once per connection object (not once per call)
+
+interface Target {
+  deps: ServerDeps;
+  provider: ProviderDefinition;
+  profile: TrafficProfile;
+  traffic: TrafficController;
+  base: string;
+  instanceKey: string;
+  /** `credentials.expires_at` in epoch ms; null when absent or not a date. */
+  expiresAt: number | null;
+}
+
+const targets = new WeakMap<ConnectionWithCredentials, Target>();
+
+function targetOf(deps: ServerDeps, connection: ConnectionWithCredentials): Target {
+  const known = targets.get(connection);
+  if (known && known.deps === deps) return known;
+  const provider = deps.providers.get(connection.provider);
+  const profile = TRAFFIC_PROFILES[connection.provider];
+  const traffic = deps.traffic.get(connection.provider);
+  if (!provider || !profile || !traffic) {
+    throw new ApiError(400, 'unsupported_provider', `The proxy does not support '${connection.provider}'.`);
+  }
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries(connection.connectionConfig)) if (typeof v === 'string') config[k] = v;
+  const raw = connection.credentials?.expires_at;
+  const parsed = typeof raw === 'string' ? Date.parse(raw) : NaN;
+  const target: Target = {
+    deps,
+    provider,
+    profile,
+    traffic,
+    base: proxyBaseUrl(provider, config),
+    instanceKey: profile.instanceKey(config),
+    expiresAt: Number.isNaN(parsed) ? null : parsed,
+  };
+  targets.set(connection, target);
+  return target;
+}
+
+/**
+ * The connection's token can be used as is: what `getValidCredentials` would answer without a
+ * refresh (not exhausted, not backing off, fresh), decided without a promise. Anything else goes
+ * through the token manager.
+ */
+function usableAsIs(connection: ConnectionWithCredentials, target: Target, now: number): boolean {
+  if (connection.refreshExhausted || tokenOf(connection) === '') return false;
+  if (connection.lastRefreshFailure !== null && inBackoff(connection, new Date(now))) return false;
+  return target.expiresAt === null || target.expiresAt - now > EXPIRY_MARGIN_MS;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Bodies and deadlines
 
 /**
@@ -215,23 +297,63 @@ function readUpTo(
   });
 }
 
-/** Aborts a call when its deadline passes; `arm` moves the deadline. */
-class Watchdog {
-  readonly controller = new AbortController();
-  fired = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+/** A response body that arrived whole with its headers (the usual small JSON answer), taken at once. */
+function takeWhole(body: Readable): Buffer | undefined {
+  const b = body as Readable & { complete?: boolean };
+  if (b.complete !== true || b.readableFlowing !== null || b.readableLength > MAX_CLASSIFIED_BODY) {
+    return undefined;
+  }
+  if (b.readableLength === 0) {
+    body.resume(); // lets it end (and the socket go back to the pool)
+    return Buffer.alloc(0);
+  }
+  const whole = body.read() as Buffer | null;
+  return whole ?? undefined;
+}
 
-  arm(ms: number): void {
-    this.clear();
-    this.timer = setTimeout(() => {
-      this.fired = true;
-      this.controller.abort(new Error('timeout'));
-    }, ms);
+/**
+ * One attempt's guard: aborts the upstream call when the caller goes away or a deadline passes
+ * (HEADERS_TIMEOUT_MS for the headers, then IDLE_TIMEOUT_MS of silence while the body flows). On the
+ * coarse clock: a timer per attempt, armed then cleared on nearly every call, cost more than the rest.
+ */
+class AttemptGuard extends Cancellation implements Expiring {
+  fired = false;
+  expiresAt: number;
+  private released = false;
+
+  constructor(
+    private readonly gone: Cancellation,
+    private readonly permit: Permit,
+  ) {
+    super();
+    this.expiresAt = Date.now() + HEADERS_TIMEOUT_MS;
+    coarseTimers.add(this);
+    gone.addEventListener('abort', this);
   }
 
-  clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+  /** The body moved: the idle deadline starts again. */
+  touch(): void {
+    this.expiresAt = Date.now() + IDLE_TIMEOUT_MS;
+  }
+
+  /** A deadline passed. */
+  expire(): void {
+    this.fired = true;
+    this.abort(new Error('timeout'));
+  }
+
+  /** The caller went away. */
+  handleEvent(): void {
+    this.abort(this.gone.reason);
+  }
+
+  /** Free the traffic slot with the call's outcome, and stop guarding. Idempotent. */
+  release(outcome: CallOutcome): void {
+    if (this.released) return;
+    this.released = true;
+    coarseTimers.delete(this);
+    this.gone.removeEventListener('abort', this);
+    this.permit.release(outcome);
   }
 }
 
@@ -242,18 +364,17 @@ interface Call {
   deps: ServerDeps;
   req: ProxyRequest;
   res: ServerResponse;
-  provider: ProviderDefinition;
-  profile: TrafficProfile;
-  traffic: TrafficController;
-  instanceKey: string;
+  target: Target;
   method: string;
   url: string;
   headers: Record<string, string>;
   body: Buffer | undefined;
   /** The caller's method is a read (a long GET sent as POST stays one). */
   idempotent: boolean;
+  isHead: boolean;
   /** Aborted when the caller goes away. */
-  gone: AbortSignal;
+  gone: Cancellation;
+  acquire: AcquireRequest;
   codes: string[];
 }
 
@@ -271,16 +392,32 @@ type Attempt =
  */
 const CONNECTION_CACHE_MS = 1_000;
 
+interface Lookups {
+  integrations: TtlCache<string, true>;
+  connections: TtlCache<string, ConnectionWithCredentials>;
+}
+
+const newLookups = (): Lookups => ({
+  integrations: new TtlCache<string, true>(5_000),
+  connections: new TtlCache<string, ConnectionWithCredentials>(CONNECTION_CACHE_MS),
+});
+
+const kCall = Symbol('proxy.call');
+type CallCarrier = { [kCall]?: Call | undefined };
+
+/** The caller went away: stop queueing, stop calling, free the slot. */
+function onCallerClose(this: ServerResponse): void {
+  const call = (this as CallCarrier)[kCall];
+  if (call && !this.writableFinished) call.gone.abort(new Error('the caller closed the connection'));
+}
+
 export async function proxyCall(
   deps: ServerDeps,
   req: ProxyRequest,
   res: ServerResponse,
 ): Promise<ProxyOutcome> {
   const ctx = deps.store.ctx;
-  const caches = cachesOf(deps.store, 'proxy-lookups', () => ({
-    integrations: new TtlCache<string, true>(5_000),
-    connections: new TtlCache<string, ConnectionWithCredentials>(CONNECTION_CACHE_MS),
-  }));
+  const caches = cachesOf(deps.store, 'proxy-lookups', newLookups);
   const integrationKey = `${req.environment.id}\u0000${req.providerConfigKey}`;
   if (!caches.integrations.get(integrationKey)) {
     if (!(await getIntegration(ctx, req.environment.id, req.providerConfigKey))) {
@@ -293,59 +430,62 @@ export async function proxyCall(
     caches.integrations.set(integrationKey, true);
   }
   const connectionKey = `${integrationKey}\u0000${req.connectionId}`;
-  let connection: ConnectionWithCredentials | undefined =
-    caches.connections.get(connectionKey) ??
-    (await getConnection(ctx, req.environment.id, req.providerConfigKey, req.connectionId));
-  if (!connection) throw new ApiError(400, 'server_error', 'Failed to get connection');
-  caches.connections.set(connectionKey, connection);
-  const provider = deps.providers.get(connection.provider);
-  const profile = TRAFFIC_PROFILES[connection.provider];
-  const traffic = deps.traffic.get(connection.provider);
-  if (!provider || !profile || !traffic) {
-    throw new ApiError(400, 'unsupported_provider', `The proxy does not support '${connection.provider}'.`);
+  let connection: ConnectionWithCredentials | undefined = caches.connections.get(connectionKey);
+  if (!connection) {
+    connection = await getConnection(ctx, req.environment.id, req.providerConfigKey, req.connectionId);
+    if (!connection) throw new ApiError(400, 'server_error', 'Failed to get connection');
+    // Cached from the read, not from each use: a deleted or reconnected connection is seen in time.
+    caches.connections.set(connectionKey, connection);
   }
-  const config: Record<string, string> = {};
-  for (const [k, v] of Object.entries(connection.connectionConfig)) if (typeof v === 'string') config[k] = v;
-  const base = proxyBaseUrl(provider, config);
-  let url = upstreamUrl(base, req.endpoint);
+  const target = targetOf(deps, connection);
+  let url = upstreamUrl(target.base, req.endpoint);
   const callerMethod = req.method.toUpperCase();
   let method = callerMethod;
   let body = req.body;
-  const headers: Record<string, string> = { ...req.headers };
+  let headers = req.headers;
   // Long GETs: Marketo answers 414 past 8 KB; the documented way is POST + _method=GET + form body.
-  if (method === 'GET' && profile.maxUriBytes !== undefined && Buffer.byteLength(url) > profile.maxUriBytes) {
+  const maxUri = target.profile.maxUriBytes;
+  if (
+    method === 'GET' &&
+    maxUri !== undefined &&
+    url.length > maxUri / 3 &&
+    Buffer.byteLength(url) > maxUri
+  ) {
     const u = new URL(url);
     body = Buffer.from(u.searchParams.toString());
     url = `${u.origin}${u.pathname}?_method=GET`;
     method = 'POST';
+    headers = { ...headers };
     for (const k of Object.keys(headers)) if (k.toLowerCase() === 'content-type') delete headers[k];
     headers['content-type'] = 'application/x-www-form-urlencoded';
   }
   // A write without a body still says so (Content-Length: 0, not an empty chunked body).
   if (body === undefined && method !== 'GET' && method !== 'HEAD') body = Buffer.alloc(0);
 
-  // The caller went away: stop queueing, stop calling, free the slot.
-  const gone = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) gone.abort(new Error('the caller closed the connection'));
-  };
-  res.once('close', onClose);
+  const gone = new Cancellation();
   const call: Call = {
     deps,
     req,
     res,
-    provider,
-    profile,
-    traffic,
-    instanceKey: profile.instanceKey(config),
+    target,
     method,
     url,
     headers,
     body,
     idempotent: callerMethod === 'GET' || callerMethod === 'HEAD',
-    gone: gone.signal,
+    isHead: callerMethod === 'HEAD',
+    gone,
+    acquire: {
+      instanceKey: target.instanceKey,
+      connectionId: String(connection.id),
+      priority: req.priority,
+      signal: gone,
+    },
     codes: [],
   };
+  if (req.maxWaitMs !== undefined) call.acquire.maxWaitMs = req.maxWaitMs;
+  (res as CallCarrier)[kCall] = call;
+  res.on('close', onCallerClose);
   let dead: string | undefined;
   let replayed = false;
   const connectionPk = connection.id;
@@ -355,18 +495,21 @@ export async function proxyCall(
   try {
     // `attempt` counts retries (the backoff's exponent and bound); a replay after 601/602 is not one.
     for (let calls = 1, attempt = 0; ; calls++) {
-      try {
-        connection =
-          dead === undefined
-            ? await getValidCredentials(deps, connection, { environment: req.environment })
-            : await renewAfter(deps, connection, dead, req.environment);
-      } catch (err) {
-        // The stored state changed (failure, backoff): the next call must read it, not our copy.
-        caches.connections.forget(connectionKey);
-        if (err instanceof RefreshError) throw new ApiError(err.status, err.code, err.message);
-        throw err;
+      if (dead !== undefined || !usableAsIs(connection, targetOf(deps, connection), nowMs(ctx))) {
+        const before: ConnectionWithCredentials = connection;
+        try {
+          connection =
+            dead === undefined
+              ? await getValidCredentials(deps, connection, { environment: req.environment })
+              : await renewAfter(deps, connection, dead, req.environment);
+        } catch (err) {
+          // The stored state changed (failure, backoff): the next call must read it, not our copy.
+          caches.connections.forget(connectionKey);
+          if (err instanceof RefreshError) throw new ApiError(err.status, err.code, err.message);
+          throw err;
+        }
+        if (connection !== before) caches.connections.set(connectionKey, connection);
       }
-      caches.connections.set(connectionKey, connection);
       dead = undefined;
       attempts = calls;
       const result = await attemptOnce(call, connection, attempt, !replayed);
@@ -380,14 +523,15 @@ export async function proxyCall(
         continue;
       }
       attempt++;
-      await sleep(result.delayMs, gone.signal);
-      if (gone.signal.aborted) throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
+      await sleep(result.delayMs, gone);
+      if (gone.aborted) throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
     }
   } catch (err) {
     status = err instanceof ApiError ? err.status : 500;
     throw err;
   } finally {
-    res.off('close', onClose);
+    res.removeListener('close', onCallerClose);
+    (res as CallCarrier)[kCall] = undefined;
     // The redacted request log: what was called, how it ended, never a secret.
     deps.requestLog.record({
       connectionId: connectionPk,
@@ -403,46 +547,41 @@ export async function proxyCall(
   }
 }
 
+/** Whether (and after how long) to retry this call after `outcome`. */
+function decide(call: Call, outcome: CallOutcome, attempt: number): { retry: boolean; delayMs: number } {
+  return retryPolicy(outcome, {
+    method: call.req.method,
+    idempotent: call.idempotent,
+    callerRetries: call.req.retries,
+    attempt,
+  });
+}
+
+/** The store's clock in epoch ms (tests move it), without a Date when it is the real one. */
+function nowMs(ctx: DbContext): number {
+  return ctx.now ? ctx.now().getTime() : Date.now();
+}
+
 async function attemptOnce(
   call: Call,
   connection: ConnectionWithCredentials,
   attempt: number,
   mayReplay: boolean,
 ): Promise<Attempt> {
-  const { deps, req, res, profile, traffic, codes } = call;
+  const { deps, req, res, target, codes } = call;
+  const { traffic, profile } = target;
   const ctx = deps.store.ctx;
-  let permit: Permit;
-  try {
-    permit = await traffic.acquire({
-      instanceKey: call.instanceKey,
-      connectionId: String(connection.id),
-      priority: req.priority,
-      signal: call.gone,
-      ...(req.maxWaitMs !== undefined ? { maxWaitMs: req.maxWaitMs } : {}),
-    });
-  } catch (err) {
-    if (isTrafficError(err)) throw trafficApiError(err);
-    throw err;
+  let permit = traffic.tryAcquire(call.acquire);
+  if (!permit) {
+    try {
+      permit = await traffic.acquire(call.acquire);
+    } catch (err) {
+      if (isTrafficError(err)) throw trafficApiError(err);
+      throw err;
+    }
   }
 
-  const watchdog = new Watchdog();
-  const onGone = () => watchdog.controller.abort(call.gone.reason);
-  call.gone.addEventListener('abort', onGone, { once: true });
-  let released = false;
-  const release = (outcome: CallOutcome) => {
-    if (released) return;
-    released = true;
-    watchdog.clear();
-    call.gone.removeEventListener('abort', onGone);
-    permit.release(outcome);
-  };
-  const decide = (outcome: CallOutcome) =>
-    retryPolicy(outcome, {
-      method: req.method,
-      idempotent: call.idempotent,
-      callerRetries: req.retries,
-      attempt,
-    });
+  const guard = new AttemptGuard(call.gone, permit);
 
   try {
     // While we queued, another call may have renewed the token: use the newest.
@@ -458,35 +597,45 @@ async function attemptOnce(
     let prefix: Buffer | undefined;
     let json: unknown;
     try {
-      watchdog.arm(HEADERS_TIMEOUT_MS);
-      upstream = await deps.outbound.request({
+      const options: OutboundRequestOptions = {
         method: call.method,
         url: call.url,
         headers: { ...call.headers, authorization: `Bearer ${token}` },
-        ...(call.body !== undefined ? { body: call.body } : {}),
         timeoutMs: MAX_CALL_MS,
-        signal: watchdog.controller.signal,
-      });
-      watchdog.arm(IDLE_TIMEOUT_MS);
-      const type = String(upstream.headers['content-type'] ?? '');
-      const length = Number(upstream.headers['content-length'] ?? NaN);
+        signal: guard,
+      };
+      if (call.body !== undefined) options.body = call.body;
+      upstream = await deps.outbound.request(options);
+      guard.touch();
+      const headers = upstream.headers;
+      const type = headers['content-type'];
+      const lengthHeader = headers['content-length'];
+      const length = lengthHeader === undefined ? NaN : Number(lengthHeader);
       const classify =
+        type !== undefined &&
         type.includes('json') &&
         !(length > MAX_CLASSIFIED_BODY) &&
         upstream.status !== 206 &&
-        req.method.toUpperCase() !== 'HEAD';
+        !call.isHead;
       if (classify) {
-        const read = await readUpTo(upstream.body, MAX_CLASSIFIED_BODY);
-        const raw = Buffer.concat(read.chunks, read.size);
-        if (read.complete) {
-          try {
-            buffered = await readResponseBody(
-              { headers: upstream.headers, body: Readable.from([raw]) },
-              MAX_DECODED_BODY,
-            );
+        let raw = takeWhole(upstream.body);
+        let complete = true;
+        if (raw === undefined) {
+          const read = await readUpTo(upstream.body, MAX_CLASSIFIED_BODY);
+          raw = Buffer.concat(read.chunks, read.size);
+          complete = read.complete;
+        }
+        if (complete) {
+          if (headers['content-encoding'] === undefined) {
+            buffered = raw;
             decoded = true;
-          } catch {
-            buffered = raw; // not decodable: pass the bytes on as they came
+          } else {
+            try {
+              buffered = await readResponseBody({ headers, body: Readable.from([raw]) }, MAX_DECODED_BODY);
+              decoded = true;
+            } catch {
+              buffered = raw; // not decodable: pass the bytes on as they came
+            }
           }
           try {
             json = JSON.parse(buffered.toString('utf8'));
@@ -499,52 +648,53 @@ async function attemptOnce(
       }
     } catch (err) {
       if (call.gone.aborted) {
-        release({ kind: 'fail', code: 'client_closed' });
+        guard.release({ kind: 'fail', code: 'client_closed' });
         throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
       }
       const e = err as { code?: unknown; message?: unknown };
-      const known = watchdog.fired || isOutboundError(err) || typeof e?.code === 'string';
+      const known = guard.fired || isOutboundError(err) || typeof e?.code === 'string';
       if (!known) {
-        release({ kind: 'fail', code: 'exception' });
+        guard.release({ kind: 'fail', code: 'exception' });
         throw err;
       }
-      const code = watchdog.fired ? 'timeout' : isOutboundError(err) ? err.code : 'network_error';
-      const retryable = watchdog.fired || !isOutboundError(err) || err.retryable;
+      const code = guard.fired ? 'timeout' : isOutboundError(err) ? err.code : 'network_error';
+      const retryable = guard.fired || !isOutboundError(err) || err.retryable;
       const outcome: CallOutcome = retryable ? { kind: 'transient', code } : { kind: 'fail', code };
-      release(outcome);
+      guard.release(outcome);
       codes.push(code);
-      const d = decide(outcome);
+      const d = decide(call, outcome, attempt);
       if (d.retry) return { kind: 'retry', delayMs: d.delayMs };
-      const detail = watchdog.fired
+      const detail = guard.fired
         ? `no answer within ${Math.round(HEADERS_TIMEOUT_MS / 1000)} s`
         : String(e?.message ?? 'network error');
       throw new ApiError(
         code === 'timeout' ? 504 : 502,
         `upstream_${code}`,
-        `The call to ${call.provider.display_name} failed: ${detail}`,
+        `The call to ${call.target.provider.display_name} failed: ${detail}`,
       );
     }
 
+    const answered = upstream.status;
     let outcome = profile.outcome(
-      { status: upstream.status, ...(json !== undefined ? { body: json } : {}) },
-      nowOf(ctx).getTime(),
+      json !== undefined ? { status: answered, body: json } : { status: answered },
+      nowMs(ctx),
     );
     // Retry-On names statuses worth a retry: it upgrades a pass-through (2xx-4xx) answer, never
     // overrides what the provider's codes mean (601/602, 606/615, 607).
-    if ((outcome.kind === 'ok' || outcome.kind === 'fail') && req.retryOn.includes(upstream.status)) {
-      outcome = { kind: 'transient', code: `http_${upstream.status}` };
+    if ((outcome.kind === 'ok' || outcome.kind === 'fail') && req.retryOn.includes(answered)) {
+      outcome = { kind: 'transient', code: `http_${answered}` };
     }
     if (outcome.kind !== 'ok') codes.push(outcome.code);
 
     if (outcome.kind === 'auth' && mayReplay) {
       // 601/602: the token died under us. Renew it (once for the whole burst) and replay once.
-      release(outcome);
+      guard.release(outcome);
       upstream.body.resume();
       return { kind: 'replay', dead: token };
     }
     if (outcome.kind === 'quota_spent') {
       // Releasing with this outcome blocks the instance until the reset: later calls get 429 at once.
-      release(outcome);
+      guard.release(outcome);
       upstream.body.resume();
       const now = nowOf(ctx).getTime();
       const resetAt = outcome.resetAt ?? now + 3600_000;
@@ -558,11 +708,13 @@ async function attemptOnce(
         },
       );
     }
-    const decision = decide(outcome);
-    if (decision.retry) {
-      release(outcome);
-      upstream.body.resume();
-      return { kind: 'retry', delayMs: decision.delayMs };
+    if (outcome.kind !== 'ok') {
+      const decision = decide(call, outcome, attempt);
+      if (decision.retry) {
+        guard.release(outcome);
+        upstream.body.resume();
+        return { kind: 'retry', delayMs: decision.delayMs };
+      }
     }
 
     const out: Record<string, string> = {};
@@ -574,33 +726,33 @@ async function attemptOnce(
     if (buffered !== undefined) {
       if (!decoded && typeof encoding === 'string') out['content-encoding'] = encoding;
       out['content-length'] = String(buffered.length);
-      res.writeHead(upstream.status, out);
+      res.writeHead(answered, out);
       res.end(buffered);
-      release(outcome);
-      return { kind: 'answered', status: upstream.status };
+      guard.release(outcome);
+      return { kind: 'answered', status: answered };
     }
     if (typeof encoding === 'string') out['content-encoding'] = encoding;
-    res.writeHead(upstream.status, out);
+    res.writeHead(answered, out);
     if (prefix) res.write(prefix);
     // Files stream through; the call stays in flight (Marketo counts it) until the last byte. A body
     // that stalls longer than IDLE_TIMEOUT_MS is cut (the caller sees a short body).
     const idle = new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        watchdog.arm(IDLE_TIMEOUT_MS);
+        guard.touch();
         cb(null, chunk);
       },
     });
     try {
       await pipeline(upstream.body, idle, res);
-      release(outcome);
+      guard.release(outcome);
     } catch {
-      release({ kind: 'transient', code: 'stream_aborted' });
+      guard.release({ kind: 'transient', code: 'stream_aborted' });
       upstream.body.destroy();
       res.destroy();
     }
-    return { kind: 'answered', status: upstream.status };
+    return { kind: 'answered', status: answered };
   } catch (err) {
-    release({ kind: 'fail', code: 'exception' });
+    guard.release({ kind: 'fail', code: 'exception' });
     throw err;
   }
 }

@@ -9,7 +9,7 @@
  * the oldest entries are dropped and counted rather than growing memory. Old entries are deleted every
  * `pruneEvery` written entries and every `pruneIntervalMs`.
  */
-import { nowOf, type DbContext } from '../db/context.ts';
+import { inTransaction, nowOf, type DbContext } from '../db/context.ts';
 import {
   insertRequestLog,
   listRequestLog,
@@ -136,6 +136,31 @@ export function decodeCursor(cursor: string): { at: string; id: number } | undef
   return m ? { at: m[1]!, id: Number(m[2]) } : undefined;
 }
 
+/** Rows per INSERT of a full batch (the repository's own chunk). */
+const FULL_INSERT = 500;
+
+/**
+ * Insert rows as INSERTs of a few fixed sizes (500, then powers of two), in one transaction: a
+ * multi-row INSERT is compiled once per size and reused (compiling one costs ~1 µs per row), where an
+ * odd-sized batch would compile a new statement on every write.
+ */
+async function writeRows(ctx: DbContext, rows: RequestLogRow[]): Promise<void> {
+  if (rows.length % FULL_INSERT === 0) return insertRequestLog(ctx, rows);
+  await inTransaction(ctx, async (tx) => {
+    let i = 0;
+    const full = rows.length - (rows.length % FULL_INSERT);
+    if (full > 0) {
+      await insertRequestLog(tx, rows.slice(0, full));
+      i = full;
+    }
+    for (let size = 256; size >= 1; size >>= 1) {
+      if (rows.length - i < size) continue;
+      await insertRequestLog(tx, rows.slice(i, i + size));
+      i += size;
+    }
+  });
+}
+
 export class RequestLog {
   private buffer: RequestLogRow[] = [];
   private flushing: Promise<void> | undefined;
@@ -171,28 +196,41 @@ export class RequestLog {
     }
   }
 
+  /** The ISO form of the last instant logged: calls that start in the same millisecond share it. */
+  private lastAt = NaN;
+  private lastIso = '';
+
+  private iso(ms: number): string {
+    if (ms !== this.lastAt) {
+      this.lastIso = new Date(ms).toISOString();
+      this.lastAt = ms;
+    }
+    return this.lastIso;
+  }
+
   /** Buffer one call (redacted). Never throws; ignored once closed. */
   record(r: RequestRecord): void {
     if (this.closed) return;
     try {
       const at = r.at === undefined ? this.now() : typeof r.at === 'number' ? r.at : r.at.getTime();
+      const codes = r.codes;
       this.buffer.push({
         connectionPk: r.connectionId,
         providerConfigKey: r.providerConfigKey,
         method: r.method.toUpperCase().slice(0, 16),
         path: redactPath(r.path),
         status: Math.trunc(r.status),
-        codes: r.codes.slice(0, 50).map((c) => String(c).slice(0, 64)),
+        codes: codes.length === 0 ? [] : codes.slice(0, 50).map((c) => String(c).slice(0, 64)),
         durationMs: Math.max(0, Math.round(r.durationMs)),
         attempts: Math.max(0, Math.trunc(r.attempts)),
-        at: new Date(at).toISOString(),
+        at: this.iso(at),
       });
       if (this.buffer.length > this.maxBuffered) {
         const over = this.buffer.length - this.maxBuffered;
         this.buffer.splice(0, over);
         this.dropped += over;
       }
-      if (this.buffer.length >= this.batchSize) void this.flush();
+      if (this.buffer.length >= this.batchSize) void this.write(false);
       else if (!this.timer) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
@@ -207,17 +245,28 @@ export class RequestLog {
 
   /** Write what is buffered (one write at a time; resolves when everything recorded so far is written). */
   async flush(): Promise<void> {
+    await this.write(true);
+  }
+
+  /**
+   * Write the buffer: all of it, or (a full batch triggered it) whole batches only, the rest waiting
+   * for the timer. Whole batches keep the INSERT the same size, so the database reuses one prepared
+   * statement instead of compiling a new multi-row statement for each odd size under load.
+   */
+  private async write(all: boolean): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.timer) {
+    if (all && this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
+    const size = this.buffer.length;
+    const n = all ? size : size - (size % this.batchSize);
+    if (n === 0) return;
+    const batch = n === size ? this.buffer : this.buffer.slice(0, n);
+    this.buffer = n === size ? [] : this.buffer.slice(n);
     const run = (async () => {
       try {
-        await insertRequestLog(this.ctx, batch);
+        await writeRows(this.ctx, batch);
         this.sincePrune += batch.length;
       } catch (err) {
         this.onError(err, 'write');

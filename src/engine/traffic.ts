@@ -22,6 +22,8 @@
  * processes against one instance would need a shared store (later).
  */
 
+import type { AbortSignalLike } from './outbound.ts';
+
 export type Priority = 'interactive' | 'background';
 
 /** One instance's limits, all configurable (customers buy larger quotas). */
@@ -110,7 +112,7 @@ export interface AcquireRequest {
   priority: Priority;
   /** Longest wait for capacity before `capacity_timeout` (default: the controller's `defaultMaxWaitMs`). */
   maxWaitMs?: number;
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 export interface Permit {
@@ -243,6 +245,34 @@ export function retryPolicy(outcome: CallOutcome, ctx: RetryContext): { retry: b
 // ---------------------------------------------------------------------------------------------------
 // Controller
 
+const OK: CallOutcome = { kind: 'ok' };
+
+/** A granted permit: a class rather than a closure per grant (traffic control is on every call's path). */
+class GrantedPermit implements Permit {
+  readonly instanceKey: string;
+  readonly connectionId: string;
+  readonly priority: Priority;
+  private released = false;
+
+  constructor(
+    private readonly controller: TrafficController,
+    private readonly inst: InstanceState,
+    req: AcquireRequest,
+    readonly grantedAt: number,
+    readonly queuedMs: number,
+  ) {
+    this.instanceKey = req.instanceKey;
+    this.connectionId = req.connectionId;
+    this.priority = req.priority;
+  }
+
+  release(outcome: CallOutcome = OK): void {
+    if (this.released) return;
+    this.released = true;
+    this.controller.settle(this.inst, this, outcome);
+  }
+}
+
 interface Waiter {
   req: AcquireRequest;
   enqueuedAt: number;
@@ -252,12 +282,49 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
+/** Grant times in the current (skewed) window, ascending: a queue with a moving head, not a shift per grant. */
+class Starts {
+  private items: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  oldest(): number | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  /** The `n`-th newest grant time (1: the newest); `n` ≤ size. */
+  newest(n: number): number {
+    return this.items[this.items.length - n]!;
+  }
+
+  push(t: number): void {
+    this.items.push(t);
+  }
+
+  /** Forget the grants that left the window. */
+  prune(now: number, windowMs: number): void {
+    const items = this.items;
+    let h = this.head;
+    while (h < items.length && now - items[h]! >= windowMs) h++;
+    if (h === items.length) {
+      items.length = 0;
+      h = 0;
+    } else if (h > 1024 && h * 2 > items.length) {
+      this.items = items.slice(h);
+      h = 0;
+    }
+    this.head = h;
+  }
+}
+
 interface InstanceState {
   key: string;
   limits: InstanceLimits;
   inFlight: number;
-  /** Grant times in the current (skewed) window, ascending. */
-  starts: number[];
+  starts: Starts;
   pausedUntil: number;
   blockedUntil: number;
   limitHits: { rate: number; concurrency: number };
@@ -405,7 +472,7 @@ export class TrafficController {
     let until = now + Math.min(p.maxMs, p.minMs * 2 ** (hits - 1));
     if (kind === 'rate') {
       this.prune(inst, now);
-      const oldest = inst.starts[0];
+      const oldest = inst.starts.oldest();
       if (oldest !== undefined) until = Math.max(until, oldest + this.window(inst));
     }
     inst.pausedUntil = Math.max(inst.pausedUntil, until);
@@ -413,6 +480,30 @@ export class TrafficController {
   }
 
   // -- permits ------------------------------------------------------------------------------------
+
+  /**
+   * A permit at once when `acquire` would grant it at once (nothing queued ahead, capacity free, no
+   * refusal), else undefined: the caller then goes through `acquire`, which queues or rejects. Saves
+   * the promise and the waiter of the common case.
+   */
+  tryAcquire(req: AcquireRequest): Permit | undefined {
+    if (this.closed || req.signal?.aborted) return undefined;
+    const inst = this.instances.get(req.instanceKey);
+    if (!inst) return undefined;
+    if (inst.interactive.length > 0) return undefined;
+    if (req.priority !== 'interactive' && inst.background.length > 0) return undefined;
+    const now = this.now();
+    if (inst.pausedUntil > now || inst.blockedUntil > now) return undefined;
+    const l = inst.limits;
+    const cap = req.priority === 'interactive' ? l.maxInFlight : l.maxInFlight - l.reservedForInteractive;
+    if (inst.inFlight >= cap) return undefined;
+    const conn = this.connection(req.connectionId, now);
+    if (this.refusal(inst, conn, now)) return undefined;
+    conn.instanceKey = req.instanceKey;
+    this.prune(inst, now);
+    if (inst.starts.size >= l.rateMax) return undefined;
+    return this.issue(inst, conn, req, now, now);
+  }
 
   acquire(req: AcquireRequest): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
@@ -546,7 +637,7 @@ export class TrafficController {
       instanceKey,
       limits: { ...inst.limits },
       inFlight: inst.inFlight,
-      inWindow: inst.starts.length,
+      inWindow: inst.starts.size,
       queued: { interactive: inst.interactive.length, background: inst.background.length },
       pausedUntil: inst.pausedUntil > now ? inst.pausedUntil : undefined,
       blockedUntil: inst.blockedUntil > now ? inst.blockedUntil : undefined,
@@ -576,7 +667,7 @@ export class TrafficController {
         key,
         limits: checkLimits({ ...this.defaults, ...this.overrides.get(key) }),
         inFlight: 0,
-        starts: [],
+        starts: new Starts(),
         pausedUntil: 0,
         blockedUntil: 0,
         limitHits: { rate: 0, concurrency: 0 },
@@ -626,10 +717,7 @@ export class TrafficController {
   }
 
   private prune(inst: InstanceState, now: number): void {
-    const w = this.window(inst);
-    let n = 0;
-    while (n < inst.starts.length && now - inst.starts[n]! >= w) n++;
-    if (n > 0) inst.starts.splice(0, n);
+    inst.starts.prune(now, this.window(inst));
   }
 
   /** Why a call may not be made at all now (quota block, budgets), or null. */
@@ -682,10 +770,7 @@ export class TrafficController {
     // Estimate: until the instance can grant again, plus a window per `rateMax` waiters ahead.
     this.prune(inst, now);
     const l = inst.limits;
-    const rateFree =
-      inst.starts.length >= l.rateMax
-        ? inst.starts[inst.starts.length - l.rateMax]! + this.window(inst)
-        : now;
+    const rateFree = inst.starts.size >= l.rateMax ? inst.starts.newest(l.rateMax) + this.window(inst) : now;
     const free = Math.max(rateFree, inst.pausedUntil, now);
     const retryAfterMs = Math.max(
       1,
@@ -703,9 +788,11 @@ export class TrafficController {
   }
 
   /** Serve waiters while capacity allows; otherwise arm one timer for when it may. */
-  private pump(inst: InstanceState): void {
+  private pump(inst: InstanceState, at?: number): void {
     if (this.closed) return;
-    const now = this.now();
+    // Nothing queued, no timer: nothing to do (the common case after a release).
+    if (inst.interactive.length === 0 && inst.background.length === 0 && !inst.timer) return;
+    const now = at ?? this.now();
     if (inst.blockedUntil > now) {
       this.clearTimer(inst);
       for (const w of [...inst.interactive, ...inst.background]) {
@@ -729,8 +816,8 @@ export class TrafficController {
       const cap = w.req.priority === 'interactive' ? l.maxInFlight : l.maxInFlight - l.reservedForInteractive;
       if (inst.inFlight >= cap) return this.clearTimer(inst); // a release pumps
       this.prune(inst, now);
-      if (inst.starts.length >= l.rateMax) {
-        return this.armTimer(inst, inst.starts[inst.starts.length - l.rateMax]! + this.window(inst), now);
+      if (inst.starts.size >= l.rateMax) {
+        return this.armTimer(inst, inst.starts.newest(l.rateMax) + this.window(inst), now);
       }
       this.dequeue(inst, w);
       this.grant(inst, conn, w, now);
@@ -738,29 +825,49 @@ export class TrafficController {
   }
 
   private grant(inst: InstanceState, conn: ConnectionState, w: Waiter, now: number): void {
+    w.resolve(this.issue(inst, conn, w.req, w.enqueuedAt, now));
+  }
+
+  private issue(
+    inst: InstanceState,
+    conn: ConnectionState,
+    req: AcquireRequest,
+    enqueuedAt: number,
+    now: number,
+  ): Permit {
     inst.inFlight++;
     inst.starts.push(now);
     inst.usedToday++;
     conn.used++;
-    let released = false;
-    const { instanceKey, connectionId, priority } = w.req;
-    const permit: Permit = {
-      instanceKey,
-      connectionId,
-      priority,
-      grantedAt: now,
-      queuedMs: now - w.enqueuedAt,
-      release: (outcome: CallOutcome = { kind: 'ok' }) => {
-        if (released) return;
-        released = true;
-        inst.inFlight--;
-        this.emit('released', { instanceKey, connectionId, at: this.now(), outcome });
-        this.onOutcome(inst, outcome);
-        this.pump(inst);
-      },
-    };
-    this.emit('granted', { instanceKey, connectionId, priority, at: now, queuedMs: permit.queuedMs });
-    w.resolve(permit);
+    const permit = new GrantedPermit(this, inst, req, now, now - enqueuedAt);
+    if (this.observer) {
+      this.emit('granted', {
+        instanceKey: req.instanceKey,
+        connectionId: req.connectionId,
+        priority: req.priority,
+        at: now,
+        queuedMs: permit.queuedMs,
+      });
+    }
+    return permit;
+  }
+
+  /** A permit's release (once per permit: {@link GrantedPermit} guards it). */
+  settle(inst: InstanceState, permit: GrantedPermit, outcome: CallOutcome): void {
+    inst.inFlight--;
+    const now = this.now();
+    if (this.observer) {
+      this.emit('released', {
+        instanceKey: permit.instanceKey,
+        connectionId: permit.connectionId,
+        at: now,
+        outcome,
+      });
+    }
+    if (outcome.kind !== 'ok' || inst.limitHits.rate !== 0 || inst.limitHits.concurrency !== 0) {
+      this.onOutcome(inst, outcome);
+    }
+    this.pump(inst, now);
   }
 
   private onOutcome(inst: InstanceState, outcome: CallOutcome): void {
@@ -819,7 +926,7 @@ export class TrafficController {
     return { instanceKey: req.instanceKey, connectionId: req.connectionId, at: this.now(), code };
   }
 
-  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  private sleep(ms: number, signal: AbortSignalLike | undefined): Promise<void> {
     if (signal?.aborted) {
       return Promise.reject(new TrafficError('aborted', 'the call was aborted', { cause: signal.reason }));
     }

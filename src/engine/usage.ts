@@ -100,6 +100,8 @@ export class UsageRecorder implements UsageStore {
   private readonly retentionDays: number;
   private budgets: BudgetSource | undefined;
   private cached = { from: Infinity, until: -Infinity, day: '' };
+  /** The rows of the day last written, by scope then key: no key string built per event. */
+  private recent = { day: '', instance: new Map<string, Row>(), connection: new Map<string, Row>() };
 
   constructor(opts: UsageOptions = {}) {
     this.quotaDay = opts.day ?? UTC_DAY;
@@ -121,11 +123,9 @@ export class UsageRecorder implements UsageStore {
     at: number;
     queuedMs: number;
   }): void {
-    for (const c of this.both(e.instanceKey, e.connectionId, e.at)) {
-      c.calls++;
-      c.queuedMs += e.queuedMs;
-      if (e.queuedMs > c.maxQueuedMs) c.maxQueuedMs = e.queuedMs;
-    }
+    const day = this.dayOf(e.at);
+    this.countGrant(this.row('instance', e.instanceKey, day, e.instanceKey), e.queuedMs);
+    this.countGrant(this.row('connection', e.connectionId, day, e.instanceKey), e.queuedMs);
   }
 
   released(e: { instanceKey: string; connectionId: string; at: number; outcome: CallOutcome }): void {
@@ -207,6 +207,12 @@ export class UsageRecorder implements UsageStore {
     };
   }
 
+  private countGrant(c: UsageCounters, queuedMs: number): void {
+    c.calls++;
+    c.queuedMs += queuedMs;
+    if (queuedMs > c.maxQueuedMs) c.maxQueuedMs = queuedMs;
+  }
+
   private both(instanceKey: string, connectionId: string, at: number): [UsageCounters, UsageCounters] {
     const day = this.dayOf(at);
     return [
@@ -221,13 +227,19 @@ export class UsageRecorder implements UsageStore {
     day: string,
     instanceKey: string,
   ): UsageCounters {
-    const k = rowKey(scope, key, day);
-    let r = this.rows.get(k);
+    const recent = this.recent.day === day ? this.recent[scope] : undefined;
+    let r = recent?.get(key);
     if (!r) {
-      this.remember(day);
-      if (!this.days.has(day)) return empty(); // older than what is kept
-      r = { scope, key, instanceKey, day, c: empty() };
-      this.rows.set(k, r);
+      const k = rowKey(scope, key, day);
+      r = this.rows.get(k);
+      if (!r) {
+        this.remember(day);
+        if (!this.days.has(day)) return empty(); // older than what is kept
+        r = { scope, key, instanceKey, day, c: empty() };
+        this.rows.set(k, r);
+      }
+      if (this.recent.day !== day) this.recent = { day, instance: new Map(), connection: new Map() };
+      this.recent[scope].set(key, r);
     }
     r.instanceKey = instanceKey;
     return r.c;
@@ -239,6 +251,7 @@ export class UsageRecorder implements UsageStore {
     if (this.days.size <= this.retentionDays) return;
     const drop = new Set([...this.days].sort().slice(0, this.days.size - this.retentionDays));
     for (const d of drop) this.days.delete(d);
+    if (drop.has(this.recent.day)) this.recent = { day: '', instance: new Map(), connection: new Map() };
     for (const [k, r] of this.rows) if (drop.has(r.day)) this.rows.delete(k);
   }
 

@@ -6,6 +6,7 @@ import { Router, type RouteContext } from './router.ts';
 import { authenticate } from './auth.ts';
 import { routes } from './routes/index.ts';
 import type { AuthInfo, ServerDeps } from './deps.ts';
+import type { QueryValue } from './query.ts';
 
 const JSON_LIMIT = 1024 * 1024;
 
@@ -55,24 +56,62 @@ function jsonReader(req: IncomingMessage): () => Promise<unknown> {
     })());
 }
 
+/**
+ * A route's context. The query and the JSON reader are built on first use: most calls (the proxy)
+ * never touch them, and the proxy is the path where per-call work shows.
+ */
+class Context implements RouteContext {
+  auth: AuthInfo = undefined as unknown as AuthInfo;
+  private parsedQuery: Record<string, QueryValue> | undefined;
+  private reader: (() => Promise<unknown>) | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly deps: ServerDeps,
+    readonly params: Record<string, string>,
+    readonly search: string,
+    readonly path: string,
+  ) {}
+
+  get query(): Record<string, QueryValue> {
+    return (this.parsedQuery ??= Router.query(this.search));
+  }
+
+  json(): Promise<unknown> {
+    return (this.reader ??= jsonReader(this.req))();
+  }
+}
+
+/** The access log line of a request (info level). */
+function logRequest(
+  deps: ServerDeps,
+  res: ServerResponse,
+  method: string,
+  path: string,
+  started: number,
+): void {
+  res.on('finish', () => {
+    // Paths only: query strings may carry session tokens.
+    deps.log.info(
+      { method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+      'request',
+    );
+  });
+}
+
 export function createTetherHandler(deps: ServerDeps) {
   const router = new Router();
   for (const r of routes) router.add(r);
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const started = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const search = q === -1 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
-    res.on('finish', () => {
-      // Paths only: query strings may carry session tokens.
-      deps.log.info(
-        { method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
-        'request',
-      );
-    });
+    // No listener (and no clock read) per request when the access log is off (level above info).
+    if (deps.log.isLevelEnabled('info')) logRequest(deps, res, method, path, performance.now());
     try {
       if (method === 'OPTIONS') {
         res.writeHead(204, CORS_HEADERS);
@@ -83,19 +122,11 @@ export function createTetherHandler(deps: ServerDeps) {
         if (serveConnectUi(deps, path, search, res)) return;
       }
       const { route, params } = router.match(method, path);
-      const query = Router.query(search);
-      const auth = await authenticate(deps, route.auth, req, query);
-      const ctx: RouteContext = {
-        req,
-        res,
-        deps,
-        params,
-        query,
-        search,
-        path,
-        auth: auth as AuthInfo,
-        json: jsonReader(req),
-      };
+      const ctx = new Context(req, res, deps, params, search, path);
+      if (route.auth !== 'none') {
+        const auth = authenticate(deps, route.auth, req, ctx);
+        ctx.auth = (auth instanceof Promise ? await auth : auth) as AuthInfo;
+      }
       const reply = await route.handler(ctx);
       if (reply === undefined) return;
       sendJson(res, reply.status ?? 200, reply.body, reply.headers);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { getEnvironmentById, getEnvironmentBySecretKey, type Environment } from '../db/environments.ts';
+import { getEnvironmentById, getEnvironmentBySecretKey } from '../db/environments.ts';
 import { cachesOf, TtlCache } from '../engine/lookup-cache.ts';
 import { getConnectSessionByToken, isConnectSessionTokenFormat } from '../db/sessions.ts';
 import { ApiError } from './errors.ts';
@@ -19,22 +19,27 @@ function bearer(req: IncomingMessage): string | undefined {
   return header.slice('Bearer '.length).trim();
 }
 
-async function bySecretKey(deps: ServerDeps, key: string): Promise<AuthInfo> {
+const newKeyCache = () => new TtlCache<string, AuthInfo>(5_000, 100);
+
+/** The environment of a secret key; cached a few seconds (every proxied call comes through here). */
+function bySecretKey(deps: ServerDeps, key: string): AuthInfo | Promise<AuthInfo> {
   if (!UUID_V4.test(key)) {
     throw new ApiError(401, 'invalid_secret_key_format', 'The secret key is not a UUID v4.');
   }
-  const cache = cachesOf(
-    deps.store,
-    'environments-by-key',
-    () => new TtlCache<string, Environment>(5_000, 100),
-  );
-  let environment = cache.get(key);
-  if (!environment) {
-    environment = await getEnvironmentBySecretKey(deps.store.ctx, key);
-    if (!environment) throw new ApiError(401, 'unknown_account', 'No environment matches this secret key.');
-    cache.set(key, environment);
-  }
-  return { environment };
+  const cache = cachesOf(deps.store, 'environments-by-key', newKeyCache);
+  return cache.get(key) ?? lookUpSecretKey(deps, key, cache);
+}
+
+async function lookUpSecretKey(
+  deps: ServerDeps,
+  key: string,
+  cache: TtlCache<string, AuthInfo>,
+): Promise<AuthInfo> {
+  const environment = await getEnvironmentBySecretKey(deps.store.ctx, key);
+  if (!environment) throw new ApiError(401, 'unknown_account', 'No environment matches this secret key.');
+  const info: AuthInfo = { environment };
+  cache.set(key, info);
+  return info;
 }
 
 async function bySessionToken(deps: ServerDeps, token: string): Promise<AuthInfo> {
@@ -58,15 +63,22 @@ async function bySessionToken(deps: ServerDeps, token: string): Promise<AuthInfo
   return { environment, session };
 }
 
-export async function authenticate(
+/**
+ * Who calls. `from.query` is read only when the token may come from the query string (it is parsed
+ * on first use). A cached secret key answers without a promise.
+ */
+export function authenticate(
   deps: ServerDeps,
   kind: AuthKind,
   req: IncomingMessage,
-  query: Record<string, QueryValue>,
-): Promise<AuthInfo | undefined> {
+  from: { readonly query: Record<string, QueryValue> },
+): AuthInfo | undefined | Promise<AuthInfo | undefined> {
   if (kind === 'none') return undefined;
-  const fromQuery = typeof query.connect_session_token === 'string' ? query.connect_session_token : undefined;
-  const token = bearer(req) ?? (kind !== 'secret' ? fromQuery : undefined);
+  let token = bearer(req);
+  if (token === undefined && kind !== 'secret') {
+    const q = from.query.connect_session_token;
+    token = typeof q === 'string' ? q : undefined;
+  }
   if (token === undefined || token === '') {
     throw new ApiError(
       401,

@@ -74,13 +74,16 @@ export class Router {
         continue;
       }
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => {
+      for (let i = 0; i < r.names.length; i++) {
+        const n = r.names[i]!;
+        const raw = m[i + 1]!;
         try {
-          params[n] = decodeURIComponent(m[i + 1]!);
+          // Most segments have no escape: no decoding (the proxy's `rest` is a whole path).
+          params[n] = raw.includes('%') ? decodeURIComponent(raw) : raw;
         } catch {
           throw new ApiError(400, 'invalid_uri_params', `Malformed URL parameter '${n}'`);
         }
-      });
+      }
       return { route: r, params };
     }
     if (pathMatched) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`);

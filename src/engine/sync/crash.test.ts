@@ -162,7 +162,7 @@ describe('kill -9 during syncs', () => {
   const procs: Proc[] = [];
 
   beforeAll(async () => {
-    sandbox = await startTestSandbox({ seed: { leads: 2_000, seed: 3 } });
+    sandbox = await startTestSandbox({ seed: { leads: 2_000, seed: 3, spanDays: 90 } });
   });
   afterAll(async () => {
     for (const p of procs) await kill(p, 'SIGKILL');

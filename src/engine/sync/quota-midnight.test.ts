@@ -30,7 +30,7 @@ describe('daily quota in the middle of a run', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestTether({ sandbox: { seed: { leads: 300, seed: 5 } } });
+    t = await startTestTether({ sandbox: { seed: { leads: 300, seed: 5, spanDays: 90 } } });
     connectionId = await connectNew(t);
     scheduler = startSyncScheduler(t.tether.deps, {
       enabled: true,

@@ -6,7 +6,8 @@
  * transaction, conditioned on still holding the lease), then ends the run:
  *
  *  - SUCCESS / ERROR: run history updated, next run after the interval, sync webhooks.
- *  - PAUSED: the daily quota or a budget is spent ({@link PausedUntil}): no failure, the next run is due at
+ *  - PAUSED: the daily quota or a budget is spent ({@link PausedUntil}), or the model paused itself
+ *    (`io.pause`, {@link SyncPaused}: e.g. Marketo's daily export volume): no failure, the next run is due at
  *    the reset and continues from the checkpoint.
  *  - STOPPED: the scheduler is closing: the run stays `RUNNING` with its checkpoint, the lease is freed,
  *    the next start resumes it.
@@ -14,6 +15,12 @@
  *  - CANCELLED: the connection was deleted meanwhile.
  *
  * Re-running a page is harmless: the records cache detects changes by content.
+ *
+ * Besides calls, the SyncIO streams files (`io.download`, through {@link providerDownload}: a download's
+ * traffic permit is held until its body ends or is cancelled, and every download still open when the run
+ * ends is cancelled), waits (`io.sleep`, cut short when the run stops) and names the Marketo instance
+ * (`io.instanceKey`, shared by every connection to one Munchkin ID). The model's `io.log` lines go to
+ * Tether's log with the run's `syncId` and `runId`.
  */
 import type { Logger } from 'pino';
 import type { ServerDeps } from '../../server/deps.ts';
@@ -32,9 +39,16 @@ import {
   type PageCounts,
   type SyncRunError,
 } from '../../db/syncs.ts';
-import type { SyncIO, SyncModelDef, SyncPage } from '../../marketo/models/types.ts';
+import { SyncPaused, type SyncIO, type SyncModelDef, type SyncPage } from '../../marketo/models/types.ts';
 import { ApiError } from '../../server/errors.ts';
-import { isPausedUntil, providerCall, ProviderCallError } from '../provider-call.ts';
+import {
+  connectionInstanceKey,
+  isPausedUntil,
+  providerCall,
+  ProviderCallError,
+  providerDownload,
+  type ProviderDownload,
+} from '../provider-call.ts';
 import { RefreshError } from '../tokens.ts';
 import { sendSyncWebhooks } from './webhooks.ts';
 
@@ -116,6 +130,8 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   let apiCalls = claim.run.apiCalls;
   let lost = false;
   const abort = new AbortController();
+  /** Downloads handed to the model and not cancelled by it (cancelled when the run ends). */
+  const downloads = new Set<ProviderDownload>();
   const onStop = () => abort.abort(new StopRequested());
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
@@ -183,9 +199,53 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         },
       );
     };
+    const download = async (
+      path: string,
+      o?: { range?: { start: number; end?: number } },
+    ): Promise<ProviderDownload> => {
+      if (abort.signal.aborted) throw abort.signal.reason;
+      const d = await providerDownload(
+        deps,
+        connection!,
+        { path, ...(o?.range ? { range: o.range } : {}) },
+        {
+          priority: 'background',
+          signal: abort.signal,
+          onAttempt: () => {
+            apiCalls++;
+          },
+          onConnection: (c) => {
+            connection = c;
+          },
+        },
+      );
+      downloads.add(d);
+      const inner = d.body;
+      return {
+        status: d.status,
+        headers: d.headers,
+        body: (async function* () {
+          try {
+            yield* inner;
+          } finally {
+            downloads.delete(d);
+          }
+        })(),
+        cancel: () => {
+          downloads.delete(d);
+          d.cancel();
+        },
+      };
+    };
     const io: SyncIO = {
       get: (path) => call('GET', path),
       post: (path, body) => call('POST', path, body),
+      download,
+      sleep: (ms) => sleepUnlessStopped(ms, abort.signal),
+      pause: (resetAt, reason, message) => {
+        throw new SyncPaused(resetAt, reason, message);
+      },
+      instanceKey: connectionInstanceKey(connection),
       checkpoint: claim.sync.checkpoint ? structuredClone(claim.sync.checkpoint) : null,
       options: { ...sync.options },
       now: () => nowOf(ctx),
@@ -251,12 +311,12 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         log.info('sync run stopped; it resumes from its checkpoint at the next start');
         return { end: 'STOPPED', runId, apiCalls };
       }
-      if (isPausedUntil(err)) {
+      if (isPausedUntil(err) || err instanceof SyncPaused) {
         const pausedUntil = new Date(err.resetAt);
         const error = { type: err.reason, message: err.message };
         if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: 'LOST', runId, apiCalls };
         log.info(
-          { pausedUntil: pausedUntil.toISOString(), reason: err.reason },
+          { pausedUntil: pausedUntil.toISOString(), reason: err.reason, detail: err.message },
           'sync run paused until the reset',
         );
         return { end: 'PAUSED', runId, apiCalls, error };
@@ -306,5 +366,30 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   } finally {
     clearInterval(beat);
     stop.removeEventListener('abort', onStop);
+    // A download the model left open must not hold its traffic permit past the run.
+    for (const d of downloads) d.cancel();
+    downloads.clear();
   }
+}
+
+/** Waits `ms`; rejects with the signal's reason as soon as it aborts (the run is stopping or lost). */
+function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

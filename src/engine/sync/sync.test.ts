@@ -158,7 +158,7 @@ describe('syncs over HTTP against the sandbox', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    t = await startTetherWithReceiver(receiver, { sandbox: { seed: { leads: 200, seed: 1 } } });
+    t = await startTetherWithReceiver(receiver, { sandbox: { seed: { leads: 200, seed: 1, spanDays: 90 } } });
     await t.tether.deps.syncs?.close();
     useScheduler();
     connectionId = await connectNew(t);

@@ -3,7 +3,10 @@ import { activitiesSync, activityRecord } from './activities.ts';
 import { CrashError } from './testing.ts';
 import { ok, readAllSince, sorted, startHarness, type Harness, type Row } from './test-helpers.ts';
 
-describe('activities sync against the sandbox', () => {
+/** These tests are about the REST path (the bulk path: activity-exports.test.ts). */
+const REST = { activityExport: 'rest' };
+
+describe('activities sync against the sandbox (REST path)', () => {
   let h: Harness;
   let since: string;
   let typeIds: number[];
@@ -26,7 +29,9 @@ describe('activities sync against the sandbox', () => {
   afterAll(async () => h.close());
 
   it('first run: exactly the activities since the start date, in several pages, a checkpoint after each', async () => {
-    const r = await h.engine.run(activitiesSync, { options: { sinceDatetime: since, batchSize: 50 } });
+    const r = await h.engine.run(activitiesSync, {
+      options: { ...REST, sinceDatetime: since, batchSize: 50 },
+    });
     expect(r.error).toBeUndefined();
     const live = h.engine.live('Activity');
     expect(sorted(live.keys())).toEqual(sorted(expected.keys()));
@@ -69,7 +74,9 @@ describe('activities sync against the sandbox', () => {
     });
     expect(added.result![0]).toMatchObject({ status: 'added' });
 
-    const r = await h.engine.run(activitiesSync, { options: { sinceDatetime: since, batchSize: 50 } });
+    const r = await h.engine.run(activitiesSync, {
+      options: { ...REST, sinceDatetime: since, batchSize: 50 },
+    });
     expect(r.error).toBeUndefined();
     expect(r.updated).toEqual({});
     const live = h.engine.live('Activity');
@@ -78,19 +85,21 @@ describe('activities sync against the sandbox', () => {
     // sinceDatetime only matters for types without a token: the run resumed from the checkpoint.
     expect(r.calls.some((c) => c.includes('pagingtoken.json'))).toBe(false);
 
-    const idle = await h.engine.run(activitiesSync, { options: { sinceDatetime: since } });
+    const idle = await h.engine.run(activitiesSync, { options: { ...REST, sinceDatetime: since } });
     expect(idle.added).toEqual({});
   });
 
   it('a run that fails mid-way resumes from its last checkpoint: same final set, no gaps, no duplicates', async () => {
     const engine = h.newEngine();
     const crashed = await engine.run(activitiesSync, {
-      options: { sinceDatetime: since, batchSize: 40 },
+      options: { ...REST, sinceDatetime: since, batchSize: 40 },
       crashAtSave: 4,
     });
     expect(crashed.error).toBeInstanceOf(CrashError);
     expect(crashed.checkpoints).toHaveLength(3);
-    const resumed = await engine.run(activitiesSync, { options: { sinceDatetime: since, batchSize: 40 } });
+    const resumed = await engine.run(activitiesSync, {
+      options: { ...REST, sinceDatetime: since, batchSize: 40 },
+    });
     expect(resumed.error).toBeUndefined();
     const all = await ok(h, '/rest/v1/activities/types.json');
     expect(all.result).toHaveLength(typeIds.length);
@@ -104,14 +113,14 @@ describe('activities sync against the sandbox', () => {
   it('explicit activityTypeIds: only those types; a type added later starts at the start date', async () => {
     const engine = h.newEngine();
     const r1 = await engine.run(activitiesSync, {
-      options: { sinceDatetime: since, activityTypeIds: [12, 13] },
+      options: { ...REST, sinceDatetime: since, activityTypeIds: [12, 13] },
     });
     expect(r1.calls.some((c) => c.includes('types.json'))).toBe(false);
     const want = [...expected.values()].filter((x) => [12, 13].includes(x.activityTypeId as number));
     // Plus the New Lead ×2 and Change Data Value written by the previous test.
     expect(r1.added.Activity).toHaveLength(want.length + 3);
     const r2 = await engine.run(activitiesSync, {
-      options: { sinceDatetime: since, activityTypeIds: '12,13,24' },
+      options: { ...REST, sinceDatetime: since, activityTypeIds: '12,13,24' },
     });
     const types = new Set(r2.added.Activity!.map((id) => engine.live('Activity').get(id)!.activityTypeId));
     expect(types).toEqual(new Set([24]));

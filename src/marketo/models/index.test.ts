@@ -9,6 +9,7 @@ describe('the Marketo sync catalogue', () => {
     expect(models).toEqual([
       'LeadField',
       'ActivityType',
+      'Lead',
       'Activity',
       'DeletedLead',
       'StaticList',
@@ -21,6 +22,7 @@ describe('the Marketo sync catalogue', () => {
       expect(s.description.length).toBeGreaterThan(10);
     }
     expect(marketoSync('activities')?.mode).toBe('incremental');
+    expect(marketoSync('leads')).toMatchObject({ mode: 'incremental', models: ['Lead'] });
     expect(marketoSync('static-list-memberships')?.mode).toBe('full');
     expect(marketoSync('nope')).toBeUndefined();
   });

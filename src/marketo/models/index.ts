@@ -6,19 +6,21 @@ import { activitiesSync } from './activities.ts';
 import { activityTypesSync } from './activity-types.ts';
 import { deletedLeadsSync } from './deleted-leads.ts';
 import { leadFieldsSync } from './lead-fields.ts';
+import { leadsSync } from './leads.ts';
 import { programsSync } from './programs.ts';
 import { smartCampaignsSync } from './smart-campaigns.ts';
 import { staticListMembershipsSync } from './static-list-memberships.ts';
 import { staticListsSync } from './static-lists.ts';
 import type { SyncModelDef } from './types.ts';
 
-export type { SweepMarker, SyncIO, SyncModelDef, SyncPage, SyncRecord } from './types.ts';
-export { MarketoSyncError } from './types.ts';
+export type { DownloadResponse, SweepMarker, SyncIO, SyncModelDef, SyncPage, SyncRecord } from './types.ts';
+export { MarketoSyncError, SyncPaused } from './types.ts';
 export {
   activitiesSync,
   activityTypesSync,
   deletedLeadsSync,
   leadFieldsSync,
+  leadsSync,
   programsSync,
   smartCampaignsSync,
   staticListMembershipsSync,
@@ -29,6 +31,7 @@ export {
 export const MARKETO_SYNCS: readonly SyncModelDef[] = [
   leadFieldsSync,
   activityTypesSync,
+  leadsSync,
   activitiesSync,
   deletedLeadsSync,
   staticListsSync,

@@ -5,6 +5,7 @@
 import { startTestSandbox, type MarketoBody, type TestSandbox } from '../../sandbox/testing.ts';
 import { unlimited } from '../../sandbox/index.ts';
 import { MemoryEngine } from './testing.ts';
+import type { DownloadResponse } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -44,7 +45,43 @@ export async function startHarness(leads = 300, seed = 11): Promise<Harness> {
       return body;
     }
   };
-  const newEngine = () => new MemoryEngine({ get: (path) => api(path), now });
+  const download = async (
+    path: string,
+    o?: { range?: { start: number; end?: number } },
+  ): Promise<DownloadResponse> => {
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { authorization: `Bearer ${token ?? (await fetchToken())}` };
+      if (o?.range) headers.range = `bytes=${o.range.start}-${o.range.end ?? ''}`;
+      const res = await fetch(`${sb.base}${path}`, { headers });
+      if (attempt === 0 && res.status === 200 && res.headers.get('content-type')?.includes('json')) {
+        const body = (await res.json()) as MarketoBody;
+        const code = body.success ? undefined : body.errors?.[0]?.code;
+        if (code === '601' || code === '602') {
+          token = undefined;
+          continue;
+        }
+        const text = JSON.stringify(body);
+        return {
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          body: (async function* () {
+            yield new TextEncoder().encode(text);
+          })(),
+          cancel: () => undefined,
+        };
+      }
+      const reader = res.body;
+      return {
+        status: res.status,
+        headers: Object.fromEntries(res.headers),
+        body: reader ?? (async function* () {})(),
+        cancel: () => void reader?.cancel().catch(() => undefined),
+      };
+    }
+  };
+  const post = (path: string, body: unknown) => api(path, { method: 'POST', json: body });
+  const newEngine = () =>
+    new MemoryEngine({ get: (path) => api(path), post, download, now, instanceKey: sb.munchkinId });
   return {
     sb,
     engine: newEngine(),

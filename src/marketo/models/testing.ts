@@ -4,7 +4,14 @@
  * cross-model deletes) and reports what each run changed. Used by the tests here; also the executable
  * statement of the {@link SyncIO} contract for the sync engine.
  */
-import type { SyncIO, SyncModelDef, SyncPage, SyncRecord } from './types.ts';
+import {
+  SyncPaused,
+  type DownloadResponse,
+  type SyncIO,
+  type SyncModelDef,
+  type SyncPage,
+  type SyncRecord,
+} from './types.ts';
 
 export interface StoredRecord {
   record: SyncRecord;
@@ -27,6 +34,8 @@ export interface RunReport {
   calls: string[];
   logs: { message: string; data?: Record<string, unknown> }[];
   error?: unknown;
+  /** Set when the run ended with `io.pause(...)`. */
+  paused?: SyncPaused;
 }
 
 export class CrashError extends Error {
@@ -66,8 +75,15 @@ export class MemoryEngine {
   constructor(
     private readonly deps: {
       get(path: string): Promise<unknown>;
+      /** JSON POST (bulk export create/enqueue/cancel). */
+      post?(path: string, body: unknown): Promise<unknown>;
+      download?(path: string, opts?: { range?: { start: number; end?: number } }): Promise<DownloadResponse>;
       now?: () => Date;
       options?: Record<string, unknown>;
+      /** Default: a real timer. */
+      sleep?(ms: number): Promise<void>;
+      /** Default: 'memory'. */
+      instanceKey?: string;
     },
   ) {}
 
@@ -111,11 +127,29 @@ export class MemoryEngine {
       },
       options: { ...this.deps.options, ...opts.options },
       now: this.deps.now ?? (() => new Date()),
+      download: async (path, o) => {
+        report.calls.push(path);
+        if (!this.deps.download) throw new Error('MemoryEngine: no download given');
+        return this.deps.download(path, o);
+      },
+      sleep: (ms) => (this.deps.sleep ? this.deps.sleep(ms) : new Promise((r) => setTimeout(r, ms))),
+      pause: (resetAt, reason, message) => {
+        throw new SyncPaused(resetAt, reason, message);
+      },
+      instanceKey: this.deps.instanceKey ?? 'memory',
     };
+    if (this.deps.post) {
+      const post = this.deps.post;
+      io.post = async (path, body) => {
+        report.calls.push(`POST ${path}`);
+        return post(path, body);
+      };
+    }
     try {
       await sync.run(io);
     } catch (err) {
-      report.error = err;
+      if (err instanceof SyncPaused) report.paused = err;
+      else report.error = err;
     }
     return report;
   }

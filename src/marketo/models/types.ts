@@ -57,6 +57,45 @@ export interface SyncIO {
   /** Options per connection (e.g. activityTypeIds for Activity); each model documents its own. */
   options: Record<string, unknown>;
   now(): Date;
+  /**
+   * A raw GET streamed (bulk export files: `/bulk/v1/leads/export/<id>/file.json`), with the same auth,
+   * traffic control and accounting as `get` (one call). Resolves when the response headers arrive, for
+   * any HTTP status (the caller reads 404 text itself); `headers` have lower-case names. The body must
+   * be consumed or `cancel()`ed: the call's traffic permit is held until then.
+   */
+  download(path: string, opts?: { range?: { start: number; end?: number } }): Promise<DownloadResponse>;
+  /** Waits `ms` (polling a job); rejects at once when the run is stopped (the run ends there). */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Ends the run as PAUSED until `resetAt` (epoch ms), e.g. Marketo's 500 MB export quota spent: no
+   * failure; the next run is due then and resumes from the last saved checkpoint. Never returns.
+   */
+  pause(resetAt: number, reason: string, message: string): never;
+  /**
+   * Identifies the Marketo instance (every connection to one Munchkin ID shares it): the key for limits
+   * shared by everything Tether runs there (bulk export queue and daily volume).
+   */
+  instanceKey: string;
+}
+
+export interface DownloadResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: AsyncIterable<Uint8Array>;
+  /** Stops reading early (releases the connection and the traffic permit). Harmless after the end. */
+  cancel(): void;
+}
+
+/** Thrown by {@link SyncIO.pause} implementations (engines may throw their own subclass). */
+export class SyncPaused extends Error {
+  override readonly name = 'SyncPaused';
+  constructor(
+    readonly resetAt: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface SyncModelDef {

@@ -25,6 +25,8 @@ export interface HistoryOptions {
   seed: number;
   asOf: number;
   activitiesPerLead: number;
+  /** Days over which the leads were created (leads/generator.ts; default 730). */
+  spanDays?: number;
 }
 
 /** A resumable position in (activityDate, id) order: everything up to and including it is done. */
@@ -143,6 +145,8 @@ export class History {
   readonly asOf: number;
   /** Creation time of lead 1. */
   private readonly c0: number;
+  /** Span over which the leads were created, ending at `asOf`. */
+  private readonly leadSpanMs: number;
   /** Start of the activity window. */
   readonly start: number;
   /** First lead created inside the window (N+1 when none). */
@@ -158,7 +162,8 @@ export class History {
     this.n = Math.max(0, Math.floor(opts.leads));
     this.seed = opts.seed | 0;
     this.asOf = opts.asOf;
-    this.c0 = opts.asOf - LEAD_SPAN_MS;
+    this.leadSpanMs = (opts.spanDays ?? 730) * DAY_MS;
+    this.c0 = opts.asOf - this.leadSpanMs;
     this.start = opts.asOf - HISTORY_SPAN_MS;
     const enabled = this.n > 0 && opts.activitiesPerLead > 0;
     this.l0 = enabled ? this.firstLeadAtOrAfter(this.start) : this.n + 1;
@@ -173,13 +178,13 @@ export class History {
   }
 
   createdAt(leadId: number): number {
-    return this.c0 + Math.floor(((leadId - 1) * LEAD_SPAN_MS) / this.n);
+    return this.c0 + Math.floor(((leadId - 1) * this.leadSpanMs) / this.n);
   }
 
   /** Smallest lead id in [1, N+1] created at or after `t` (N+1: none). */
   firstLeadAtOrAfter(t: number): number {
     if (this.n === 0) return 1;
-    let j = Math.ceil(((t - this.c0) * this.n) / LEAD_SPAN_MS) + 1;
+    let j = Math.ceil(((t - this.c0) * this.n) / this.leadSpanMs) + 1;
     j = Math.min(this.n + 1, Math.max(1, j));
     while (j > 1 && this.createdAt(j - 1) >= t) j--;
     while (j <= this.n && this.createdAt(j) < t) j++;

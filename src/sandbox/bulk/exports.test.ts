@@ -460,6 +460,29 @@ describe('bulk extract jobs', () => {
   });
 });
 
+describe('failing jobs', () => {
+  it('fails a job whose file would exceed bulkFailAboveRecords, and a smaller window then completes', async () => {
+    const s = await start({ leads: 3000, seed: 11 });
+    await s.control('PATCH', instancePath(s), { settings: { bulkFailAboveRecords: 10 } });
+    const big = await runJobUntil(s, { fields: ['id'], filter: { createdAt: recentWindow() } });
+    expect(big.status).toBe('Failed');
+    expect(big.errorMsg).toMatch(/too large/);
+    expect(big.fileSize).toBeUndefined();
+    const file = await s.api(`/bulk/v1/leads/export/${String(big.exportId)}/file.json`);
+    expect(file.status).toBe(404);
+    await s.control('PATCH', instancePath(s), { settings: { bulkFailAboveRecords: null } });
+    const again = await runJobUntil(s, { fields: ['id'], filter: { createdAt: recentWindow() } });
+    expect(again.status).toBe('Completed');
+    expect(again.numberOfRecords).toBeGreaterThan(10);
+  });
+});
+
+async function runJobUntil(s: TestSandbox, body: unknown): Promise<Record<string, unknown>> {
+  const id = await createdId(s, 'leads', body);
+  expect((await enqueue(s, 'leads', id)).success).toBe(true);
+  return waitFor(s, 'leads', id, ['Completed', 'Failed']);
+}
+
 describe('lead export files', () => {
   it('exports every lead created in the window, equal to what the REST API reads', async () => {
     const s = await start({ leads: 3000, seed: 11 });

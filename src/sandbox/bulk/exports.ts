@@ -246,6 +246,13 @@ export class BulkExports {
             return;
           }
           job.run = undefined;
+          const failAbove = this.inst.settings.bulkFailAboveRecords;
+          if (failAbove !== null && written.records > failAbove) {
+            unlinkQuiet(path);
+            this.fail(job, new Error('Export job failed: the extract was too large to complete.'));
+            this.tick();
+            return;
+          }
           job.written = written;
           job.file = path;
           this.tick();

@@ -30,6 +30,7 @@ const seedSchema = z
     seed: z.number().int(),
     asOf: z.string().datetime().optional(),
     activitiesPerLead: z.number().min(0).max(100).optional(),
+    spanDays: z.number().int().min(90).max(7300).optional(),
   })
   .strict();
 
@@ -89,6 +90,7 @@ export function seedFrom(body: z.infer<typeof seedSchema>) {
     seed: body.seed,
     asOf: body.asOf ? Date.parse(body.asOf) : undefined,
     activitiesPerLead: body.activitiesPerLead,
+    spanDays: body.spanDays,
   };
 }
 

@@ -38,6 +38,11 @@ export const settingsSchema = z
     bulkProcessingMs: z.number().int().min(0),
     /** Bulk lead extract accepts the `updatedAt` filter (false → 1035). */
     bulkUpdatedAtFilter: z.boolean(),
+    /**
+     * Bulk extract: a job whose file would hold more records than this fails (status Failed with an
+     * `errorMsg`, as Marketo's jobs do when an extract is too large to finish); null = never.
+     */
+    bulkFailAboveRecords: z.number().int().min(0).nullable(),
     /** Compress responses ≥1 KiB when the caller accepts gzip (Marketo does). */
     gzip: z.boolean(),
   })
@@ -63,6 +68,7 @@ export function defaultSettings(): Settings {
     ipAllowlist: null,
     bulkProcessingMs: 0,
     bulkUpdatedAtFilter: true,
+    bulkFailAboveRecords: null,
     gzip: true,
   };
 }

@@ -51,6 +51,9 @@ export const STANDARD_ROLES: Record<string, Permission[]> = {
   'No Access': [],
 };
 
+/** Generated leads are created over the two years before `asOf` unless a seed says otherwise. */
+export const DEFAULT_SPAN_DAYS = 730;
+
 export interface SeedOptions {
   /** Number of leads to generate (procedurally: memory does not grow with it). */
   leads: number;
@@ -60,6 +63,8 @@ export interface SeedOptions {
   asOf?: number;
   /** Average activities per lead in the generated history (default 3). */
   activitiesPerLead?: number;
+  /** Days over which the generated leads were created, ending at `asOf` (default 730, at least 90: the activity history). */
+  spanDays?: number;
 }
 
 export class Instance {
@@ -108,6 +113,7 @@ export class Instance {
       seed: opts.seed,
       asOf: opts.asOf ?? this.clock.now(),
       activitiesPerLead: opts.activitiesPerLead ?? 3,
+      spanDays: opts.spanDays ?? DEFAULT_SPAN_DAYS,
     };
     this.leads.seed(full);
     this.assets.seed(full);

@@ -74,7 +74,7 @@ export class LeadDatabase {
 
   /** Replace all leads with `opts.leads` generated leads, ids 1..N. */
   seed(opts: Required<SeedOptions>): void {
-    this.info = { seed: opts.seed, leads: opts.leads, asOf: opts.asOf };
+    this.info = { seed: opts.seed, leads: opts.leads, asOf: opts.asOf, spanMs: opts.spanDays * 86_400_000 };
     this.gen = new LeadGenerator(this.info);
     this.overlay.clear();
     this.created.clear();

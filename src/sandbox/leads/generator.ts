@@ -6,7 +6,8 @@ import { LEAD_FIELDS } from './fields.ts';
  * asOf), computed on demand from a cheap integer hash, so a million leads cost no memory.
  *
  * CONTRACT (the activities and bulk modules rely on it):
- *   createdAt(id) = asOf − SPAN + floor((id − 1) · SPAN / N), SPAN = 730 days: ascending with id;
+ *   createdAt(id) = asOf − SPAN + floor((id − 1) · SPAN / N), SPAN = spanMs (default 730 days):
+ *   ascending with id;
  *   createdAt(id) ≤ updatedAt(id) ≤ asOf.
  */
 
@@ -19,11 +20,14 @@ export interface LeadSeedInfo {
   leads: number;
   /** Epoch ms the generated history ends at. */
   asOf: number;
+  /** Leads are created over this span before `asOf` (default {@link SPAN_MS}). */
+  spanMs?: number;
 }
 
 /** Creation instant (epoch ms) of generated lead `id`. */
 export function leadCreatedAt(id: number, info: LeadSeedInfo): number {
-  return info.asOf - SPAN_MS + Math.floor(((id - 1) * SPAN_MS) / info.leads);
+  const span = info.spanMs ?? SPAN_MS;
+  return info.asOf - span + Math.floor(((id - 1) * span) / info.leads);
 }
 
 /**
@@ -34,7 +38,8 @@ export function leadIdsCreatedBefore(t: number, info: LeadSeedInfo): number {
   const n = info.leads;
   if (n <= 0 || leadCreatedAt(1, info) >= t) return 0;
   // Estimate from the inverse formula, then settle on the exact boundary (float rounding).
-  let k = Math.min(n, Math.max(1, Math.ceil(((t - (info.asOf - SPAN_MS)) * n) / SPAN_MS)));
+  const span = info.spanMs ?? SPAN_MS;
+  let k = Math.min(n, Math.max(1, Math.ceil(((t - (info.asOf - span)) * n) / span)));
   while (k > 0 && leadCreatedAt(k, info) >= t) k--;
   while (k < n && leadCreatedAt(k + 1, info) < t) k++;
   return k;

@@ -1,6 +1,9 @@
 import type { RouteDef } from '../../router.ts';
 import { ApiError } from '../../errors.ts';
-import { proxyCall } from '../../../engine/proxy.ts';
+import { proxyCall, type ProxyRequest } from '../../../engine/proxy.ts';
+
+/** `Retry-On` absent: shared, never written to. */
+const NO_STATUSES: readonly number[] = Object.freeze([]);
 
 const CONNECTION_ID = /^[a-zA-Z0-9,.;:=+~[\]|@${}"'\\/_ -]{1,255}$/;
 const KEY = /^[a-zA-Z0-9~:.@ _-]{1,255}$/;
@@ -74,20 +77,17 @@ export const allProxy: RouteDef = {
     }
 
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(ctx.req.headers)) {
+    const given = ctx.req.headers;
+    // Node gives header names in lower case.
+    for (const name in given) {
+      const value = given[name];
       if (typeof value !== 'string') continue;
-      const lower = name.toLowerCase();
-      if (lower.startsWith('nango-proxy-')) {
+      if (name.startsWith('nango-proxy-')) {
         const upstreamName = name.slice('nango-proxy-'.length);
         // The token is Tether's business (a caller cannot replace it); framing is the HTTP client's.
-        if (!NOT_FORWARDED.has(upstreamName.toLowerCase())) headers[upstreamName] = value;
-      } else if (
-        lower === 'content-type' ||
-        lower === 'range' ||
-        lower === 'if-range' ||
-        lower === 'accept'
-      ) {
-        headers[lower] = value;
+        if (!NOT_FORWARDED.has(upstreamName)) headers[upstreamName] = value;
+      } else if (name === 'content-type' || name === 'range' || name === 'if-range' || name === 'accept') {
+        headers[name] = value;
       }
     }
 
@@ -105,26 +105,25 @@ export const allProxy: RouteDef = {
     }
 
     // The raw path (still percent-encoded), as the caller wrote it.
-    const rest = ctx.path.slice('/proxy'.length);
-    const endpoint = `/${rest.replace(/^\/+/, '')}${ctx.search ? `?${ctx.search}` : ''}`;
+    let rest = ctx.path.slice('/proxy'.length);
+    if (rest.startsWith('//')) rest = `/${rest.replace(/^\/+/, '')}`;
+    else if (!rest.startsWith('/')) rest = `/${rest}`;
+    const endpoint = ctx.search ? `${rest}?${ctx.search}` : rest;
+    const call: ProxyRequest = {
+      environment: ctx.auth.environment,
+      providerConfigKey: key,
+      connectionId,
+      method,
+      endpoint,
+      headers,
+      body,
+      retries: Number(retriesRaw),
+      retryOn: retryOnRaw === '' ? NO_STATUSES : retryOnRaw.split(',').map(Number),
+      priority: 'interactive',
+    };
+    if (maxWaitRaw !== undefined) call.maxWaitMs = Number(maxWaitRaw);
     try {
-      await proxyCall(
-        ctx.deps,
-        {
-          environment: ctx.auth.environment,
-          providerConfigKey: key,
-          connectionId,
-          method,
-          endpoint,
-          headers,
-          body,
-          retries: Number(retriesRaw),
-          retryOn: retryOnRaw === '' ? [] : retryOnRaw.split(',').map(Number),
-          priority: 'interactive',
-          ...(maxWaitRaw !== undefined ? { maxWaitMs: Number(maxWaitRaw) } : {}),
-        },
-        ctx.res,
-      );
+      await proxyCall(ctx.deps, call, ctx.res);
     } catch (err) {
       // The error body says `retry_after`; HTTP clients read the header.
       const retryAfter = err instanceof ApiError ? err.extra.retry_after : undefined;

@@ -309,6 +309,8 @@ interface RunFigures {
   seconds: number;
   idleS: number;
   sandboxBusyWhileIdleS: number;
+  /** Tether's RSS when the run was triggered. */
+  rssBefore: number;
   peakRss: number;
   /** Anonymous and file-backed parts of the peak sample. */
   peakAnon: number;
@@ -333,6 +335,7 @@ async function measuredRun(
   const before = await latest();
   const jobsBefore = new Set((await exportJobs(sb.info)).map((j) => j.exportId));
   await control(sb.info, 'DELETE', '/counters');
+  const rssBefore = procStatus(tether.pid, 'VmRSS');
   const sampling = sampler(tether.pid, sb.child.pid!);
   const t0 = performance.now();
   await api('/sync/trigger', {
@@ -369,6 +372,7 @@ async function measuredRun(
     seconds,
     idleS: Math.min(s.idleMs / 1000, seconds),
     sandboxBusyWhileIdleS: s.sandboxBusyWhileIdleMs / 1000,
+    rssBefore,
     peakRss: s.peakRss,
     peakAnon: s.peakAnon,
     peakFile: s.peakFile,
@@ -411,7 +415,7 @@ function report(f: RunFigures, leadsInInstance: number): boolean {
       `the sandbox made them within ${spanS.toFixed(0)} s (first start to last finish, 2 at a time)`,
   );
   console.log(
-    `   Tether peak RSS ${mb(f.peakRss)} MB (${mb(f.peakAnon)} anonymous, ${mb(f.peakFile)} file-backed; ` +
+    `   Tether peak RSS ${mb(f.peakRss)} MB (${mb(f.rssBefore)} MB before the run; at the peak ${mb(f.peakAnon)} anonymous, ${mb(f.peakFile)} file-backed; ` +
       `sampled every ${SAMPLE_MS} ms; VmHWM ${mb(f.hwm)} MB)`,
   );
   console.log(

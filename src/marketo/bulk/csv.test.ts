@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CsvError, DEFAULT_GATHER_BYTES, csvBatches, type CsvBatch, type CsvOptions } from './csv.ts';
+import { CsvError, csvBatches, type CsvBatch, type CsvOptions } from './csv.ts';
 
 const utf8 = new TextEncoder();
 
@@ -23,10 +23,9 @@ async function* from(parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array>
   for (const part of parts) yield typeof part === 'string' ? utf8.encode(part) : part;
 }
 
-/** All batches; chunks are parsed as they come (no gathering) unless `options` says otherwise. */
 async function collect(source: AsyncIterable<Uint8Array>, options?: CsvOptions): Promise<CsvBatch[]> {
   const batches: CsvBatch[] = [];
-  for await (const batch of csvBatches(source, { gatherBytes: 0, ...options })) batches.push(batch);
+  for await (const batch of csvBatches(source, options)) batches.push(batch);
   return batches;
 }
 
@@ -452,7 +451,6 @@ describe('csvBatches: errors', () => {
     await expect(collect(from([]), { delimiter: '|' as ',' })).rejects.toThrow(RangeError);
     await expect(collect(from([]), { batchRows: 0 })).rejects.toThrow(RangeError);
     await expect(collect(from([]), { batchRows: 2.5 })).rejects.toThrow(RangeError);
-    await expect(collect(from([]), { gatherBytes: -1 })).rejects.toThrow(RangeError);
   });
 
   it('passes on errors of the source', async () => {
@@ -480,24 +478,6 @@ describe('csvBatches: batches', () => {
     // One header array for the whole file.
     expect(batches[1]?.header).toBe(batches[0]?.header);
     expect(batches[2]?.header).toBe(batches[0]?.header);
-  });
-
-  it('gathers small chunks up to gatherBytes before parsing, counting them as consumed', async () => {
-    const text = `a,b\n${Array.from({ length: 100_000 }, (_, i) => `${i},"é${i}"\n`).join('')}`;
-    const bytes = utf8.encode(text);
-    for (const gatherBytes of [undefined, 100_000]) {
-      const batches = await collect(chunksOf(bytes, 1000), { batchRows: 20_000, gatherBytes });
-      expect(batches.map((b) => b.rows.length)).toEqual([20_000, 20_000, 20_000, 20_000, 20_000]);
-      expect(batches.flatMap((b) => b.rows).every((r, i) => r[0] === String(i) && r[1] === `é${i}`)).toBe(
-        true,
-      );
-      const counts = batches.map((b) => b.bytes);
-      // Counted whole chunks at a time, gathered up to the threshold (the last gathering may be shorter).
-      const step = Math.ceil((gatherBytes ?? DEFAULT_GATHER_BYTES) / 1000) * 1000;
-      for (const count of counts.slice(0, -1)) expect(count % step).toBe(0);
-      expect(counts).toEqual([...counts].sort((x, y) => x - y));
-      expect(counts.at(-1)).toBe(bytes.length);
-    }
   });
 
   it('ends on a full batch with the whole file counted, without an empty batch after it', async () => {

@@ -5,6 +5,8 @@ import { gzipSync } from 'node:zlib';
 import type { LookupAddress } from 'node:dns';
 import {
   blockedAddressReason,
+  Cancellation,
+  CoarseTimers,
   guardedLookup,
   OutboundClient,
   OutboundError,
@@ -184,6 +186,54 @@ describe('allowlisted host', () => {
       client.request({ url: `https://127.0.0.1:${port}/hello`, timeoutMs: 2_000 }),
       'tls_error',
     );
+  });
+});
+
+describe('request line and cancellation', () => {
+  it('sends the path new URL() would, whether the URL takes the fast path or not', async () => {
+    const cases: [string, string][] = [
+      [`${base}/seen/a.json?x=1&y=a:b,c`, '/seen/a.json?x=1&y=a:b,c'], // fast path, as is
+      [`${base}/seen/./b/../c?q='v'`, '/seen/c?q=%27v%27'], // dot segments, quote: new URL()
+      [`${base}/seen/d e`, '/seen/d%20e'],
+      [`${base}/seen/e?`, '/seen/e'],
+    ];
+    for (const [url, line] of cases) {
+      await readResponseBody(await client.request({ url }));
+      expect(hits[line], url).toBe(1);
+    }
+  });
+
+  it('a Cancellation aborts a call like an AbortSignal, and runs each listener once', async () => {
+    const c = new Cancellation();
+    const p = client.request({ url: `${base}/hang`, signal: c });
+    const seen: string[] = [];
+    c.addEventListener('abort', () => seen.push('fn'));
+    c.addEventListener('abort', { handleEvent: () => seen.push('object') });
+    const removed = () => seen.push('removed');
+    c.addEventListener('abort', removed);
+    c.removeEventListener('abort', removed);
+    setTimeout(() => c.abort(), 20);
+    await expectCode(p, 'aborted');
+    c.abort();
+    expect(seen).toEqual(['fn', 'object']);
+    expect(c.aborted).toBe(true);
+    await expectCode(client.request({ url: `${base}/hello`, signal: c }), 'aborted');
+  });
+
+  it('coarse timers expire what is due on their sweep, and nothing that was deleted', async () => {
+    const timers = new CoarseTimers(10);
+    const fired: string[] = [];
+    const due = { expiresAt: Date.now() + 5, expire: () => fired.push('due') };
+    const later = { expiresAt: Date.now() + 60_000, expire: () => fired.push('later') };
+    const gone = { expiresAt: Date.now() + 5, expire: () => fired.push('gone') };
+    timers.add(due);
+    timers.add(later);
+    timers.add(gone);
+    timers.delete(gone);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(fired).toEqual(['due']);
+    expect(timers.size).toBe(1);
+    timers.delete(later);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerDeps } from '../server/deps.ts';
 import type { Environment } from '../db/environments.ts';
@@ -331,13 +331,32 @@ class AttemptGuard extends Cancellation implements Expiring {
     gone.addEventListener('abort', this);
   }
 
-  /** The body moved: the idle deadline starts again. */
-  touch(): void {
+  /** Bytes the upstream socket had read at the last look, while a body streams. */
+  private streaming: { socket: { bytesRead: number }; seen: number } | undefined;
+
+  /** The headers came: from now on IDLE_TIMEOUT_MS of silence is the deadline. */
+  answered(): void {
     this.expiresAt = Date.now() + IDLE_TIMEOUT_MS;
+  }
+
+  /**
+   * A body streams from `socket`: the deadline moves whenever it has read more, checked when the
+   * deadline comes (nothing per chunk). Under backpressure the socket stops reading too, so a caller
+   * that stops reading for IDLE_TIMEOUT_MS is cut like a stalled upstream, as before.
+   */
+  stream(socket: { bytesRead: number } | null | undefined): void {
+    if (socket) this.streaming = { socket, seen: socket.bytesRead };
   }
 
   /** A deadline passed. */
   expire(): void {
+    const s = this.streaming;
+    if (s && s.socket.bytesRead !== s.seen) {
+      s.seen = s.socket.bytesRead;
+      this.expiresAt = Date.now() + IDLE_TIMEOUT_MS;
+      coarseTimers.add(this);
+      return;
+    }
     this.fired = true;
     this.abort(new Error('timeout'));
   }
@@ -606,7 +625,7 @@ async function attemptOnce(
       };
       if (call.body !== undefined) options.body = call.body;
       upstream = await deps.outbound.request(options);
-      guard.touch();
+      guard.answered();
       const headers = upstream.headers;
       const type = headers['content-type'];
       const lengthHeader = headers['content-length'];
@@ -736,14 +755,9 @@ async function attemptOnce(
     if (prefix) res.write(prefix);
     // Files stream through; the call stays in flight (Marketo counts it) until the last byte. A body
     // that stalls longer than IDLE_TIMEOUT_MS is cut (the caller sees a short body).
-    const idle = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        guard.touch();
-        cb(null, chunk);
-      },
-    });
+    guard.stream((upstream.body as Readable & { socket?: { bytesRead: number } | null }).socket);
     try {
-      await pipeline(upstream.body, idle, res);
+      await pipeline(upstream.body, res);
       guard.release(outcome);
     } catch {
       guard.release({ kind: 'transient', code: 'stream_aborted' });

@@ -195,6 +195,24 @@ describe('TrafficController', () => {
     ...more,
   });
 
+  it('tryAcquire grants at once only where acquire would, and never queues', async () => {
+    const c = make({ maxInFlight: 2, reservedForInteractive: 1 });
+    expect(c.tryAcquire(req())).toBeUndefined(); // an instance not seen yet: acquire's business
+    const first = await c.acquire(req());
+    const background = c.acquire(req('background')); // background may not take the reserved slot
+    expect(c.status(I).queued).toEqual({ interactive: 0, background: 1 });
+    expect(c.tryAcquire(req('background'))).toBeUndefined(); // queued ahead of it
+    const second = c.tryAcquire(req()); // interactive work passes background work, as with acquire
+    expect(second).toMatchObject({ instanceKey: I, queuedMs: 0 });
+    expect(c.tryAcquire(req())).toBeUndefined(); // in-flight limit
+    expect(c.status(I)).toMatchObject({ inFlight: 2, queued: { interactive: 0, background: 1 } });
+    second!.release();
+    first.release();
+    (await background).release();
+    expect(c.budget('c1').used).toBe(3);
+    expect(c.status(I).inFlight).toBe(0);
+  });
+
   it('serves interactive waiters before background ones, FIFO within a class', async () => {
     const c = make({ maxInFlight: 1 });
     const first = await c.acquire(req());

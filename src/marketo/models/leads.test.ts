@@ -166,7 +166,13 @@ describe('leads sync against the sandbox: initial load, then changes', () => {
     const rest = r.calls.filter((c) => c.startsWith('/rest/'));
     // describe, paging token, the start probe, deleted leads.
     expect(rest.length).toBeLessThanOrEqual(5);
-    expect(r.calls.length).toBeLessThanOrEqual(3 * windows.length + 12);
+    // create, enqueue and file per window, plus the REST reads. Job-list reads (the daily ledger, from
+    // both export kinds' lists, and the polls) are left out: at this test's 10 ms poll interval their
+    // number depends on the machine's speed (the exporter's own tests and bench:sync count them with
+    // realistic intervals).
+    const lists = r.calls.filter((c) => /^\/bulk\/v1\/(leads|activities)\/export\.json/.test(c));
+    expect(lists.length).toBeGreaterThan(0);
+    expect(r.calls.length - lists.length).toBeLessThanOrEqual(3 * windows.length + rest.length);
     // A checkpoint after every batch; the last one closes the cycle.
     expect(cp.cycle).toBeUndefined();
     expect(cp.deletedToken).toBeTruthy();

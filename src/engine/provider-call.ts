@@ -227,24 +227,16 @@ export async function providerCall(
   let refreshed = false;
   for (let attempt = 0; ; attempt++) {
     if (signal?.aborted) throw new ProviderCallError('aborted', 'The call was aborted.');
-    const renewed = await getValidCredentials(deps, current, { force: forceRefresh });
-    if (renewed !== current) {
-      current = renewed;
-      opts.onConnection?.(renewed);
-    }
-    forceRefresh = false;
-    const token = typeof current.credentials?.token === 'string' ? current.credentials.token : '';
-
-    const permit = await acquire(traffic, {
+    const start = await startAttempt(deps, traffic, current, forceRefresh, {
       instanceKey,
-      connectionId: String(current.id),
       priority,
-      maxWaitMs: opts.maxWaitMs ?? (priority === 'background' ? DEFAULT_BACKGROUND_WAIT_MS : 30_000),
       signal,
-      // Interactive callers get the refusal; background callers wait again.
-      waitAgain: priority === 'background',
+      opts,
       now: () => nowOf(deps.store.ctx).getTime(),
     });
+    current = start.connection;
+    forceRefresh = false;
+    const { token, permit } = start;
 
     opts.onAttempt?.();
     let upstream: OutboundResponse;
@@ -324,6 +316,40 @@ export async function providerCall(
 }
 
 /** A permit, or {@link PausedUntil} for a spent budget or quota. Background callers wait again on timeouts. */
+/**
+ * How every attempt of a call or a download begins: valid credentials (renewed when `forceRefresh`, after
+ * an auth outcome), reported through `onConnection` when they changed, then a traffic permit.
+ */
+async function startAttempt(
+  deps: ProviderCallDeps,
+  traffic: NonNullable<ReturnType<ProviderCallDeps['traffic']['get']>>,
+  connection: ConnectionWithCredentials,
+  forceRefresh: boolean,
+  req: {
+    instanceKey: string;
+    priority: Priority;
+    signal: AbortSignal | undefined;
+    opts: Pick<ProviderCallOptions, 'maxWaitMs' | 'onConnection'>;
+    /** Epoch ms on Tether's clock. */
+    now: () => number;
+  },
+): Promise<{ connection: ConnectionWithCredentials; token: string; permit: Permit }> {
+  const renewed = await getValidCredentials(deps, connection, { force: forceRefresh });
+  if (renewed !== connection) req.opts.onConnection?.(renewed);
+  const token = typeof renewed.credentials?.token === 'string' ? renewed.credentials.token : '';
+  const permit = await acquire(traffic, {
+    instanceKey: req.instanceKey,
+    connectionId: String(renewed.id),
+    priority: req.priority,
+    maxWaitMs: req.opts.maxWaitMs ?? (req.priority === 'background' ? DEFAULT_BACKGROUND_WAIT_MS : 30_000),
+    signal: req.signal,
+    // Interactive callers get the refusal; background callers wait again.
+    waitAgain: req.priority === 'background',
+    now: req.now,
+  });
+  return { connection: renewed, token, permit };
+}
+
 async function acquire(
   traffic: NonNullable<ReturnType<ProviderCallDeps['traffic']['get']>>,
   req: {
@@ -518,22 +544,16 @@ export async function providerDownload(
   let refreshed = false;
   for (let attempt = 0; ; attempt++) {
     if (signal?.aborted) throw new ProviderCallError('aborted', 'The download was aborted.');
-    const renewed = await getValidCredentials(deps, current, { force: forceRefresh });
-    if (renewed !== current) {
-      current = renewed;
-      opts.onConnection?.(renewed);
-    }
-    forceRefresh = false;
-    const token = typeof current.credentials?.token === 'string' ? current.credentials.token : '';
-    const permit = await acquire(traffic, {
+    const start = await startAttempt(deps, traffic, current, forceRefresh, {
       instanceKey,
-      connectionId: String(current.id),
       priority,
-      maxWaitMs: opts.maxWaitMs ?? (priority === 'background' ? DEFAULT_BACKGROUND_WAIT_MS : 30_000),
       signal,
-      waitAgain: priority === 'background',
+      opts,
       now,
     });
+    current = start.connection;
+    forceRefresh = false;
+    const { token, permit } = start;
 
     // One controller per attempt: the caller's signal, the watchdog and cancel() all end the request.
     const ctl = new AbortController();

@@ -2,8 +2,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { buildTether } from '../scripts/build.ts';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Tether as `npm start` runs it: the server bundle (scripts/build.ts), built now so that it matches the
+ * sources. Measuring through tsx would count its loader (~55 MB of RSS) as Tether's.
+ */
+export async function tetherBundle(): Promise<string> {
+  return buildTether();
+}
+
+/** Node flags to run `args[0]`: none for a built `.mjs`, tsx's loader for TypeScript sources. */
+export function nodeLoader(args: string[]): string[] {
+  return args[0]?.endsWith('.mjs') ? [] : ['--import', 'tsx'];
+}
 
 export interface SandboxProcess {
   info: {

@@ -1,8 +1,8 @@
 /**
  * `npm run bench:proxy`: what Tether's `/proxy` costs and whether it keeps Marketo's limits, measured
  * against the Marketo sandbox on this machine. Every server runs in its own process: the sandbox
- * (`--no-limits` for the throughput phases), Tether (`src/main.ts`, TETHER_SANDBOX=off, temp data dir)
- * and a bare Node reverse proxy written below (node:http piping to the sandbox); the load comes from
+ * (`--no-limits` for the throughput phases), Tether (the bundle `npm start` runs, built first;
+ * TETHER_SANDBOX=off, temp data dir) and a bare Node reverse proxy written below (node:http piping to the sandbox); the load comes from
  * this process. Prints, from one run:
  *
  *  1. a simple lead read (`GET /rest/v1/lead/<id>.json`): throughput and p50/p99 under load
@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { getToken, root, spawnSandbox, type SandboxProcess } from './lib.ts';
+import { getToken, nodeLoader, root, spawnSandbox, tetherBundle, type SandboxProcess } from './lib.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -98,7 +98,7 @@ async function spawnUntil(
   env: Record<string, string>,
   pattern: RegExp,
 ): Promise<Child & { match: RegExpExecArray; lines: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...nodeLoader(args), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     const bareUrl = bare.match[1]!;
     const secretKey = randomUUID();
     const tether = await spawnUntil(
-      [join(root, 'src/main.ts')],
+      [await tetherBundle()],
       {
         TETHER_PORT: '0',
         TETHER_SANDBOX: 'off',

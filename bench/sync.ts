@@ -6,7 +6,8 @@
  *    `bulkProcessingMs` 0 (no simulated job delay; generating the files still takes the sandbox real
  *    time, measured below) and the daily export volume raised from 500 MB to 100 GB (a million leads
  *    exceed 500 MB: with Marketo's quota the initial load would pause until midnight Central);
- *  - Tether (`src/main.ts`, fresh data dir). A first Tether process (syncs off) connects the instance
+ *  - Tether as `npm start` runs it (the server bundle `dist/main.mjs`, built first), fresh data dir.
+ *    A first Tether process (syncs off) connects the instance
  *    through the connect API, pauses every sync's schedule (so none starts on its own) and sets the
  *    `leads` options (`{"exportPollMs":50}` plus BENCH_SYNC_OPTIONS); a second one (syncs on) on the
  *    same data dir does the measured runs, started by `POST /sync/trigger`. The sync's own daily export
@@ -35,7 +36,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { getToken, root, spawnSandbox, type SandboxProcess } from './lib.ts';
+import { getToken, nodeLoader, root, spawnSandbox, tetherBundle, type SandboxProcess } from './lib.ts';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 1_000_000);
 const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 1);
@@ -79,7 +80,7 @@ async function spawnUntil(
   pattern: RegExp,
   nodeArgs: string[] = [],
 ): Promise<Child & { match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, ...nodeLoader(args), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -115,7 +116,7 @@ interface Tether extends Child {
 
 async function startTether(dataDir: string, secretKey: string, sandboxHost: string, syncs: boolean) {
   const t = await spawnUntil(
-    [join(root, 'src/main.ts')],
+    [await tetherBundle()],
     {
       TETHER_PORT: '0',
       TETHER_SANDBOX: 'off',
@@ -536,7 +537,7 @@ async function main(): Promise<void> {
       );
   } finally {
     for (const c of children.reverse()) await c.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP) rmSync(dataDir, { recursive: true, force: true });
   }
   if (!ok) process.exitCode = 1;
 }

@@ -13,7 +13,12 @@ export interface ConnectUiAsset {
   type: string;
 }
 
-const APP_DIR = fileURLToPath(new URL('./app/', import.meta.url));
+/** Set by the server bundle's build (scripts/build.ts): where the app sources are from `dist/`. */
+declare const __CONNECT_UI_APP_DIR__: string | undefined;
+
+const APP_DIR = fileURLToPath(
+  new URL(typeof __CONNECT_UI_APP_DIR__ === 'string' ? __CONNECT_UI_APP_DIR__ : './app/', import.meta.url),
+);
 
 const HTML = 'text/html; charset=utf-8';
 const JS = 'text/javascript; charset=utf-8';

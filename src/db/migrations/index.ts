@@ -8,6 +8,7 @@ import * as m001 from './001_initial.ts';
 import * as m002 from './002_limits.ts';
 import * as m003 from './003_records.ts';
 import * as m004 from './004_syncs.ts';
+import * as m005 from './005_sync_run_logs.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -29,6 +30,7 @@ const MODULES: Record<string, MigrationModule> = {
   '002_limits': m002,
   '003_records': m003,
   '004_syncs': m004,
+  '005_sync_run_logs': m005,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

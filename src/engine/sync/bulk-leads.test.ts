@@ -254,6 +254,23 @@ describe('the leads sync over HTTP against the sandbox', () => {
     return ((await res.json()) as { runs: RunView[] }).runs[0]!;
   }
 
+  /** A run's log through `GET /sync/runs/:runId/logs` (every page). */
+  async function runLogOf(runId: number): Promise<{ level: string; message: string; data: Json | null }[]> {
+    const out: { level: string; message: string; data: Json | null }[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await api(
+        `/sync/runs/${runId}/logs?provider_config_key=marketo&connection_id=${connectionId}&limit=2` +
+          (cursor ? `&cursor=${cursor}` : ''),
+      );
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { logs: typeof out; next_cursor: string | null };
+      out.push(...body.logs);
+      cursor = body.next_cursor;
+    } while (cursor);
+    return out;
+  }
+
   /** Ends of the leads sync's runs after this call. */
   async function endsFrom(): Promise<() => Ended[]> {
     const id = await syncId();
@@ -400,6 +417,14 @@ describe('the leads sync over HTTP against the sandbox', () => {
       .map((l) => JSON.parse(l) as Json)
       .filter((l) => l.runId === e.runId && l.msg === UPDATED_AT_UNAVAILABLE);
     expect(said.length).toBeGreaterThan(0);
+    // …and in the run's own log, read through the API.
+    const runLog = await runLogOf(e.runId);
+    expect(runLog.filter((l) => l.message === UPDATED_AT_UNAVAILABLE).length).toBeGreaterThan(0);
+    expect(runLog[0]!.message).toBe('incremental run started (trigger)');
+    expect(runLog.at(-1)).toMatchObject({
+      level: 'info',
+      message: 'run succeeded: 1 added, 3 updated, 1 deleted',
+    });
   });
 
   it('a spent export quota pauses the run; past midnight Central the scheduler resumes and finishes it', async () => {
@@ -431,6 +456,11 @@ describe('the leads sync over HTTP against the sandbox', () => {
       lastError: { type: 'export_quota_exhausted' },
     });
     expect((await lastRun()).status).toBe('PAUSED');
+    expect((await runLogOf(paused.runId)).at(-1)).toMatchObject({
+      level: 'warn',
+      message: expect.stringMatching(/^run paused until \S+Z: /) as unknown,
+      data: { pausedUntil: new Date(resetAt).toISOString(), reason: 'export_quota_exhausted' },
+    });
     await sleep(300);
     expect(ends()).toHaveLength(1);
 

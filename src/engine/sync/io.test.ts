@@ -255,8 +255,12 @@ describe('the SyncIO of a run, over HTTP against the sandbox', () => {
     // The run's log says so, with the run's id.
     const line = logs
       .map((l) => JSON.parse(l) as Json)
-      .find((l) => l.msg === 'sync run paused until the reset' && l.runId === e.runId);
-    expect(line).toMatchObject({ reason: 'export_quota_exhausted', sync: 'probe' });
+      .find((l) => String(l.msg).startsWith('run paused until ') && l.runId === e.runId);
+    expect(line).toMatchObject({
+      reason: 'export_quota_exhausted',
+      sync: 'probe',
+      pausedUntil: new Date(resetAt).toISOString(),
+    });
     expect(logs.some((l) => l.includes('"msg":"probe run"') && l.includes(`"runId":${e.runId}`))).toBe(true);
     // Not before the reset…
     await sleep(200);

@@ -25,6 +25,7 @@
 import type { Logger } from 'pino';
 import type { ServerDeps } from '../../server/deps.ts';
 import { nowOf } from '../../db/context.ts';
+import { RunLog } from './run-log.ts';
 import { getConnectionById, type ConnectionWithCredentials } from '../../db/connections.ts';
 import { markDeleted, markMissingDeleted, upsertRecords } from '../../db/records.ts';
 import {
@@ -127,6 +128,8 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   const sync = claim.sync;
   const runId = claim.run.id;
   const log = input.log.child({ syncId: sync.id, sync: sync.name, runId, connectionPk: sync.connectionPk });
+  // What the run says, kept with it (GET /sync/runs/:runId/logs) as well as in Tether's log.
+  const runLog = new RunLog(ctx, runId, log, () => nowOf(ctx));
   let apiCalls = claim.run.apiCalls;
   let lost = false;
   const abort = new AbortController();
@@ -165,6 +168,12 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     });
 
   try {
+    runLog.line(
+      'info',
+      claim.run.resumes > 0
+        ? `${claim.run.type.toLowerCase()} run resumed from its checkpoint (after a restart or a crash)`
+        : `${claim.run.type.toLowerCase()} run started (${claim.run.reason})`,
+    );
     let connection: ConnectionWithCredentials | undefined = await getConnectionById(ctx, sync.connectionPk);
     if (!connection) {
       await finish('CANCELLED', {
@@ -249,7 +258,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       checkpoint: claim.sync.checkpoint ? structuredClone(claim.sync.checkpoint) : null,
       options: { ...sync.options },
       now: () => nowOf(ctx),
-      log: (message, data) => log.info(data ?? {}, message),
+      log: (message, data) => runLog.model(message, data),
       save: async (page) => {
         if (lost) throw new LeaseLostError(sync.id);
         checkPage(page);
@@ -307,18 +316,20 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       }
       if (stop.aborted) {
         await setRunApiCalls(ctx, runId, apiCalls).catch(() => undefined);
+        runLog.line('info', 'run stopped; it resumes from its checkpoint at the next start');
+        await runLog.flush();
         await releaseLease(ctx, sync.id, owner).catch(() => undefined);
-        log.info('sync run stopped; it resumes from its checkpoint at the next start');
         return { end: 'STOPPED', runId, apiCalls };
       }
       if (isPausedUntil(err) || err instanceof SyncPaused) {
         const pausedUntil = new Date(err.resetAt);
         const error = { type: err.reason, message: err.message };
+        runLog.line('warn', `run paused until ${pausedUntil.toISOString()}: ${err.message}`, {
+          pausedUntil: pausedUntil.toISOString(),
+          reason: err.reason,
+        });
+        await runLog.flush();
         if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: 'LOST', runId, apiCalls };
-        log.info(
-          { pausedUntil: pausedUntil.toISOString(), reason: err.reason, detail: err.message },
-          'sync run paused until the reset',
-        );
         return { end: 'PAUSED', runId, apiCalls, error };
       }
       if (isGone(err) || !(await getConnectionById(ctx, sync.connectionPk))) {
@@ -328,7 +339,8 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         return { end: 'CANCELLED', runId, apiCalls };
       }
       const error = describeError(err);
-      log.warn({ error }, 'sync run failed');
+      runLog.line('error', `run failed: ${error.message}`, { error });
+      await runLog.flush();
       const failedAt = nowOf(ctx);
       if (!(await finish('ERROR', { error, now: failedAt }))) return { end: 'LOST', runId, apiCalls };
       const run = await getRun(ctx, runId);
@@ -347,13 +359,20 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     }
 
     if (lost) return { end: 'LOST', runId, apiCalls };
+    const counts = await getRun(ctx, runId);
+    if (counts) {
+      const { added, updated, deleted } = counts;
+      runLog.line('info', `run succeeded: ${added} added, ${updated} updated, ${deleted} deleted`, {
+        added,
+        updated,
+        deleted,
+        apiCalls,
+      });
+    }
+    await runLog.flush();
     if (!(await finish('SUCCESS'))) return { end: 'LOST', runId, apiCalls };
     const run = await getRun(ctx, runId);
     if (run) {
-      log.info(
-        { added: run.added, updated: run.updated, deleted: run.deleted, apiCalls },
-        'sync run succeeded',
-      );
       await sendSyncWebhooks(deps, {
         connection,
         syncName: sync.name,

@@ -37,6 +37,7 @@ import { postPause } from './sync/postPause.ts';
 import { getSyncStatus } from './sync/getStatus.ts';
 import { putUpdateConnectionFrequency } from './sync/putUpdateConnectionFrequency.ts';
 import { getSyncRuns } from './sync/getRuns.ts';
+import { getSyncRunLogs } from './sync/getRunLogs.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -79,6 +80,7 @@ export const routes: RouteDef[] = [
   getSyncStatus,
   putUpdateConnectionFrequency,
   getSyncRuns,
+  getSyncRunLogs,
   allProxy,
   putSyncOptions,
 ];

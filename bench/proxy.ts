@@ -16,7 +16,9 @@
  *  4. the RSS growth of the Tether process while a bulk export file streams through the proxy.
  *
  * Environment: BENCH_QUICK=1 (short run: 3 s loads, 150 calls under limits, ~50 MB file),
- * BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_RATE_CALLS, BENCH_BULK_LEADS, BENCH_TETHER_LOG_LEVEL (warn).
+ * BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_RATE_CALLS, BENCH_BULK_LEADS, BENCH_TETHER_LOG_LEVEL (warn),
+ * BENCH_PHASES (which phases run, e.g. `1` or `14`; default all), BENCH_TETHER_NODE_ARGS (node flags of
+ * the measured Tether, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * Tether runs with TETHER_SYNCS=off: background syncs would compete with the proxy for its CPU.
  */
 import autocannon from 'autocannon';
@@ -97,8 +99,9 @@ async function spawnUntil(
   args: string[],
   env: Record<string, string>,
   pattern: RegExp,
+  nodeArgs: string[] = [],
 ): Promise<Child & { match: RegExpExecArray; lines: string[] }> {
-  const child = spawn(process.execPath, [...nodeLoader(args), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, ...nodeLoader(args), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -229,6 +232,8 @@ async function main(): Promise<void> {
   const BULK_LEADS = Number(process.env.BENCH_BULK_LEADS ?? (QUICK ? 2_000_000 : 20_000_000));
   const LOG_LEVEL = process.env.BENCH_TETHER_LOG_LEVEL ?? 'warn';
   const SEQ = QUICK ? 500 : 2000;
+  const PHASES = process.env.BENCH_PHASES ?? '1234';
+  const TETHER_NODE_ARGS = (process.env.BENCH_TETHER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
   const children: Child[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
@@ -261,6 +266,7 @@ async function main(): Promise<void> {
         TETHER_SYNCS: 'off',
       },
       /Tether is running at (\S+)/,
+      TETHER_NODE_ARGS,
     );
     children.push(tether);
     const tetherUrl = tether.match[1]!;
@@ -379,261 +385,266 @@ async function main(): Promise<void> {
         `(${(await import('node:os')).availableParallelism()} CPUs)`,
     );
 
-    // -- 1. throughput and latency ------------------------------------------------------------------
-    console.log('\n1. Lead read (GET /rest/v1/lead/<id>.json), sandbox limits off');
-    const results: Record<
-      string,
-      { rps: number; p50: number; p99: number; seqP50: number; seqP99: number; cpu: number }
-    > = {};
-    const sandboxPid = sb.child.pid!;
-    for (const target of targets) {
-      await load(target, ids, QUICK ? 2 : 3, CONNECTIONS); // warm-up (JIT)
-      const before = await counters(sb.info.admin, sb.info.munchkinId);
-      const cpu0 = target.pid !== undefined ? cpuMicros(target.pid) : NaN;
-      const sbCpu0 = cpuMicros(sandboxPid);
-      const r = await load(target, ids, SECONDS, CONNECTIONS);
-      const cpu = (cpuMicros(target.pid ?? sandboxPid) - cpu0) / r['2xx'];
-      const sbCpu = (cpuMicros(sandboxPid) - sbCpu0) / r['2xx'];
-      const after = await counters(sb.info.admin, sb.info.munchkinId);
-      const served = (after.byEndpoint[LEAD_READ] ?? 0) - (before.byEndpoint[LEAD_READ] ?? 0);
-      const errors = errorsOf(after) - errorsOf(before);
-      if (r.non2xx > 0 || r.errors > 0 || errors > 0 || served < r['2xx']) {
-        throw new Error(
-          `${target.name}: ${r.non2xx} non-2xx, ${r.errors} errors, ${errors} Marketo errors, ${served} served for ${r['2xx']} answers`,
+    if (PHASES.includes('1')) {
+      // -- 1. throughput and latency ------------------------------------------------------------------
+      console.log('\n1. Lead read (GET /rest/v1/lead/<id>.json), sandbox limits off');
+      const results: Record<
+        string,
+        { rps: number; p50: number; p99: number; seqP50: number; seqP99: number; cpu: number }
+      > = {};
+      const sandboxPid = sb.child.pid!;
+      for (const target of targets) {
+        await load(target, ids, QUICK ? 2 : 3, CONNECTIONS); // warm-up (JIT)
+        const before = await counters(sb.info.admin, sb.info.munchkinId);
+        const cpu0 = target.pid !== undefined ? cpuMicros(target.pid) : NaN;
+        const sbCpu0 = cpuMicros(sandboxPid);
+        const r = await load(target, ids, SECONDS, CONNECTIONS);
+        const cpu = (cpuMicros(target.pid ?? sandboxPid) - cpu0) / r['2xx'];
+        const sbCpu = (cpuMicros(sandboxPid) - sbCpu0) / r['2xx'];
+        const after = await counters(sb.info.admin, sb.info.munchkinId);
+        const served = (after.byEndpoint[LEAD_READ] ?? 0) - (before.byEndpoint[LEAD_READ] ?? 0);
+        const errors = errorsOf(after) - errorsOf(before);
+        if (r.non2xx > 0 || r.errors > 0 || errors > 0 || served < r['2xx']) {
+          throw new Error(
+            `${target.name}: ${r.non2xx} non-2xx, ${r.errors} errors, ${errors} Marketo errors, ${served} served for ${r['2xx']} answers`,
+          );
+        }
+        const seq = await sequentialLatency(target, ids, SEQ);
+        results[target.name] = {
+          rps: r.requests.average,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          seqP50: percentile(seq, 50),
+          seqP99: percentile(seq, 99),
+          cpu,
+        };
+        console.log(
+          `   ${target.name.padEnd(24)} ${String(Math.round(r.requests.average)).padStart(6)} req/s` +
+            `   loaded p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms` +
+            `   unloaded p50 ${percentile(seq, 50).toFixed(3)} ms, p99 ${percentile(seq, 99).toFixed(3)} ms` +
+            `   (${r['2xx']} ok)`,
+        );
+        console.log(
+          `   ${''.padEnd(24)} CPU per request: ${target.pid !== undefined ? `${cpu.toFixed(1)} µs in the proxy, ` : ''}${sbCpu.toFixed(1)} µs in the sandbox`,
         );
       }
-      const seq = await sequentialLatency(target, ids, SEQ);
-      results[target.name] = {
-        rps: r.requests.average,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
-        seqP50: percentile(seq, 50),
-        seqP99: percentile(seq, 99),
-        cpu,
-      };
+      const direct = results['direct to the sandbox']!;
+      const bareR = results['bare Node reverse proxy']!;
+      const teth = results["Tether's /proxy"]!;
+      const share = teth.rps / bareR.rps;
+      const added = teth.seqP50 - direct.seqP50;
+      const addedBare = bareR.seqP50 - direct.seqP50;
       console.log(
-        `   ${target.name.padEnd(24)} ${String(Math.round(r.requests.average)).padStart(6)} req/s` +
-          `   loaded p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms` +
-          `   unloaded p50 ${percentile(seq, 50).toFixed(3)} ms, p99 ${percentile(seq, 99).toFixed(3)} ms` +
-          `   (${r['2xx']} ok)`,
+        `   Tether throughput = ${pct(share)} of the bare proxy (target ≥ 70%: ${mark(share >= 0.7)}), ` +
+          `${pct(teth.rps / direct.rps)} of direct`,
       );
       console.log(
-        `   ${''.padEnd(24)} CPU per request: ${target.pid !== undefined ? `${cpu.toFixed(1)} µs in the proxy, ` : ''}${sbCpu.toFixed(1)} µs in the sandbox`,
+        `   Tether's CPU per request = ${(teth.cpu / bareR.cpu).toFixed(2)}× the bare proxy's ` +
+          `(${teth.cpu.toFixed(1)} vs ${bareR.cpu.toFixed(1)} µs; less noisy than req/s when other work shares the machine)`,
+      );
+      console.log(
+        `   Tether adds ${added.toFixed(3)} ms at p50 without load vs direct (bare proxy adds ${addedBare.toFixed(3)} ms)` +
+          ` (target ≤ 1 ms: ${mark(added <= 1)}); under load p50 ${teth.p50} ms vs ${direct.p50} ms direct`,
       );
     }
-    const direct = results['direct to the sandbox']!;
-    const bareR = results['bare Node reverse proxy']!;
-    const teth = results["Tether's /proxy"]!;
-    const share = teth.rps / bareR.rps;
-    const added = teth.seqP50 - direct.seqP50;
-    const addedBare = bareR.seqP50 - direct.seqP50;
-    console.log(
-      `   Tether throughput = ${pct(share)} of the bare proxy (target ≥ 70%: ${mark(share >= 0.7)}), ` +
-        `${pct(teth.rps / direct.rps)} of direct`,
-    );
-    console.log(
-      `   Tether's CPU per request = ${(teth.cpu / bareR.cpu).toFixed(2)}× the bare proxy's ` +
-        `(${teth.cpu.toFixed(1)} vs ${bareR.cpu.toFixed(1)} µs; less noisy than req/s when other work shares the machine)`,
-    );
-    console.log(
-      `   Tether adds ${added.toFixed(3)} ms at p50 without load vs direct (bare proxy adds ${addedBare.toFixed(3)} ms)` +
-        ` (target ≤ 1 ms: ${mark(added <= 1)}); under load p50 ${teth.p50} ms vs ${direct.p50} ms direct`,
-    );
-
-    // -- 2. identity calls on a cold token ----------------------------------------------------------
-    console.log('\n2. 1,000 concurrent proxied reads on a cold token');
-    const before = await counters(sb.info.admin, sb.info.munchkinId);
-    const expired = (await (
-      await fetch(`${sb.info.admin}/instances/${sb.info.munchkinId}/tokens/expire`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: '{}',
-      })
-    ).json()) as { expired: number };
-    const statuses: Record<string, number> = {};
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: 1000 }, async (_, i) => {
-        const res = await fetch(`${tetherUrl}/proxy/rest/v1/lead/${ids[i % ids.length]}.json`, {
-          headers: proxyHeaders,
-        });
-        const body = (await res.json()) as { success?: boolean; errors?: { code: string }[] };
-        const key =
-          res.status === 200 && body.success
-            ? '200 ok'
-            : `${res.status} ${body.errors?.[0]?.code ?? JSON.stringify(body).slice(0, 80)}`;
-        statuses[key] = (statuses[key] ?? 0) + 1;
-      }),
-    );
-    const coldMs = performance.now() - t0;
-    const after = await counters(sb.info.admin, sb.info.munchkinId);
-    const identityCalls = after.identityCalls - before.identityCalls;
-    const tokensIssued = after.tokensIssued - before.tokensIssued;
-    console.log(
-      `   ${expired.expired} token(s) expired in the sandbox; answers ${JSON.stringify(statuses)} in ${Math.round(coldMs)} ms`,
-    );
-    console.log(
-      `   identity calls: ${identityCalls}, tokens issued: ${tokensIssued}, 601/602 seen by the sandbox: ` +
-        `${(after.errorsByCode['601'] ?? 0) - (before.errorsByCode['601'] ?? 0)}/${(after.errorsByCode['602'] ?? 0) - (before.errorsByCode['602'] ?? 0)}` +
-        ` (target exactly 1 identity call: ${mark(identityCalls === 1)})`,
-    );
-
-    // -- 3. Marketo's limits on ---------------------------------------------------------------------
-    console.log(`\n3. ${RATE_CALLS} calls with the sandbox's limits on (100 calls / 20 s, 10 in flight)`);
-    const headersB = { ...auth, 'connection-id': connB, 'provider-config-key': 'marketo' };
-    const limitsB = (await api(`/connections/${connB}/limits?provider_config_key=marketo`)) as {
-      instance: {
-        limits: { rateMax: number; rateWindowMs: number; windowSkewMs: number; maxInFlight: number };
-      };
-    };
-    const lb = limitsB.instance.limits;
-    // The connect flow called the instance outside traffic control (its connection test counts in
-    // Marketo's window like another tool's call would): start with an empty window.
-    const waitFrom = performance.now();
-    let beforeB = await counters(sb.info.admin, munchkinB);
-    const preexisting = beforeB.callsInWindow;
-    while (beforeB.callsInWindow > 0 && performance.now() - waitFrom < 25_000) {
-      await sleep(250);
-      beforeB = await counters(sb.info.admin, munchkinB);
-    }
-    const waited = performance.now() - waitFrom;
-    const WORKERS = 30;
-    const done: number[] = [];
-    const caller = { c606: 0, c615: 0, http429: 0, other: 0 };
-    let next = 0;
-    const start = performance.now();
-    await Promise.all(
-      Array.from({ length: WORKERS }, async () => {
-        while (next < RATE_CALLS) {
-          const i = next++;
-          const res = await fetch(`${tetherUrl}/proxy/rest/v1/lead/${1 + (i % 1000)}.json`, {
-            headers: headersB,
+    if (PHASES.includes('2')) {
+      // -- 2. identity calls on a cold token ----------------------------------------------------------
+      console.log('\n2. 1,000 concurrent proxied reads on a cold token');
+      const before = await counters(sb.info.admin, sb.info.munchkinId);
+      const expired = (await (
+        await fetch(`${sb.info.admin}/instances/${sb.info.munchkinId}/tokens/expire`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).json()) as { expired: number };
+      const statuses: Record<string, number> = {};
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: 1000 }, async (_, i) => {
+          const res = await fetch(`${tetherUrl}/proxy/rest/v1/lead/${ids[i % ids.length]}.json`, {
+            headers: proxyHeaders,
           });
           const body = (await res.json()) as { success?: boolean; errors?: { code: string }[] };
-          const codes = (body.errors ?? []).map((e) => e.code);
-          if (res.status === 200 && body.success) done.push(performance.now() - start);
-          else if (codes.includes('606')) caller.c606++;
-          else if (codes.includes('615')) caller.c615++;
-          else if (res.status === 429) caller.http429++;
-          else caller.other++;
-        }
-      }),
-    );
-    const afterB = await counters(sb.info.admin, munchkinB);
-    done.sort((a, b) => a - b);
-    const W = 20_000;
-    const perWindow: number[] = [];
-    for (const t of done) perWindow[Math.floor(t / W)] = (perWindow[Math.floor(t / W)] ?? 0) + 1;
-    let maxRolling = 0;
-    for (let i = 0, j = 0; i < done.length; i++) {
-      while (done[i]! - done[j]! >= W) j++;
-      maxRolling = Math.max(maxRolling, i - j + 1);
+          const key =
+            res.status === 200 && body.success
+              ? '200 ok'
+              : `${res.status} ${body.errors?.[0]?.code ?? JSON.stringify(body).slice(0, 80)}`;
+          statuses[key] = (statuses[key] ?? 0) + 1;
+        }),
+      );
+      const coldMs = performance.now() - t0;
+      const after = await counters(sb.info.admin, sb.info.munchkinId);
+      const identityCalls = after.identityCalls - before.identityCalls;
+      const tokensIssued = after.tokensIssued - before.tokensIssued;
+      console.log(
+        `   ${expired.expired} token(s) expired in the sandbox; answers ${JSON.stringify(statuses)} in ${Math.round(coldMs)} ms`,
+      );
+      console.log(
+        `   identity calls: ${identityCalls}, tokens issued: ${tokensIssued}, 601/602 seen by the sandbox: ` +
+          `${(after.errorsByCode['601'] ?? 0) - (before.errorsByCode['601'] ?? 0)}/${(after.errorsByCode['602'] ?? 0) - (before.errorsByCode['602'] ?? 0)}` +
+          ` (target exactly 1 identity call: ${mark(identityCalls === 1)})`,
+      );
     }
-    // At exactly the allowed rate (100 per 20 s, the first 100 at once), call N completes
-    // floor((N - 1) / 100) windows after the first: the share of the allowed rate is that ideal time
-    // over the time it took.
-    const ideal = Math.floor((done.length - 1) / 100) * W;
-    const took = done.length > 1 ? done[done.length - 1]! - done[0]! : NaN;
-    const rateShare = ideal / took;
-    const sb606 = (afterB.errorsByCode['606'] ?? 0) - (beforeB.errorsByCode['606'] ?? 0);
-    const sb615 = (afterB.errorsByCode['615'] ?? 0) - (beforeB.errorsByCode['615'] ?? 0);
-    const toCallers = caller.c606 + caller.c615;
-    console.log(
-      `   Tether's limits for the instance: ${lb.rateMax} / ${lb.rateWindowMs} ms (+${lb.windowSkewMs} ms skew), ${lb.maxInFlight} in flight; ${WORKERS} callers; ` +
-        `${preexisting} call(s) of the connect flow were in the sandbox's window, waited ${(waited / 1000).toFixed(1)} s for it to clear`,
-    );
-    console.log(
-      `   ${done.length} completed in ${((performance.now() - start) / 1000).toFixed(1)} s; per 20 s window from the start: ${perWindow.map((n) => n ?? 0).join(', ')}; ` +
-        `busiest rolling 20 s: ${maxRolling}`,
-    );
-    console.log(
-      `   at exactly the allowed rate the last call would complete ${(ideal / 1000).toFixed(1)} s after the first; it took ${(took / 1000).toFixed(1)} s: ` +
-        `${pct(rateShare)} of the allowed rate (target ≥ 95%: ${mark(rateShare >= 0.95)})`,
-    );
-    console.log(
-      `   606/615 reaching callers: ${caller.c606}/${caller.c615}; seen by the sandbox: ${sb606}/${sb615}; ` +
-        `other refusals to callers: ${caller.http429} HTTP 429, ${caller.other} other; sandbox peak in flight ${afterB.peakConcurrency}` +
-        ` (target zero 606/615 to callers: ${mark(toCallers === 0)})`,
-    );
-
-    // -- 4. RSS while a bulk file streams through ---------------------------------------------------
-    console.log('\n4. Bulk export file streamed through the proxy');
-    const proxyJson = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${tetherUrl}/proxy${path}`, {
-        method,
-        headers: { ...proxyHeaders, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      return (await res.json()) as {
-        success: boolean;
-        result?: { exportId: string; status: string; fileSize?: number; numberOfRecords?: number }[];
-        errors?: unknown[];
+    if (PHASES.includes('3')) {
+      // -- 3. Marketo's limits on ---------------------------------------------------------------------
+      console.log(`\n3. ${RATE_CALLS} calls with the sandbox's limits on (100 calls / 20 s, 10 in flight)`);
+      const headersB = { ...auth, 'connection-id': connB, 'provider-config-key': 'marketo' };
+      const limitsB = (await api(`/connections/${connB}/limits?provider_config_key=marketo`)) as {
+        instance: {
+          limits: { rateMax: number; rateWindowMs: number; windowSkewMs: number; maxInFlight: number };
+        };
       };
-    };
-    const describe = (await proxyJson('GET', '/rest/v1/leads/describe.json')) as unknown as {
-      result: { rest: { name: string } }[];
-    };
-    const fields = describe.result.map((f) => f.rest.name);
-    const endAt = new Date();
-    const startAt = new Date(endAt.getTime() - 31 * 86_400_000);
-    const exp = await proxyJson('POST', '/bulk/v1/leads/export/create.json', {
-      fields,
-      format: 'CSV',
-      filter: {
-        createdAt: {
-          startAt: startAt.toISOString().slice(0, 19) + 'Z',
-          endAt: endAt.toISOString().slice(0, 19) + 'Z',
-        },
-      },
-    });
-    if (!exp.success) throw new Error(`export create: ${JSON.stringify(exp)}`);
-    const exportId = exp.result![0]!.exportId;
-    await proxyJson('POST', `/bulk/v1/leads/export/${exportId}/enqueue.json`);
-    const g0 = performance.now();
-    let status = exp.result![0]!;
-    while (status.status !== 'Completed') {
-      await sleep(500);
-      status = (await proxyJson('GET', `/bulk/v1/leads/export/${exportId}/status.json`)).result![0]!;
-      if (status.status === 'Failed' || status.status === 'Cancelled')
-        throw new Error(`export ${status.status}`);
+      const lb = limitsB.instance.limits;
+      // The connect flow called the instance outside traffic control (its connection test counts in
+      // Marketo's window like another tool's call would): start with an empty window.
+      const waitFrom = performance.now();
+      let beforeB = await counters(sb.info.admin, munchkinB);
+      const preexisting = beforeB.callsInWindow;
+      while (beforeB.callsInWindow > 0 && performance.now() - waitFrom < 25_000) {
+        await sleep(250);
+        beforeB = await counters(sb.info.admin, munchkinB);
+      }
+      const waited = performance.now() - waitFrom;
+      const WORKERS = 30;
+      const done: number[] = [];
+      const caller = { c606: 0, c615: 0, http429: 0, other: 0 };
+      let next = 0;
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: WORKERS }, async () => {
+          while (next < RATE_CALLS) {
+            const i = next++;
+            const res = await fetch(`${tetherUrl}/proxy/rest/v1/lead/${1 + (i % 1000)}.json`, {
+              headers: headersB,
+            });
+            const body = (await res.json()) as { success?: boolean; errors?: { code: string }[] };
+            const codes = (body.errors ?? []).map((e) => e.code);
+            if (res.status === 200 && body.success) done.push(performance.now() - start);
+            else if (codes.includes('606')) caller.c606++;
+            else if (codes.includes('615')) caller.c615++;
+            else if (res.status === 429) caller.http429++;
+            else caller.other++;
+          }
+        }),
+      );
+      const afterB = await counters(sb.info.admin, munchkinB);
+      done.sort((a, b) => a - b);
+      const W = 20_000;
+      const perWindow: number[] = [];
+      for (const t of done) perWindow[Math.floor(t / W)] = (perWindow[Math.floor(t / W)] ?? 0) + 1;
+      let maxRolling = 0;
+      for (let i = 0, j = 0; i < done.length; i++) {
+        while (done[i]! - done[j]! >= W) j++;
+        maxRolling = Math.max(maxRolling, i - j + 1);
+      }
+      // At exactly the allowed rate (100 per 20 s, the first 100 at once), call N completes
+      // floor((N - 1) / 100) windows after the first: the share of the allowed rate is that ideal time
+      // over the time it took.
+      const ideal = Math.floor((done.length - 1) / 100) * W;
+      const took = done.length > 1 ? done[done.length - 1]! - done[0]! : NaN;
+      const rateShare = ideal / took;
+      const sb606 = (afterB.errorsByCode['606'] ?? 0) - (beforeB.errorsByCode['606'] ?? 0);
+      const sb615 = (afterB.errorsByCode['615'] ?? 0) - (beforeB.errorsByCode['615'] ?? 0);
+      const toCallers = caller.c606 + caller.c615;
+      console.log(
+        `   Tether's limits for the instance: ${lb.rateMax} / ${lb.rateWindowMs} ms (+${lb.windowSkewMs} ms skew), ${lb.maxInFlight} in flight; ${WORKERS} callers; ` +
+          `${preexisting} call(s) of the connect flow were in the sandbox's window, waited ${(waited / 1000).toFixed(1)} s for it to clear`,
+      );
+      console.log(
+        `   ${done.length} completed in ${((performance.now() - start) / 1000).toFixed(1)} s; per 20 s window from the start: ${perWindow.map((n) => n ?? 0).join(', ')}; ` +
+          `busiest rolling 20 s: ${maxRolling}`,
+      );
+      console.log(
+        `   at exactly the allowed rate the last call would complete ${(ideal / 1000).toFixed(1)} s after the first; it took ${(took / 1000).toFixed(1)} s: ` +
+          `${pct(rateShare)} of the allowed rate (target ≥ 95%: ${mark(rateShare >= 0.95)})`,
+      );
+      console.log(
+        `   606/615 reaching callers: ${caller.c606}/${caller.c615}; seen by the sandbox: ${sb606}/${sb615}; ` +
+          `other refusals to callers: ${caller.http429} HTTP 429, ${caller.other} other; sandbox peak in flight ${afterB.peakConcurrency}` +
+          ` (target zero 606/615 to callers: ${mark(toCallers === 0)})`,
+      );
     }
-    const fileSize = status.fileSize ?? 0;
-    console.log(
-      `   one export of ${fields.length} fields over 31 days of ${BULK_LEADS.toLocaleString('en-US')} leads: ` +
-        `${(status.numberOfRecords ?? 0).toLocaleString('en-US')} rows, ${mb(fileSize)} MB, generated in ${((performance.now() - g0) / 1000).toFixed(1)} s`,
-    );
-    await sleep(1000);
-    const baseline = rssBytes(tetherPid);
-    let peak = baseline;
-    const sampler = setInterval(() => {
+    if (PHASES.includes('4')) {
+      // -- 4. RSS while a bulk file streams through ---------------------------------------------------
+      console.log('\n4. Bulk export file streamed through the proxy');
+      const proxyJson = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${tetherUrl}/proxy${path}`, {
+          method,
+          headers: { ...proxyHeaders, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+        return (await res.json()) as {
+          success: boolean;
+          result?: { exportId: string; status: string; fileSize?: number; numberOfRecords?: number }[];
+          errors?: unknown[];
+        };
+      };
+      const describe = (await proxyJson('GET', '/rest/v1/leads/describe.json')) as unknown as {
+        result: { rest: { name: string } }[];
+      };
+      const fields = describe.result.map((f) => f.rest.name);
+      const endAt = new Date();
+      const startAt = new Date(endAt.getTime() - 31 * 86_400_000);
+      const exp = await proxyJson('POST', '/bulk/v1/leads/export/create.json', {
+        fields,
+        format: 'CSV',
+        filter: {
+          createdAt: {
+            startAt: startAt.toISOString().slice(0, 19) + 'Z',
+            endAt: endAt.toISOString().slice(0, 19) + 'Z',
+          },
+        },
+      });
+      if (!exp.success) throw new Error(`export create: ${JSON.stringify(exp)}`);
+      const exportId = exp.result![0]!.exportId;
+      await proxyJson('POST', `/bulk/v1/leads/export/${exportId}/enqueue.json`);
+      const g0 = performance.now();
+      let status = exp.result![0]!;
+      while (status.status !== 'Completed') {
+        await sleep(500);
+        status = (await proxyJson('GET', `/bulk/v1/leads/export/${exportId}/status.json`)).result![0]!;
+        if (status.status === 'Failed' || status.status === 'Cancelled')
+          throw new Error(`export ${status.status}`);
+      }
+      const fileSize = status.fileSize ?? 0;
+      console.log(
+        `   one export of ${fields.length} fields over 31 days of ${BULK_LEADS.toLocaleString('en-US')} leads: ` +
+          `${(status.numberOfRecords ?? 0).toLocaleString('en-US')} rows, ${mb(fileSize)} MB, generated in ${((performance.now() - g0) / 1000).toFixed(1)} s`,
+      );
+      await sleep(1000);
+      const baseline = rssBytes(tetherPid);
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssBytes(tetherPid));
+      }, 50);
+      const d0 = performance.now();
+      const received = await new Promise<number>((resolve, reject) => {
+        const u = new URL(`${tetherUrl}/proxy/bulk/v1/leads/export/${exportId}/file.json`);
+        http
+          .get({ host: u.hostname, port: u.port, path: u.pathname, headers: proxyHeaders }, (res) => {
+            if (res.statusCode !== 200) reject(new Error(`file: HTTP ${res.statusCode}`));
+            let n = 0;
+            res.on('data', (c: Buffer) => (n += c.length));
+            res.on('end', () => resolve(n));
+            res.on('error', reject);
+          })
+          .on('error', reject);
+      });
+      const dlS = (performance.now() - d0) / 1000;
+      clearInterval(sampler);
       peak = Math.max(peak, rssBytes(tetherPid));
-    }, 50);
-    const d0 = performance.now();
-    const received = await new Promise<number>((resolve, reject) => {
-      const u = new URL(`${tetherUrl}/proxy/bulk/v1/leads/export/${exportId}/file.json`);
-      http
-        .get({ host: u.hostname, port: u.port, path: u.pathname, headers: proxyHeaders }, (res) => {
-          if (res.statusCode !== 200) reject(new Error(`file: HTTP ${res.statusCode}`));
-          let n = 0;
-          res.on('data', (c: Buffer) => (n += c.length));
-          res.on('end', () => resolve(n));
-          res.on('error', reject);
-        })
-        .on('error', reject);
-    });
-    const dlS = (performance.now() - d0) / 1000;
-    clearInterval(sampler);
-    peak = Math.max(peak, rssBytes(tetherPid));
-    const growth = peak - baseline;
-    const label =
-      received >= 500e6
-        ? 'one file ≥ 500 MB'
-        : `one ${mb(received)} MB file (below 500 MB: BENCH_QUICK or BENCH_BULK_LEADS)`;
-    console.log(
-      `   streamed ${mb(received)} MB (${label}) in ${dlS.toFixed(1)} s = ${(received / 1e6 / dlS).toFixed(0)} MB/s; ` +
-        `Tether RSS ${mb(baseline)} MB before, peak ${mb(peak)} MB: growth ${mb(growth)} MB (target < 50 MB: ${mark(growth < 50e6)})`,
-    );
-    if (received !== fileSize) throw new Error(`received ${received} bytes of ${fileSize}`);
+      const growth = peak - baseline;
+      const label =
+        received >= 500e6
+          ? 'one file ≥ 500 MB'
+          : `one ${mb(received)} MB file (below 500 MB: BENCH_QUICK or BENCH_BULK_LEADS)`;
+      console.log(
+        `   streamed ${mb(received)} MB (${label}) in ${dlS.toFixed(1)} s = ${(received / 1e6 / dlS).toFixed(0)} MB/s; ` +
+          `Tether RSS ${mb(baseline)} MB before, peak ${mb(peak)} MB: growth ${mb(growth)} MB (target < 50 MB: ${mark(growth < 50e6)})`,
+      );
+      if (received !== fileSize) throw new Error(`received ${received} bytes of ${fileSize}`);
+    }
     const warnings = tether.lines.filter((l) => l.startsWith('{')).length;
     if (warnings > 0)
       console.log(

@@ -2,7 +2,7 @@
  * Request log repository: one row per proxied call (already redacted by src/engine/request-log.ts),
  * listed newest first per connection with keyset paging, pruned by age. DDL: migrations/002_limits.ts.
  */
-import type { Generated, Kysely } from 'kysely';
+import { CompiledQuery, type Generated, type Kysely } from 'kysely';
 import type { DbContext } from './context.ts';
 import type { Database } from './schema.ts';
 
@@ -52,30 +52,65 @@ export interface RequestLogCursor {
   id: number;
 }
 
-/** Rows per INSERT: 10 parameters each, far below SQLite's and PostgreSQL's parameter limits. */
+/** Rows per INSERT: 9 parameters each, far below SQLite's and PostgreSQL's parameter limits. */
 const CHUNK = 500;
+
+const COLUMNS =
+  '"connection_pk", "provider_config_key", "method", "path", "status", "codes", "duration_ms", "attempts", "at"';
+const PER_ROW = 9;
+
+/** INSERT texts by row count and placeholder style (a few sizes in practice: 500 and powers of two). */
+const insertTexts = new Map<string, string>();
+
+/**
+ * The multi-row INSERT for `rows` rows, written once per size: building it with Kysely's query builder
+ * cost more per logged call (a value node per column per row, then compiling them) than the insert.
+ */
+function insertText(rows: number, dollar: boolean): string {
+  const key = `${dollar ? '$' : '?'}${rows}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    const tuples: string[] = [];
+    for (let r = 0, n = 1; r < rows; r++) {
+      const marks: string[] = [];
+      for (let c = 0; c < PER_ROW; c++, n++) marks.push(dollar ? `$${n}` : '?');
+      tuples.push(`(${marks.join(', ')})`);
+    }
+    text = `insert into "request_log" (${COLUMNS}) values ${tuples.join(', ')}`;
+    if (insertTexts.size >= 64) insertTexts.clear();
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
+/** Whether the database numbers its parameters (`$1`, PostgreSQL) or not (`?`, SQLite). */
+function numbersParameters(d: Kysely<Database & RequestLogTables>): boolean {
+  return d.selectFrom('request_log').select('id').where('id', '=', 0).compile().sql.includes('$1');
+}
 
 export async function insertRequestLog(ctx: DbContext, rows: readonly RequestLogRow[]): Promise<void> {
   if (rows.length === 0) return;
   const db = logDb(ctx);
   const write = async (d: Kysely<Database & RequestLogTables>) => {
+    const dollar = numbersParameters(d);
     for (let i = 0; i < rows.length; i += CHUNK) {
-      await d
-        .insertInto('request_log')
-        .values(
-          rows.slice(i, i + CHUNK).map((r) => ({
-            connection_pk: r.connectionPk,
-            provider_config_key: r.providerConfigKey,
-            method: r.method,
-            path: r.path,
-            status: r.status,
-            codes: JSON.stringify(r.codes),
-            duration_ms: r.durationMs,
-            attempts: r.attempts,
-            at: r.at,
-          })),
-        )
-        .execute();
+      const end = Math.min(rows.length, i + CHUNK);
+      const params: unknown[] = [];
+      for (let j = i; j < end; j++) {
+        const r = rows[j]!;
+        params.push(
+          r.connectionPk,
+          r.providerConfigKey,
+          r.method,
+          r.path,
+          r.status,
+          r.codes.length === 0 ? '[]' : JSON.stringify(r.codes),
+          r.durationMs,
+          r.attempts,
+          r.at,
+        );
+      }
+      await d.executeQuery(CompiledQuery.raw(insertText(end - i, dollar), params));
     }
   };
   if (rows.length <= CHUNK || db.isTransaction) await write(db);

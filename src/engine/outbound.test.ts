@@ -15,6 +15,7 @@ import {
   readResponseBody,
   requestJson,
   type OutboundErrorCode,
+  type UpstreamBody,
 } from './outbound.ts';
 
 async function expectCode(p: Promise<unknown>, code: OutboundErrorCode): Promise<OutboundError> {
@@ -78,6 +79,19 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial');
       // never ends
+    } else if (path === '/big') {
+      // 8 MiB in 64 KiB writes, honouring backpressure.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 << 20) });
+      const chunk = Buffer.alloc(64 << 10, 120);
+      let left = 128;
+      const pump = () => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
     } else if (path === '/hang') {
       // never answers
     } else {
@@ -186,6 +200,38 @@ describe('allowlisted host', () => {
       client.request({ url: `https://127.0.0.1:${port}/hello`, timeoutMs: 2_000 }),
       'tls_error',
     );
+  });
+});
+
+describe('response bodies', () => {
+  it('marks a body complete and counts the bytes received', async () => {
+    const res = await client.request({ url: `${base}/hello` });
+    const body = res.body as UpstreamBody;
+    expect((await readResponseBody(res)).toString()).toBe('hello');
+    expect(body.complete).toBe(true);
+    expect(body.bytesRead).toBe(5);
+  });
+
+  it('stops reading upstream while the body is not read (backpressure), and resumes when it is', async () => {
+    const res = await client.request({ url: `${base}/big` });
+    const body = res.body as UpstreamBody;
+    await new Promise((r) => setTimeout(r, 200));
+    const held = body.bytesRead;
+    expect(held).toBeLessThan(4 << 20); // not the whole 8 MiB: the socket stopped reading
+    await new Promise((r) => setTimeout(r, 100));
+    expect(body.bytesRead).toBe(held); // and stays stopped
+    expect((await readResponseBody(res, 16 << 20)).length).toBe(8 << 20);
+    expect(body.complete).toBe(true);
+  });
+
+  it('a body destroyed half-way closes its connection; the next call works', async () => {
+    const res = await client.request({ url: `${base}/big` });
+    const body = res.body as UpstreamBody;
+    await new Promise<void>((r) => body.once('data', () => r()));
+    body.destroy();
+    expect(body.complete).toBe(false);
+    const next = await client.request({ url: `${base}/hello` });
+    expect((await readResponseBody(next)).toString()).toBe('hello');
   });
 });
 

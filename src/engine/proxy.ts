@@ -312,6 +312,15 @@ function takeWhole(body: Readable): Buffer | undefined {
 }
 
 /**
+ * What shows a body's progress: the outbound client's body counts the bytes it received (and stops
+ * counting under backpressure, as the socket stops reading); a Node response has its socket.
+ */
+function progressOf(body: Readable): { bytesRead: number } | null | undefined {
+  const b = body as Readable & { bytesRead?: unknown; socket?: { bytesRead: number } | null };
+  return typeof b.bytesRead === 'number' ? (b as { bytesRead: number }) : b.socket;
+}
+
+/**
  * One attempt's guard: aborts the upstream call when the caller goes away or a deadline passes
  * (HEADERS_TIMEOUT_MS for the headers, then IDLE_TIMEOUT_MS of silence while the body flows). On the
  * coarse clock: a timer per attempt, armed then cleared on nearly every call, cost more than the rest.
@@ -340,7 +349,7 @@ class AttemptGuard extends Cancellation implements Expiring {
   }
 
   /**
-   * A body streams from `socket`: the deadline moves whenever it has read more, checked when the
+   * A body streams from `socket` (or the body itself): the deadline moves whenever it has read more, checked when the
    * deadline comes (nothing per chunk). Under backpressure the socket stops reading too, so a caller
    * that stops reading for IDLE_TIMEOUT_MS is cut like a stalled upstream, as before.
    */
@@ -755,7 +764,7 @@ async function attemptOnce(
     if (prefix) res.write(prefix);
     // Files stream through; the call stays in flight (Marketo counts it) until the last byte. A body
     // that stalls longer than IDLE_TIMEOUT_MS is cut (the caller sees a short body).
-    guard.stream((upstream.body as Readable & { socket?: { bytesRead: number } | null }).socket);
+    guard.stream(progressOf(upstream.body));
     try {
       await pipeline(upstream.body, res);
       guard.release(outcome);

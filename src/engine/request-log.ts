@@ -196,16 +196,22 @@ export class RequestLog {
     }
   }
 
-  /** The ISO form of the last instant logged: calls that start in the same millisecond share it. */
-  private lastAt = NaN;
-  private lastIso = '';
+  /** The ISO form of the second last logged, up to its `.`: each call then only appends its milliseconds. */
+  private lastSecond = NaN;
+  private lastPrefix = '';
 
-  private iso(ms: number): string {
-    if (ms !== this.lastAt) {
-      this.lastIso = new Date(ms).toISOString();
-      this.lastAt = ms;
+  private iso(at: number): string {
+    const ms = Math.round(at);
+    const second = Math.floor(ms / 1000);
+    if (second !== this.lastSecond) {
+      const whole = new Date(second * 1000).toISOString();
+      // `YYYY-MM-DDTHH:MM:SS.000Z`; years past 9999 take the slow path below.
+      if (whole.length !== 24) return new Date(ms).toISOString();
+      this.lastPrefix = whole.slice(0, 20);
+      this.lastSecond = second;
     }
-    return this.lastIso;
+    const milli = ms - second * 1000;
+    return `${this.lastPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
   }
 
   /** Buffer one call (redacted). Never throws; ignored once closed. */

@@ -42,10 +42,34 @@ export interface RouteDef {
 interface Compiled extends RouteDef {
   regex: RegExp;
   names: string[];
+  /** The path's first segment when it is literal (`proxy` for `/proxy/*`), else null. */
+  segment: string | null;
+}
+
+/** `proxy` for `/proxy/rest/v1/x`, `` for `/`. */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return end === -1 ? path.slice(1) : path.slice(1, end);
 }
 
 export class Router {
   private readonly routes: Compiled[] = [];
+  /**
+   * The routes that can match a path, by its first segment, in the order added: a route matches only
+   * paths that start with its literal first segment, so a proxied call tries one regex, not all of them.
+   */
+  private readonly bySegment = new Map<string, Compiled[]>();
+
+  private candidates(path: string): Compiled[] {
+    const seg = firstSegment(path);
+    let list = this.bySegment.get(seg);
+    if (!list) {
+      list = this.routes.filter((r) => r.segment === null || r.segment === seg);
+      if (this.bySegment.size >= 1_000) this.bySegment.clear(); // paths are the caller's: stay bounded
+      this.bySegment.set(seg, list);
+    }
+    return list;
+  }
 
   add(route: RouteDef): this {
     const names: string[] = [];
@@ -60,13 +84,21 @@ export class Router {
       pattern = pattern.slice(0, -1) + '(.*)';
     }
     // Nango's SDK calls `/records/?model=…`: accept one trailing slash on every route.
-    this.routes.push({ ...route, regex: new RegExp(`^${pattern}/?$`), names });
+    const seg = route.path.startsWith('/') ? firstSegment(route.path) : '';
+    const literal = route.path.startsWith('/') && !/[:*]/.test(seg);
+    this.routes.push({
+      ...route,
+      regex: new RegExp(`^${pattern}/?$`),
+      names,
+      segment: literal ? seg : null,
+    });
+    this.bySegment.clear();
     return this;
   }
 
   match(method: string, path: string): { route: Compiled; params: Record<string, string> } {
     let pathMatched = false;
-    for (const r of this.routes) {
+    for (const r of this.candidates(path)) {
       const m = r.regex.exec(path);
       if (!m) continue;
       if (r.method !== method && r.method !== '*') {

@@ -11,18 +11,45 @@
  */
 import { Buffer, isAscii } from 'node:buffer';
 
-export interface CsvOptions {
+/** A data row as the parser reads it: one cell per header column; the literal `null` (unquoted) is null. */
+export type CsvRow = (string | null)[];
+
+/**
+ * What `CsvReader.text` answers for a row it does not take: the parser then splits the row into cells
+ * (and reports a wrong cell count) and hands them to `CsvReader.cells`.
+ */
+export const CSV_SPLIT: unique symbol = Symbol('csv split');
+
+/**
+ * Turns the data rows of one file into the items of its batches, without building a cell array when it
+ * can (the hot path of the lead sync: no array, no `null` strings, numbers read from the text). Made for
+ * each file from its header by {@link CsvOptions.reader}.
+ */
+export interface CsvReader<T> {
+  /** A row as cells (quoted rows, rows across chunks, and the rows `text` declines). */
+  cells(row: CsvRow): T;
+  /**
+   * Optional: a row given as `text.slice(start, end)`, holding no quote and no line break (decoded, no
+   * CR at its end). Must read exactly what the split cells would give, or answer {@link CSV_SPLIT} (a
+   * cell count other than the header's among others).
+   */
+  text?(text: string, start: number, end: number): T | typeof CSV_SPLIT;
+}
+
+export interface CsvOptions<T = CsvRow> {
   /** Cell separator: ',' (CSV, default), '\t' (TSV) or ';' (SSV). */
   delimiter?: ',' | '\t' | ';';
   /** Rows per yielded batch (default 5,000). */
   batchRows?: number;
+  /** Items from rows (default: the rows themselves), made once the header is read. */
+  reader?: (header: readonly string[], delimiter: string) => CsvReader<T>;
 }
 
-export interface CsvBatch {
+export interface CsvBatch<T = CsvRow> {
   /** The header row (same array for every batch of one file). */
   header: string[];
-  /** Data rows: one cell per header column; the literal `null` (unquoted) becomes null. */
-  rows: (string | null)[][];
+  /** Data rows (or what the options' reader made of them), in file order, one per row. */
+  rows: T[];
   /** Bytes of the source consumed so far (whole file at the last batch). */
   bytes: number;
 }
@@ -48,10 +75,10 @@ export const DEFAULT_BATCH_ROWS = 5000;
  *   where the row starts for a wrong cell count, where the quote opened for an unterminated one, where
  *   the stray character is after a closing quote.
  */
-export async function* csvBatches(
+export async function* csvBatches<T = CsvRow>(
   source: AsyncIterable<Uint8Array>,
-  options: CsvOptions = {},
-): AsyncGenerator<CsvBatch> {
+  options: CsvOptions<T> = {},
+): AsyncGenerator<CsvBatch<T>> {
   const delimiter = options.delimiter ?? ',';
   if (delimiter !== ',' && delimiter !== '\t' && delimiter !== ';') {
     throw new RangeError(`csvBatches: unsupported delimiter ${JSON.stringify(delimiter)}`);
@@ -60,7 +87,10 @@ export async function* csvBatches(
   if (!Number.isSafeInteger(batchRows) || batchRows < 1) {
     throw new RangeError(`csvBatches: batchRows must be a positive integer, got ${batchRows}`);
   }
-  const parser = new CsvParser(delimiter, batchRows);
+  // Without a reader the items are the rows themselves (T is then CsvRow, the default).
+  const reader =
+    options.reader ?? (cellReader as unknown as (h: readonly string[], d: string) => CsvReader<T>);
+  const parser = new CsvParser<T>(delimiter, batchRows, reader);
   let bytes = 0;
   for await (const chunk of source) {
     bytes += chunk.byteLength;
@@ -88,7 +118,12 @@ export class CsvError extends Error {
   }
 }
 
-type Row = (string | null)[];
+type Row = CsvRow;
+
+const rowsAsCells: CsvReader<Row> = { cells: (row) => row };
+function cellReader(): CsvReader<Row> {
+  return rowsAsCells;
+}
 
 const QUOTE = 34; // "
 const LF = 10;
@@ -296,11 +331,13 @@ function quotedRow(
   }
 }
 
-class CsvParser {
+class CsvParser<T> {
   private header: string[] | null = null;
-  private rows: Row[] = [];
+  private rows: T[] = [];
   /** Full batches waiting to be handed out (more than one only after a run of deferred empty lines). */
-  private readonly ready: Row[][] = [];
+  private readonly ready: T[][] = [];
+  /** The file's reader, once the header is known (its `text` may come and go: looked up per row). */
+  private reader: CsvReader<T> | null = null;
 
   /** Text not parsed yet: the carry-over of the previous chunk (one partial row at most) + the new one. */
   private buf = '';
@@ -346,6 +383,7 @@ class CsvParser {
   constructor(
     private readonly delimiter: string,
     private readonly batchRows: number,
+    private readonly makeReader: (header: readonly string[], delimiter: string) => CsvReader<T>,
   ) {
     this.delimiterCode = delimiter.charCodeAt(0);
   }
@@ -388,12 +426,12 @@ class CsvParser {
     return this.text.toLatin1(carry);
   }
 
-  batch(rows: Row[], bytes: number): CsvBatch {
+  batch(rows: T[], bytes: number): CsvBatch<T> {
     return { header: this.header ?? [], rows, bytes };
   }
 
   /** Parses what `feed` gave; returns a full batch as soon as one is ready, undefined when out of text. */
-  run(final: boolean): Row[] | undefined {
+  run(final: boolean): T[] | undefined {
     if (this.ready.length > 0) return this.ready.shift();
     const buf = this.buf;
     const len = buf.length;
@@ -413,13 +451,34 @@ class CsvParser {
             if (end === pos) {
               this.blank(this.line);
             } else {
-              let line = buf.slice(pos, end);
               if (high !== -1 && high < pos) high = highByteFrom(buf, pos);
+              this.rowsSeen++;
+              const reader = this.reader;
+              const fromText = this.blankLines === 0 && reader !== null && reader.text !== undefined;
+              if (fromText && (high === -1 || high >= end)) {
+                // The reader takes the row straight from the text: no line, no cell array.
+                const item = (reader as Required<CsvReader<T>>).text(buf, pos, end);
+                if (item !== CSV_SPLIT) {
+                  this.put(item);
+                  this.line++;
+                  pos = lf + 1;
+                  continue;
+                }
+              }
+              let line = buf.slice(pos, end);
               if (high !== -1 && high < end) {
                 line = utf8(line);
                 this.rowsDecoded++;
+                if (fromText) {
+                  const item = (reader as Required<CsvReader<T>>).text(line, 0, line.length);
+                  if (item !== CSV_SPLIT) {
+                    this.put(item);
+                    this.line++;
+                    pos = lf + 1;
+                    continue;
+                  }
+                }
               }
-              this.rowsSeen++;
               const cells: Row = line.split(delimiter);
               for (let i = 0; i < cells.length; i++) if (cells[i] === 'null') cells[i] = null;
               this.emit(cells, this.line);
@@ -464,7 +523,7 @@ class CsvParser {
   }
 
   /** At the end of the file: the remaining rows, or an empty batch for a header-only file. */
-  finish(): Row[] | undefined {
+  finish(): T[] | undefined {
     const rows = this.rows;
     this.rows = [];
     // Full batches go out only once a row follows them: no rows left here means no data rows at all.
@@ -639,17 +698,23 @@ class CsvParser {
   private add(row: Row, line: number): void {
     const header = this.header;
     if (header === null) {
-      this.header = row.map((cell) => cell ?? 'null');
+      const names = row.map((cell) => cell ?? 'null');
+      this.header = names;
+      this.reader = this.makeReader(names, this.delimiter);
       return;
     }
     if (row.length !== header.length) {
       throw new CsvError(`expected ${header.length} cells, found ${row.length}`, line);
     }
+    this.put((this.reader as CsvReader<T>).cells(row));
+  }
+
+  private put(item: T): void {
     if (this.rows.length === this.batchRows) {
       // The full batch goes out now that another row follows it.
       this.ready.push(this.rows);
       this.rows = [];
     }
-    this.rows.push(row);
+    this.rows.push(item);
   }
 }

@@ -10,7 +10,7 @@
 import { nextChicagoMidnight } from '../limits.ts';
 import { isoSeconds } from '../models/api.ts';
 import { MarketoSyncError, type SyncIO } from '../models/types.ts';
-import type { CsvBatch } from './csv.ts';
+import type { CsvBatch, CsvOptions, CsvRow } from './csv.ts';
 import { readExportFile } from './file-reader.ts';
 import {
   MARKETO_DAILY_EXPORT_BYTES,
@@ -88,7 +88,7 @@ export interface ExportOptions {
   dailyBytes?: number;
 }
 
-export interface ExportBatch extends CsvBatch {
+export interface ExportBatch<T = CsvRow> extends CsvBatch<T> {
   job: ExportJobRef;
   /** True on the last batch of the job's file (the job is then done and leaves `state().jobs`). */
   last: boolean;
@@ -179,7 +179,7 @@ function mb(bytes: number): string {
 /** First wait before polling a fresh job (then doubling up to `pollMs`). */
 const FIRST_POLL_MS = 1_000;
 
-export class BulkExporter {
+export class BulkExporter<T = CsvRow> {
   private jobs: ExportJobRef[];
   private pending: ExportWindow[];
   /** Ids of this exporter's jobs that hold a slot of the instance's queue. */
@@ -208,6 +208,8 @@ export class BulkExporter {
     state: ExportState,
     readonly persist: (state: ExportState) => Promise<void>,
     readonly options: ExportOptions = {},
+    /** Items of the batches from rows (default: the rows themselves), see {@link CsvOptions.reader}. */
+    private readonly reader?: CsvOptions<T>['reader'],
   ) {
     this.jobs = (state.jobs ?? []).map(copyJob).sort((a, b) => byStart(a.window, b.window));
     this.pending = (state.pending ?? []).map((w) => ({ ...w })).sort(byStart);
@@ -227,7 +229,7 @@ export class BulkExporter {
   }
 
   /** Batches of every window, in window order. */
-  async *batches(): AsyncGenerator<ExportBatch> {
+  async *batches(): AsyncGenerator<ExportBatch<T>> {
     if (this.running) throw new Error('BulkExporter.batches: already running');
     this.running = true;
     this.shared.join();
@@ -588,17 +590,18 @@ export class BulkExporter {
    * The job's file, batch by batch; `rowsDone` counts each batch before it is handed out and the last
    * one takes the job out of the state. A checksum mismatch reads the whole file once more.
    */
-  private async *read(job: ExportJobRef): AsyncGenerator<ExportBatch> {
+  private async *read(job: ExportJobRef): AsyncGenerator<ExportBatch<T>> {
     const path = filePath(this.plan.kind, job.exportId);
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) job.rowsDone = 0;
       const expect: { fileSize?: number; fileChecksum?: string } = {};
       if (job.fileSize !== undefined) expect.fileSize = job.fileSize;
       if (job.fileChecksum) expect.fileChecksum = job.fileChecksum;
-      const file = readExportFile(this.io, path, {
+      const file = readExportFile<T>(this.io, path, {
         skipRows: job.rowsDone,
         batchRows: this.batchRows,
         expect,
+        ...(this.reader ? { reader: this.reader } : {}),
       });
       let step = await file.next();
       try {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readEnvelope } from '../models/api.ts';
 import { MarketoSyncError, type DownloadResponse, type SyncIO } from '../models/types.ts';
-import { CsvError, csvBatches, type CsvBatch } from './csv.ts';
+import { CsvError, csvBatches, type CsvBatch, type CsvOptions, type CsvRow } from './csv.ts';
 
 export interface FileExpectation {
   fileSize?: number;
@@ -15,8 +15,8 @@ export interface FileExpectation {
   fileChecksum?: string;
 }
 
-export interface FileBatch {
-  batch: CsvBatch;
+export interface FileBatch<T = CsvRow> {
+  batch: CsvBatch<T>;
   last: boolean;
 }
 
@@ -55,11 +55,17 @@ async function refusal(res: DownloadResponse, path: string): Promise<Error> {
   return new MarketoSyncError(`http_${res.status}`, text.slice(0, 200) || `HTTP ${res.status}`, path);
 }
 
-export async function* readExportFile(
+export async function* readExportFile<T = CsvRow>(
   io: SyncIO,
   path: string,
-  opts: { skipRows: number; batchRows: number; expect: FileExpectation },
-): AsyncGenerator<FileBatch, FileOutcome> {
+  opts: {
+    skipRows: number;
+    batchRows: number;
+    expect: FileExpectation;
+    /** Items from rows (default: the rows), see {@link CsvOptions.reader}. */
+    reader?: CsvOptions<T>['reader'];
+  },
+): AsyncGenerator<FileBatch<T>, FileOutcome> {
   const res = await io.download(path);
   let inner: AsyncIterator<Uint8Array> | undefined;
   let ended = false;
@@ -90,11 +96,13 @@ export async function* readExportFile(
     };
 
     let skip = opts.skipRows;
-    let held: CsvBatch | undefined;
+    let held: CsvBatch<T> | undefined;
     let header: string[] | undefined;
     let csvError: CsvError | undefined;
     try {
-      for await (const batch of csvBatches(source, { batchRows: opts.batchRows })) {
+      const csvOptions: CsvOptions<T> = { batchRows: opts.batchRows };
+      if (opts.reader) csvOptions.reader = opts.reader;
+      for await (const batch of csvBatches<T>(source, csvOptions)) {
         header = batch.header;
         let rows = batch.rows;
         if (skip > 0) {

@@ -11,8 +11,11 @@
  * fields as `undefined`, which JSON and the records cache drop: see {@link LeadRowConverter}.)
  *
  * Hot path: {@link LeadRowConverter} is built once per file header and turns a row with one array walk
- * and a converter call per non-empty, non-string cell (no regular expression on the common forms).
+ * and a converter call per non-empty, non-string cell (no regular expression on the common forms). The
+ * lead sync goes further with {@link LeadRowConverter.csvReader}: the CSV parser hands it unquoted rows as
+ * text, read into the record by a function compiled for the header (no cell array, no `null` strings).
  */
+import { CSV_SPLIT, type CsvReader, type CsvRow } from '../bulk/csv.ts';
 import { call, isoSeconds, parseMarketoDate, type MarketoItem } from './api.ts';
 import { mergeLeadFields } from './lead-fields.ts';
 import { MarketoSyncError, type SyncIO, type SyncRecord } from './types.ts';
@@ -232,8 +235,10 @@ export class LeadRowConverter {
     for (let i = 0; i < n; i++) {
       const v = row[i];
       if (v === null || v === undefined || v === '' || i === idIndex) continue;
-      const c = converters[i];
       const name = names[i]!;
+      // A second `id` column never replaces the id (as in the dense builder).
+      if (name === 'id') continue;
+      const c = converters[i];
       // An own property even for this name (a plain assignment would set the prototype).
       if (name === '__proto__') Object.defineProperty(rec, name, { value: c ? c(v) : v, enumerable: true });
       else rec[name] = c === undefined ? v : c(v);
@@ -265,6 +270,50 @@ export class LeadRowConverter {
     return this.dense !== undefined;
   }
 
+  /**
+   * The file's reader for the CSV parser: one item per row, the record or undefined (no id). The first
+   * {@link READER_SAMPLE_ROWS} rows come as cells and get records with only their set fields while the
+   * share of set cells is counted; then, for a dense file, rows are read straight from the text by one
+   * function compiled for the header ({@link denseTextReader}): no cell array, no `null` strings, plain
+   * integers read without a string. A sparse file keeps the cells path.
+   */
+  csvReader(delimiter: string): CsvReader<SyncRecord | undefined> {
+    const idIndex = this.idIndex;
+    const width = this.names.length;
+    let sampled = 0;
+    let set = 0;
+    const reader: CsvReader<SyncRecord | undefined> = {
+      cells: (row: CsvRow) => {
+        const dense = this.dense;
+        if (dense !== undefined) {
+          const id = row[idIndex];
+          return id === null || id === undefined || id === '' ? undefined : dense(row, this.converters);
+        }
+        if (!this.decided) {
+          for (let i = 0; i < row.length; i++) {
+            const v = row[i];
+            if (v !== null && v !== '') set++;
+          }
+          if (++sampled === READER_SAMPLE_ROWS) {
+            this.decided = true;
+            if (set >= DENSE_SHARE * sampled * width) {
+              this.dense = compiled('b', this.names, this.converters, () =>
+                denseBuilder(this.names, idIndex, this.converters),
+              );
+              if (width <= MAX_TEXT_READER_COLUMNS) {
+                reader.text = compiled(delimiter, this.names, this.converters, () =>
+                  denseTextReader(this.names, idIndex, this.converters, delimiter),
+                );
+              }
+            }
+          }
+        }
+        return this.record(row);
+      },
+    };
+    return reader;
+  }
+
   private decide(rows: readonly (readonly (string | null)[])[]): void {
     this.decided = true;
     const sample = Math.min(rows.length, SAMPLE_ROWS);
@@ -277,8 +326,148 @@ export class LeadRowConverter {
       }
     }
     if (set >= DENSE_SHARE * sample * this.names.length)
-      this.dense = denseBuilder(this.names, this.idIndex, this.converters);
+      this.dense = compiled('b', this.names, this.converters, () =>
+        denseBuilder(this.names, this.idIndex, this.converters),
+      );
   }
+}
+
+/**
+ * Compiled builders and readers by header and converters: every file of a sync has the same header, and
+ * a function compiled again for each file would start cold (interpreted until V8 optimizes it again).
+ */
+const compiledCache = new Map<string, { converters: readonly unknown[]; fn: unknown }>();
+const MAX_COMPILED = 32;
+
+function compiled<F>(
+  variant: string,
+  names: readonly string[],
+  converters: readonly (TextConverter | undefined)[],
+  make: () => F,
+): F {
+  const key = `${variant}\u0000${JSON.stringify(names)}`;
+  const hit = compiledCache.get(key);
+  if (hit !== undefined && hit.converters.length === converters.length) {
+    if (hit.converters.every((c, i) => c === converters[i])) return hit.fn as F;
+  }
+  const fn = make();
+  if (compiledCache.size >= MAX_COMPILED) compiledCache.clear();
+  compiledCache.set(key, { converters, fn });
+  return fn;
+}
+
+/** Rows a {@link LeadRowConverter.csvReader} looks at before choosing its builder. */
+const READER_SAMPLE_ROWS = 64;
+/**
+ * Wider headers keep the cells path: the compiled reader grows with the columns and past a few
+ * hundred V8 would no longer optimize it.
+ */
+const MAX_TEXT_READER_COLUMNS = 300;
+
+type TextReader = (text: string, start: number, end: number) => SyncRecord | undefined | typeof CSV_SPLIT;
+
+/** A number cell `text[p, j)`: plain digits (up to 15, exact as doubles) read in place, else {@link toNumber}. */
+function numberAt(text: string, p: number, j: number): unknown {
+  if (j - p <= 15) {
+    let n = 0;
+    let i = p;
+    for (; i < j; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (i === j) return n;
+  }
+  return toNumber(text.slice(p, j));
+}
+
+/** A boolean cell: `true` / `false` in place, anything else through {@link toBoolean}. */
+function booleanAt(text: string, p: number, j: number): unknown {
+  const n = j - p;
+  const c = text.charCodeAt(p);
+  if (
+    n === 4 &&
+    c === 116 /* t */ &&
+    text.charCodeAt(p + 1) === 114 &&
+    text.charCodeAt(p + 2) === 117 &&
+    text.charCodeAt(p + 3) === 101
+  )
+    return true;
+  if (
+    n === 5 &&
+    c === 102 /* f */ &&
+    text.charCodeAt(p + 1) === 97 &&
+    text.charCodeAt(p + 2) === 108 &&
+    text.charCodeAt(p + 3) === 115 &&
+    text.charCodeAt(p + 4) === 101
+  )
+    return false;
+  return toBoolean(text.slice(p, j));
+}
+
+/** Reads the cells of one kind from the text in place (others: `c[i](text.slice(p, j))`). */
+const IN_PLACE = new Map<TextConverter, string>([
+  [toNumber, 'numberAt'],
+  [toBoolean, 'booleanAt'],
+]);
+
+/**
+ * `(t, p, end) => record | undefined | CSV_SPLIT` for one header: the row `t[p, end)` (no quotes, no line
+ * break) read cell by cell with `indexOf(delimiter)`, each cell converted as {@link denseBuilder} converts
+ * it (`null` and empty → undefined), into the same object literal. A cell count other than the header's
+ * answers CSV_SPLIT (the parser then splits the row and reports it). Names enter the generated code only
+ * as JSON string literals.
+ */
+function denseTextReader(
+  names: readonly string[],
+  idIndex: number,
+  converters: readonly (TextConverter | undefined)[],
+  delimiter: string,
+): TextReader {
+  const last = names.length - 1;
+  const lines: string[] = ['let d = t.indexOf(D, p);', 'let j = 0;'];
+  const parts = [`id: v${idIndex}`];
+  names.forEach((name, i) => {
+    lines.push(
+      i < last
+        ? 'if (d === -1 || d >= end) return SPLIT; j = d; d = t.indexOf(D, j + 1);'
+        : 'if (d !== -1 && d < end) return SPLIT; j = end;',
+    );
+    // Unquoted `null` and empty cells are empty.
+    const empty =
+      'j === p || (j - p === 4 && t.charCodeAt(p) === 110 && t.charCodeAt(p + 1) === 117 && ' +
+      't.charCodeAt(p + 2) === 108 && t.charCodeAt(p + 3) === 108)';
+    const c = converters[i];
+    const inPlace = c === undefined ? undefined : IN_PLACE.get(c);
+    const value =
+      i === idIndex || c === undefined
+        ? 't.slice(p, j)'
+        : inPlace !== undefined
+          ? `${inPlace}(t, p, j)`
+          : `c[${i}](t.slice(p, j))`;
+    // Another column named `id` is left out of the record, as by denseBuilder.
+    if (i === idIndex || name !== 'id') lines.push(`const v${i} = ${empty} ? undefined : ${value};`);
+    if (i < last) lines.push('p = j + 1;');
+    if (i === idIndex || name === 'id') return;
+    const key = name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
+    parts.push(`${key}: v${i}`);
+  });
+  lines.push(`if (v${idIndex} === undefined) return undefined;`, `return { ${parts.join(',\n')} };`);
+  const make = new Function(
+    'D',
+    'SPLIT',
+    'c',
+    'numberAt',
+    'booleanAt',
+    `return function leadTextReader(t, p, end) {\n${lines.join('\n')}\n};`,
+  ) as (
+    d: string,
+    split: typeof CSV_SPLIT,
+    c: readonly (TextConverter | undefined)[],
+    n: typeof numberAt,
+    b: typeof booleanAt,
+  ) => TextReader;
+  return make(delimiter, CSV_SPLIT, converters, numberAt, booleanAt);
 }
 
 /**

@@ -328,8 +328,9 @@ class LeadsRun {
     };
   }
 
-  private exporter(cycle: LeadCycle): BulkExporter {
-    return new BulkExporter(
+  private exporter(cycle: LeadCycle): BulkExporter<SyncRecord | undefined> {
+    const schema = this.schema;
+    return new BulkExporter<SyncRecord | undefined>(
       this.io,
       this.plan(cycle),
       cycle.export,
@@ -338,6 +339,8 @@ class LeadsRun {
         await this.save();
       },
       this.exportOptions,
+      // Each file's rows become records as they are parsed (undefined for a row without an id).
+      (header, delimiter) => new LeadRowConverter(header, schema).csvReader(delimiter),
     );
   }
 
@@ -444,14 +447,9 @@ class LeadsRun {
   private async exports(cycle: LeadCycle): Promise<void> {
     const exporter = this.exporter(cycle);
     try {
-      let header: string[] | undefined;
-      let converter: LeadRowConverter | undefined;
       for await (const batch of exporter.batches()) {
-        if (batch.header !== header || !converter) {
-          header = batch.header;
-          converter = new LeadRowConverter(header, this.schema);
-        }
-        const records = converter.records(batch.rows);
+        const records: SyncRecord[] = [];
+        for (const r of batch.rows) if (r !== undefined) records.push(r);
         cycle.export = exporter.state();
         cycle.rows += records.length;
         await this.save(records.length > 0 ? { upserts: { Lead: records } } : {});
@@ -471,7 +469,7 @@ class LeadsRun {
 
   private async switchToFallback(
     cycle: LeadCycle,
-    exporter: BulkExporter,
+    exporter: BulkExporter<SyncRecord | undefined>,
     err: MarketoSyncError,
   ): Promise<void> {
     const { io, cp } = this;

@@ -27,6 +27,7 @@ const TABLES = [
   'meta',
   'records',
   'request_log',
+  'sync_run_logs',
   'sync_runs',
   'syncs',
 ];
@@ -55,6 +56,7 @@ describe('openDatabase (SQLite)', () => {
       '002_limits',
       '003_records',
       '004_syncs',
+      '005_sync_run_logs',
     ]);
     await reopened.close();
   });

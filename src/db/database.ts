@@ -15,6 +15,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
+import { registerSqlite } from './context.ts';
 import { migrationProvider, type Dialect } from './migrations/index.ts';
 import type { Database } from './schema.ts';
 
@@ -94,6 +95,7 @@ function openSqlite(file: string): OpenDatabase {
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
   });
+  registerSqlite(db, sqlite);
   return { db, dialect: 'sqlite', close: onceAsync(() => db.destroy()) };
 }
 

@@ -5,21 +5,16 @@ import { parseWith } from '../../validate.ts';
 import { getRun } from '../../../db/syncs.ts';
 import { listRunLog } from '../../../db/run-logs.ts';
 import { connectionIdSchema, providerConfigKeySchema } from '../connections/schemas.ts';
-import { resolveTargets } from './shared.ts';
+import { positiveIdText, resolveTargets } from './shared.ts';
 
 const querySchema = z
   .object({
     provider_config_key: providerConfigKeySchema,
     connection_id: connectionIdSchema,
     limit: z.coerce.number().int().min(1).max(500).optional(),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, 'Invalid cursor')
-      .optional(),
+    cursor: positiveIdText.optional(),
   })
   .strict();
-
-const runIdSchema = z.string().regex(/^[1-9]\d{0,15}$/, 'The run id is a positive integer');
 
 /**
  * `GET /sync/runs/:runId/logs?provider_config_key=…&connection_id=…[&limit=100][&cursor=…]` (Tether's, not
@@ -33,7 +28,7 @@ export const getSyncRunLogs: RouteDef = {
   auth: 'secret',
   handler: async (ctx) => {
     const q = parseWith(querySchema, ctx.query, 'invalid_query_params');
-    const runId = Number(parseWith(runIdSchema, ctx.params.runId, 'invalid_uri_params'));
+    const runId = Number(parseWith(positiveIdText, ctx.params.runId, 'invalid_uri_params'));
     const targets = await resolveTargets(ctx, {
       providerConfigKey: q.provider_config_key,
       connectionId: q.connection_id,

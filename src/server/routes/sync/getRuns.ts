@@ -4,7 +4,7 @@ import { ApiError } from '../../errors.ts';
 import { parseWith } from '../../validate.ts';
 import { listRuns } from '../../../db/syncs.ts';
 import { connectionIdSchema, providerConfigKeySchema } from '../connections/schemas.ts';
-import { normalizeSelectors, resolveTargets } from './shared.ts';
+import { normalizeSelectors, positiveIdText, resolveTargets } from './shared.ts';
 
 const querySchema = z
   .object({
@@ -12,10 +12,7 @@ const querySchema = z
     connection_id: connectionIdSchema,
     syncs: z.string().min(1).max(10_000).optional(),
     limit: z.coerce.number().int().min(1).max(100).optional(),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, 'Invalid cursor')
-      .optional(),
+    cursor: positiveIdText.optional(),
   })
   .strict();
 

@@ -12,6 +12,9 @@ import {
   type SyncRegistry,
 } from '../../../engine/sync/registry.ts';
 
+/** A positive integer id as text (run ids, and the `cursor` of the run lists, which is an id). */
+export const positiveIdText = z.string().regex(/^[1-9]\d{0,15}$/, 'Expected a positive integer id');
+
 /** Nango's sync and variant names. */
 export const syncNameSchema = z
   .string()

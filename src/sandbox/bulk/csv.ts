@@ -41,6 +41,24 @@ export class RowEncoder {
   }
 }
 
+/**
+ * Rows that write their own bytes: `write` puts their UTF-8 into `buf` from `at` and returns the
+ * offset after them. The writer leaves {@link ROW_HEADROOM} bytes free for it; when the rows need
+ * more, `write` returns an offset past `buf.length` and is called again with an empty or a larger
+ * buffer, so it must write the same bytes every time.
+ */
+export interface RowBytes {
+  /** How many records the bytes hold. */
+  records: number;
+  write(buf: Buffer, at: number): number;
+}
+
+/**
+ * Source rows: an encoded line, a {@link RowBytes} (written before the next row is taken), or
+ * `undefined` for a record looked at and left out.
+ */
+export type RowSource = Iterable<string | RowBytes | undefined>;
+
 export interface WrittenFile {
   records: number;
   size: number;
@@ -48,19 +66,27 @@ export interface WrittenFile {
   checksum: string;
 }
 
-/** Source rows: an encoded line, or `undefined` for a record looked at and left out. */
-export type RowSource = Iterable<string | undefined>;
-
 /** Write buffers: rows are encoded straight into one, so no large string is ever built. */
 const writeBuffers = new BufferPool(1024 * 1024, 4);
 const BUFFER_BYTES = writeBuffers.size;
+/** Room left for {@link RowBytes}: batches of generated lead lines stay below it. */
+export const ROW_HEADROOM = 64 * 1024;
 /** Longest stretch of synchronous work before the writer lets other requests run. */
 const SLICE_MS = 12;
+
+/** Rows longer than the write buffer, in a buffer of their own. */
+function oversized(row: RowBytes): Buffer {
+  let big = Buffer.allocUnsafe(BUFFER_BYTES * 2);
+  let end: number;
+  while ((end = row.write(big, 0)) > big.length) big = Buffer.allocUnsafe(big.length * 2);
+  return big.subarray(0, end);
+}
 
 /**
  * Write `header` then every row of `rows` to `path`, hashing as it goes. Returns undefined when
  * `stopped()` turned true midway (the caller deletes the partial file).
  */
+
 export async function writeExportFile(
   path: string,
   header: string,
@@ -96,7 +122,24 @@ export async function writeExportFile(
     let sliceStart = performance.now();
     let seen = 0;
     for (const line of rows) {
-      if (line !== undefined) {
+      if (typeof line === 'object') {
+        records += line.records;
+        const end = used <= BUFFER_BYTES - ROW_HEADROOM ? line.write(buf, used) : BUFFER_BYTES + 1;
+        if (end <= BUFFER_BYTES) {
+          used = end;
+        } else {
+          // The awaited write lets other requests run.
+          await writeOut(buf.subarray(0, used));
+          used = line.write(buf, 0);
+          if (used > BUFFER_BYTES) {
+            used = 0;
+            await writeOut(oversized(line));
+          }
+          if (stopped()) return undefined;
+          sliceStart = performance.now();
+          continue;
+        }
+      } else if (line !== undefined) {
         records++;
         if (!put(line)) {
           // The awaited write lets other requests run.

@@ -141,6 +141,27 @@ export class LeadDatabase {
     return out;
   }
 
+  /**
+   * Export lines of leads the API never touched (byte strings, see
+   * {@link LeadGenerator.lineBuilder}). `untouched(id)` tells whether `id` is such a lead; for any
+   * other (changed, deleted or API-created) the caller encodes {@link read} instead. Follows a
+   * reseed: lines always come from the current seed.
+   */
+  generatedLines(
+    names: readonly string[],
+    delimiter: string,
+  ): { untouched(id: number): boolean; line(id: number): string } {
+    let gen = this.gen;
+    let build = gen.lineBuilder(names, delimiter);
+    return {
+      untouched: (id) => id >= 1 && id <= this.info.leads && !this.deleted.has(id) && !this.overlay.has(id),
+      line: (id) => {
+        if (gen !== this.gen) build = (gen = this.gen).lineBuilder(names, delimiter);
+        return build(id);
+      },
+    };
+  }
+
   /** One field of a live lead (the caller checked it exists). */
   valueOf(id: number, name: string): FieldValue {
     if (id <= this.info.leads) {

@@ -83,25 +83,62 @@ function unit(h: number): number {
 }
 
 const PAD2 = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** `HH:MM` by minute of the day, `:SSZ` by second: a time is two table reads. */
+const HH_MM = Array.from({ length: 1440 }, (_, i) => `${PAD2[Math.floor(i / 60)]}:${PAD2[i % 60]}`);
+const SS_Z = PAD2.map((ss) => `:${ss}Z`);
 const dayPrefix = new Map<number, string>();
+/** The last day looked up: consecutive leads are mostly created on the same day. */
+let lastDay = NaN;
+let lastPrefix = '';
+
+/** `YYYY-MM-DDT` of a day number (days since the epoch), cached. */
+function dayPrefixOf(day: number): string {
+  if (day === lastDay) return lastPrefix;
+  let prefix = dayPrefix.get(day);
+  if (prefix === undefined) {
+    // Room for every day the generated dates fall on (births span 40 years): a smaller cache
+    // would be cleared over and over, each miss costing a Date#toISOString.
+    if (dayPrefix.size > 32768) dayPrefix.clear();
+    prefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+    dayPrefix.set(day, prefix);
+  }
+  lastDay = day;
+  lastPrefix = prefix;
+  return prefix;
+}
 
 /**
  * `YYYY-MM-DDTHH:MM:SSZ` (the lead database's date format), several times faster than
- * `Date#toISOString`: the date part is cached per day, the time part built from a table.
+ * `Date#toISOString`: the date part is cached per day, the time part read from tables.
  */
 export function isoSecondsFast(ms: number): string {
   const secs = Math.floor(ms / 1000);
   const day = Math.floor(secs / 86400);
-  let prefix = dayPrefix.get(day);
-  if (prefix === undefined) {
-    if (dayPrefix.size > 8192) dayPrefix.clear();
-    prefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
-    dayPrefix.set(day, prefix);
-  }
   const sod = secs - day * 86400;
-  const h = Math.floor(sod / 3600);
-  const m = Math.floor((sod % 3600) / 60);
-  return `${prefix}${PAD2[h]}:${PAD2[m]}:${PAD2[sod % 60]}Z`;
+  return dayPrefixOf(day) + HH_MM[Math.floor(sod / 60)]! + SS_Z[sod % 60]!;
+}
+
+/** `YYYY-MM-DD`: `isoSecondsFast(ms).slice(0, 10)` without the time part. */
+function isoDayFast(ms: number): string {
+  return dayPrefixOf(Math.floor(Math.floor(ms / 1000) / 86400)).slice(0, 10);
+}
+
+/**
+ * `String(n)`, faster for the large integers of epoch milliseconds and ids offset by 10^14: those
+ * are not int32, and V8 prints them through its shortest-double algorithm. Two int32 halves print
+ * through the integer path.
+ */
+function intString(n: number): string {
+  if (n >= 1e9 && n < 1e15 && Number.isInteger(n)) {
+    const hi = Math.floor(n / 1e6);
+    return String(hi) + low6(n - hi * 1e6);
+  }
+  return String(n);
+}
+
+/** Six digits, zero-padded. */
+function low6(n: number): string {
+  return String(1e6 + n).slice(1);
 }
 
 const SALT = {
@@ -308,23 +345,47 @@ const ORIGINAL_SOURCES: [string, string][] = [
   ['Web service API', 'Web service API'],
 ];
 const COOKIE_DOMAIN = 'www.sandbox.example';
+const BIRTH_EPOCH = Date.UTC(1960, 0, 1);
 const DAY_MS = 86_400_000;
 
-/** Fill `#` with digits and `@` with capital letters drawn from `h`. */
+const DIGIT_CHARS = Array.from({ length: 10 }, (_, i) => String(i));
+const LETTER_CHARS = Array.from({ length: 26 }, (_, i) => String.fromCharCode(65 + i));
+
+/** A template cut into literal text and runs of `#`/`@` (a run is a string of those only). */
+const templateParts = new Map<string, string[]>();
+
+function partsOf(template: string): string[] {
+  let parts = templateParts.get(template);
+  if (parts === undefined) {
+    parts = template.match(/[#@]+|[^#@]+/g) ?? [];
+    templateParts.set(template, parts);
+  }
+  return parts;
+}
+
+/**
+ * Fill `#` with digits and `@` with capital letters drawn from `h`. Each run of placeholders is
+ * built apart and appended whole: the result is a few string pieces rather than one per char.
+ */
 function fill(template: string, h: number): string {
   let x = h || 0x9e3779b9;
   let out = '';
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i]!;
-    if (c !== '#' && c !== '@') {
-      out += c;
+  const parts = partsOf(template);
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    const c = part.charCodeAt(0);
+    if (c !== 35 && c !== 64) {
+      out += part;
       continue;
     }
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    const r = (x >>> 2) % (c === '#' ? 10 : 26);
-    out += c === '#' ? String(r) : String.fromCharCode(65 + r);
+    let run = '';
+    for (let i = 0; i < part.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      run += part.charCodeAt(i) === 35 ? DIGIT_CHARS[(x >>> 2) % 10]! : LETTER_CHARS[(x >>> 2) % 26]!;
+    }
+    out += run;
   }
   return out;
 }
@@ -363,10 +424,27 @@ export class LeadGenerator {
   /** The Munchkin id the generated tracking cookies claim. */
   readonly cookieMunchkin: string;
 
+  /** Per-company and per-owner values, computed once per seed (a few hundred entries). */
+  readonly employees: number[] = [];
+  readonly revenue: number[] = [];
+  readonly accountIds: string[] = [];
+  readonly ownerIds: string[] = [];
+  /** The constant start of generated cookies. */
+  readonly cookiePrefix: string;
+
   constructor(readonly info: LeadSeedInfo) {
     this.s = mixSeed(info.seed);
     this.sfdcTag = fill('#@@', this.s).slice(0, 3);
     this.cookieMunchkin = fill('###-@@@-###', fmix(this.s ^ 0x51ed));
+    this.cookiePrefix = `id:${this.cookieMunchkin}&token:_mch-${COOKIE_DOMAIN}-`;
+    for (let c = 0; c < COMPANY_COUNT; c++) {
+      const employees = computeEmployees(this.s, c);
+      const perHead = 120_000 + (hash(this.s, c, SALT.companyRevenue) % 230) * 1000;
+      this.employees.push(employees);
+      this.revenue.push(Math.round((employees * perHead) / 1000) * 1000);
+      this.accountIds.push(sfdcId('001', this.sfdcTag, c + 1));
+    }
+    for (let o = 1; o <= OWNER_COUNT; o++) this.ownerIds.push(sfdcId('005', this.sfdcTag, o));
   }
 
   h(id: number, salt: number): number {
@@ -399,7 +477,12 @@ export class LeadGenerator {
   }
 
   city(id: number): City {
-    return CITY_SLOTS[this.h(id, SALT.city) % CITY_SLOTS.length]!;
+    return CITY_SLOTS[this.cityIdx(id)]!;
+  }
+
+  /** Index of the lead's city slot (cities take slots by weight). */
+  cityIdx(id: number): number {
+    return this.h(id, SALT.city) % CITY_SLOTS.length;
   }
 
   /** Whether the lead is synced with Salesforce, and as what. */
@@ -415,6 +498,23 @@ export class LeadGenerator {
   /** Every field of generated lead `id`, in describe order. */
   lead(id: number): LeadRecord {
     return buildLead(GENERATED_FNS, this, id);
+  }
+
+  /**
+   * The export line of generated lead `id`: the values of `names` joined by `delimiter` and ended
+   * by LF, each written as the bulk CSV encoder writes a value (null and empty as `null`, numbers
+   * and booleans as `String()` gives them, strings as they are), returned as a byte string (one
+   * char per byte of the line's UTF-8, for `Buffer#latin1Write`: a copy instead of a UTF-8
+   * conversion). No generated value holds a quote, a line break or a delimiter (`,` `;` tab), so no
+   * cell needs quoting (tables checked at load, see ASCII_TABLES). Building the line straight from
+   * the field functions skips the record object, the per-cell quoting test and the join, which
+   * took most of an export's time.
+   */
+  lineBuilder(names: readonly string[], delimiter: string): (id: number) => string {
+    const { build, runs } = compiledLine(names, delimiter);
+    // Texts of keyed column runs (see KEYED), per key: values depend on the seed, so per builder.
+    const texts = Array.from({ length: runs }, (): string[] => []);
+    return (id) => build(this, id, texts);
   }
 
   /** One field of generated lead `id` (null for an unknown name). */
@@ -518,9 +618,13 @@ function companyDomain(c: number): string {
 }
 
 function companyEmployees(g: LeadGenerator, c: number): number {
-  const h = hash(g.s, c, SALT.companySize);
+  return g.employees[c]!;
+}
+
+function computeEmployees(s: number, c: number): number {
+  const h = hash(s, c, SALT.companySize);
   const base = COMPANY_SIZES[h % COMPANY_SIZES.length]!;
-  return Math.max(2, Math.round(base * (0.6 + unit(hash(g.s, c, SALT.companySize + 100)) * 0.8)));
+  return Math.max(2, Math.round(base * (0.6 + unit(hash(s, c, SALT.companySize + 100)) * 0.8)));
 }
 
 function email(g: LeadGenerator, id: number): string {
@@ -533,18 +637,19 @@ function email(g: LeadGenerator, id: number): string {
   return `${first}.${last}.${id}@${domain}`;
 }
 
-function nullUnless(cond: boolean, value: () => FieldValue): FieldValue {
-  return cond ? value() : null;
+/** A generated lead's webinar instant: between its creation and its last update. */
+function lastWebinar(g: LeadGenerator, id: number): string {
+  const created = g.createdAt(id);
+  return isoSecondsFast(created + Math.floor(unit(g.h(id, 218)) * (g.updatedAt(id) - created)));
 }
+
+// Conditional values are plain ternaries: a `nullUnless(cond, () => value)` helper allocated a
+// closure per call, and export lines call these for every lead.
 
 const FIELD_FNS: Record<string, FieldFn> = {
   company: (g, id) => companyName(g.company(id)),
   website: (g, id) => `www.${companyDomain(g.company(id))}`,
-  annualRevenue: (g, id) => {
-    const c = g.company(id);
-    const perHead = 120_000 + (hash(g.s, c, SALT.companyRevenue) % 230) * 1000;
-    return Math.round((companyEmployees(g, c) * perHead) / 1000) * 1000;
-  },
+  annualRevenue: (g, id) => g.revenue[g.company(id)]!,
   numberOfEmployees: (g, id) => companyEmployees(g, g.company(id)),
   industry: (g, id) => COMPANY_KINDS[Math.floor(g.company(id) / COMPANY_STEMS.length)]![1],
   id: (_g, id) => id,
@@ -553,7 +658,7 @@ const FIELD_FNS: Record<string, FieldFn> = {
   salutation: (g, id) => (g.pct(id, SALT.salutation) < 30 ? pick(SALUTATIONS, g.h(id, 200)) : null),
   firstName: (g, id) => FIRST_NAMES[g.firstIdx(id)]!,
   middleName: (g, id) =>
-    nullUnless(g.pct(id, SALT.middle) < 12, () => `${String.fromCharCode(65 + (g.h(id, 201) % 26))}.`),
+    g.pct(id, SALT.middle) < 12 ? `${String.fromCharCode(65 + (g.h(id, 201) % 26))}.` : null,
   lastName: (g, id) => LAST_NAMES[g.lastIdx(id)]!,
   email,
   phone: (g, id) => (g.pct(id, SALT.phone) < 80 ? fill(g.city(id)[4], g.h(id, 202)) : null),
@@ -561,15 +666,9 @@ const FIELD_FNS: Record<string, FieldFn> = {
   fax: (g, id) => (g.pct(id, SALT.fax) < 10 ? fill(g.city(id)[4], g.h(id, 204)) : null),
   title: (g, id) => (g.pct(id, SALT.title) < 85 ? pick(TITLES, g.h(id, 205)) : null),
   dateOfBirth: (g, id) =>
-    nullUnless(g.pct(id, SALT.birth) < 8, () => {
-      const ms = Date.UTC(1960, 0, 1) + (g.h(id, 206) % (40 * 365)) * DAY_MS;
-      return isoSecondsFast(ms).slice(0, 10);
-    }),
+    g.pct(id, SALT.birth) < 8 ? isoDayFast(BIRTH_EPOCH + (g.h(id, 206) % (40 * 365)) * DAY_MS) : null,
   address: (g, id) =>
-    nullUnless(
-      g.pct(id, SALT.address) < 75,
-      () => `${1 + (g.h(id, 207) % 9800)} ${pick(STREETS, g.h(id, 208))}`,
-    ),
+    g.pct(id, SALT.address) < 75 ? `${1 + (g.h(id, 207) % 9800)} ${pick(STREETS, g.h(id, 208))}` : null,
   city: (g, id) => g.city(id)[0],
   state: (g, id) => g.city(id)[1],
   country: (g, id) => g.city(id)[2],
@@ -590,8 +689,7 @@ const FIELD_FNS: Record<string, FieldFn> = {
   leadScore: (g, id) => Math.floor(unit(g.h(id, SALT.score)) ** 2 * 150),
   relativeScore: (g, id) => (g.pct(id, SALT.relScore) < 60 ? 1 + (g.h(id, 213) % 5) : null),
   priority: (g, id) => (g.pct(id, SALT.priority) < 40 ? g.h(id, 214) % 101 : null),
-  urgency: (g, id) =>
-    nullUnless(g.pct(id, SALT.urgency) < 40, () => Math.round(unit(g.h(id, 215)) * 10000) / 100),
+  urgency: (g, id) => (g.pct(id, SALT.urgency) < 40 ? Math.round(unit(g.h(id, 215)) * 10000) / 100 : null),
   unsubscribed: (g, id) => g.pct(id, SALT.flags) < 4,
   unsubscribedReason: (g, id) =>
     g.pct(id, SALT.flags) < 4 ? pick(['Unsubscribed via email link', 'Too many emails'], id) : null,
@@ -599,62 +697,65 @@ const FIELD_FNS: Record<string, FieldFn> = {
   doNotCallReason: (g, id) => (g.pct(id, SALT.flags + 100) < 3 ? 'Requested by lead' : null),
   emailInvalid: (g, id) => g.pct(id, SALT.flags + 200) < 2,
   emailInvalidCause: (g, id) =>
-    nullUnless(
-      g.pct(id, SALT.flags + 200) < 2,
-      () => `550 5.1.1 <${email(g, id)}>: Recipient address rejected: User unknown`,
-    ),
+    g.pct(id, SALT.flags + 200) < 2
+      ? `550 5.1.1 <${email(g, id)}>: Recipient address rejected: User unknown`
+      : null,
   inferredCompany: (g, id) => (g.pct(id, SALT.inferred) < 10 ? companyName(g.company(id)) : null),
   inferredCountry: (g, id) => (g.pct(id, SALT.inferred) < 10 ? g.city(id)[2] : null),
   anonymousIP: () => null,
   isAnonymous: () => false,
   acquisitionProgramId: () => null,
   cookies: (g, id) =>
-    nullUnless(
-      g.pct(id, SALT.cookie) < 60,
-      () => `id:${g.cookieMunchkin}&token:_mch-${COOKIE_DOMAIN}-${g.createdAt(id)}-${10_000 + id}`,
-    ),
+    g.pct(id, SALT.cookie) < 60 ? `${g.cookiePrefix}${intString(g.createdAt(id))}-${10_000 + id}` : null,
   leadPartitionId: () => 1,
-  facebookId: (g, id) => (g.pct(id, SALT.social) < 5 ? String(100_000_000_000_000 + id) : null),
+  facebookId: (g, id) => (g.pct(id, SALT.social) < 5 ? intString(100_000_000_000_000 + id) : null),
   linkedInId: (g, id) =>
-    nullUnless(
-      g.pct(id, SALT.social + 100) < 20,
-      () => `${FIRST_SLUGS[g.firstIdx(id)]}-${LAST_SLUGS[g.lastIdx(id)]}-${id.toString(36)}`,
-    ),
+    g.pct(id, SALT.social + 100) < 20
+      ? `${FIRST_SLUGS[g.firstIdx(id)]}-${LAST_SLUGS[g.lastIdx(id)]}-${id.toString(36)}`
+      : null,
   twitterId: (g, id) =>
-    nullUnless(
-      g.pct(id, SALT.social + 200) < 10,
-      () => `${FIRST_SLUGS[g.firstIdx(id)]}_${LAST_SLUGS[g.lastIdx(id)]}${id}`,
-    ),
+    g.pct(id, SALT.social + 200) < 10
+      ? `${FIRST_SLUGS[g.firstIdx(id)]}_${LAST_SLUGS[g.lastIdx(id)]}${id}`
+      : null,
   sfdcType: (g, id) => g.crmType(id),
   sfdcLeadId: (g, id) => (g.crmType(id) === 'Lead' ? sfdcId('00Q', g.sfdcTag, id) : null),
   sfdcContactId: (g, id) => (g.crmType(id) === 'Contact' ? sfdcId('003', g.sfdcTag, id) : null),
-  sfdcAccountId: (g, id) =>
-    g.crmType(id) === 'Contact' ? sfdcId('001', g.sfdcTag, g.company(id) + 1) : null,
+  sfdcAccountId: (g, id) => (g.crmType(id) === 'Contact' ? g.accountIds[g.company(id)]! : null),
   sfdcLeadOwnerId: (g, id) =>
-    nullUnless(g.crmType(id) !== null, () =>
-      sfdcId('005', g.sfdcTag, 1 + (g.h(id, SALT.owner) % OWNER_COUNT)),
-    ),
+    g.crmType(id) !== null ? g.ownerIds[g.h(id, SALT.owner) % OWNER_COUNT]! : null,
   sfdcOpptyId: () => null,
   salesRegion: (g, id) => REGION_OF_COUNTRY[g.city(id)[2]] ?? 'EMEA',
   accountTier: (g, id) => (g.pct(id, SALT.tier) < 75 ? 1 + (g.h(id, 216) % 4) : null),
   productInterest: (g, id) => (g.pct(id, SALT.interest) < 70 ? pick(INTERESTS, g.h(id, 217)) : null),
   isCustomer: (g, id) => g.isCustomer(id),
   renewalDate: (g, id) =>
-    nullUnless(g.isCustomer(id), () => {
-      const ms = g.info.asOf + (g.h(id, SALT.renewal) % 365) * DAY_MS;
-      return isoSecondsFast(ms).slice(0, 10);
-    }),
-  contractValue: (g, id) => nullUnless(g.isCustomer(id), () => (50 + (g.h(id, SALT.contract) % 2450)) * 100),
-  lastWebinarAt: (g, id) =>
-    nullUnless(g.pct(id, SALT.webinar) < 30, () => {
-      const created = g.createdAt(id);
-      return isoSecondsFast(created + Math.floor(unit(g.h(id, 218)) * (g.updatedAt(id) - created)));
-    }),
+    g.isCustomer(id) ? isoDayFast(g.info.asOf + (g.h(id, SALT.renewal) % 365) * DAY_MS) : null,
+  contractValue: (g, id) => (g.isCustomer(id) ? (50 + (g.h(id, SALT.contract) % 2450)) * 100 : null),
+  lastWebinarAt: (g, id) => (g.pct(id, SALT.webinar) < 30 ? lastWebinar(g, id) : null),
   partnerEmail: (g, id) =>
-    nullUnless(g.pct(id, SALT.partner) < 5, () => `partner.${id}@${pick(PARTNER_DOMAINS, g.h(id, 219))}`),
+    g.pct(id, SALT.partner) < 5 ? `partner.${id}@${pick(PARTNER_DOMAINS, g.h(id, 219))}` : null,
 };
 
 const GENERATED = new Map<string, FieldFn>(Object.entries(FIELD_FNS));
+
+/** `String(c / 100)` by c: urgency printed without the shortest-double algorithm. */
+const HUNDREDTHS: string[] = [];
+
+/**
+ * Export-line variants of field functions: the same text as `String(value)`, made cheaper (the
+ * equivalence test in bulk/exports.identical.test.ts compares whole files).
+ */
+const LINE_FNS = new Map<string, FieldFn>([
+  [
+    'urgency',
+    (g, id) => {
+      const v = FIELD_FNS.urgency!(g, id);
+      if (typeof v !== 'number') return v;
+      const c = Math.round(v * 100);
+      return c >= 0 && c <= 10000 && c / 100 === v ? (HUNDREDTHS[c] ??= String(v)) : String(v);
+    },
+  ],
+]);
 const GENERATED_NAMES: string[] = LEAD_FIELDS.map((f) => f.name);
 const GENERATED_FNS: FieldFn[] = GENERATED_NAMES.map((name) => {
   const fn = GENERATED.get(name);
@@ -672,3 +773,154 @@ const buildLead = new Function(
   'id',
   `return {${GENERATED_NAMES.map((name, i) => `${JSON.stringify(name)}: fns[${i}](g, id)`).join(', ')}};`,
 ) as (fns: FieldFn[], g: LeadGenerator, id: number) => LeadRecord;
+
+/** Characters that would make a cell need quoting in any export format. */
+const SPECIAL = /[",;\t\r\n]/;
+/** Any char outside ASCII. */
+const NON_ASCII = /[\u0080-\uffff]/;
+const CITY_NAMES = CITIES.map((c) => c[0]);
+
+/**
+ * Fields whose values may hold non-ASCII characters (they come from these tables): the line builder
+ * turns those values into byte strings.
+ */
+const NON_ASCII_FIELDS = new Set(['firstName', 'lastName', 'city']);
+const NON_ASCII_TABLES = [FIRST_NAMES, LAST_NAMES, CITY_NAMES];
+
+/**
+ * Every other string a generated value is made of. Templates add only digits, ASCII letters, spaces
+ * and `. @ - : & _ < > + /`, so with these checked no generated value needs quoting, and only
+ * {@link NON_ASCII_FIELDS} can hold non-ASCII characters.
+ */
+const ASCII_TABLES = [
+  FIRST_SLUGS,
+  LAST_SLUGS,
+  COMPANY_NAMES,
+  COMPANY_DOMAINS,
+  COMPANY_KINDS.flat(),
+  CITIES.flatMap((c) => c.slice(1, 6).filter((v): v is string => typeof v === 'string')),
+  Object.values(REGION_OF_COUNTRY),
+  STREETS,
+  TITLES,
+  SALUTATIONS,
+  LEAD_SOURCES,
+  LEAD_STATUSES,
+  RATINGS,
+  ROLES,
+  INTERESTS,
+  PERSONAL_DOMAINS,
+  PARTNER_DOMAINS,
+  ORIGINAL_SOURCES.flat(),
+  [COOKIE_DOMAIN],
+];
+if (
+  ![...NON_ASCII_TABLES, ...ASCII_TABLES].every((table) => table.every((v) => !SPECIAL.test(v))) ||
+  !ASCII_TABLES.every((table) => table.every((v) => !NON_ASCII.test(v)))
+) {
+  throw new Error('a generated lead value table breaks what the export line builder relies on');
+}
+
+/** UTF-8 bytes of a string as a byte string (one char per byte). */
+function utf8ByteString(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
+const BYTE_STRINGS = new Map<string, string>(NON_ASCII_TABLES.flat().map((v) => [v, utf8ByteString(v)]));
+
+/** A value of a {@link NON_ASCII_FIELDS} field as a byte string (table values precomputed). */
+function byteString(v: FieldValue): FieldValue {
+  return typeof v === 'string' ? (BYTE_STRINGS.get(v) ?? utf8ByteString(v)) : v;
+}
+
+type LineFn = (g: LeadGenerator, id: number, texts: string[][]) => string;
+interface CompiledLine {
+  build: LineFn;
+  /** Number of keyed runs: the builder keeps one text cache per run. */
+  runs: number;
+}
+/** Compiled line functions by delimiter and field list: exports reuse a handful of field lists. */
+const compiledLines = new Map<string, CompiledLine>();
+const MAX_COMPILED_LINES = 64;
+
+/**
+ * Fields whose value is a function of the lead's company or city alone (see FIELD_FNS). Adjacent
+ * ones (company … industry lead the describe order; city, state, country follow each other) are
+ * written as one text cached per company or city: a few hundred texts replace five values and
+ * their delimiters per lead.
+ */
+const KEYED = new Map<string, 'company' | 'cityIdx'>([
+  ['company', 'company'],
+  ['website', 'company'],
+  ['annualRevenue', 'company'],
+  ['numberOfEmployees', 'company'],
+  ['industry', 'company'],
+  ['city', 'cityIdx'],
+  ['state', 'cityIdx'],
+  ['country', 'cityIdx'],
+  ['personTimeZone', 'cityIdx'],
+  ['salesRegion', 'cityIdx'],
+]);
+
+/** One cell as the compiled line writes it (without the delimiter). */
+function cellText(name: string, v: FieldValue): string {
+  if (v === null || v === '') return 'null';
+  return '' + (NON_ASCII_FIELDS.has(name) ? byteString(v) : v);
+}
+
+/**
+ * One function per field list, each field function held in its own constant: every call site
+ * then sees one target, which V8 calls directly or inlines (a loop over an array of functions is
+ * one megamorphic call site). Cells are appended as `v === null || v === '' ? 'null' : '' + v`
+ * (`'' + v` is `String(v)` for the strings, numbers and booleans field functions return).
+ */
+function compiledLine(names: readonly string[], delimiter: string): CompiledLine {
+  if (NON_ASCII.test(delimiter)) throw new Error(`unsupported export delimiter '${delimiter}'`);
+  const key = `${delimiter}\u0000${names.join('\u0000')}`;
+  const cached = compiledLines.get(key);
+  if (cached !== undefined) return cached;
+  const fns = names.map((name) => LINE_FNS.get(name) ?? GENERATED.get(name) ?? (() => null));
+  /** Columns [from, to) of each keyed run. */
+  const runs: { from: number; to: number }[] = [];
+  const lines: string[] = [];
+  for (let i = 0; i < fns.length; i++) lines.push(`const f${i} = fns[${i}];`);
+  lines.push('return function exportLine(g, id, texts) {', '  let s;', '  let v;', '  let k;', '  let t;');
+  for (let i = 0; i < fns.length;) {
+    const keyFn = KEYED.get(names[i]!);
+    if (keyFn !== undefined) {
+      let to = i + 1;
+      while (to < names.length && KEYED.get(names[to]!) === keyFn) to++;
+      const r = runs.push({ from: i, to }) - 1;
+      lines.push(`  k = g.${keyFn}(id);`, `  t = texts[${r}][k];`);
+      lines.push(`  if (t === undefined) t = texts[${r}][k] = runText(g, id, ${r});`);
+      lines.push(i === 0 ? '  s = t;' : '  s += t;');
+      i = to;
+      continue;
+    }
+    lines.push(NON_ASCII_FIELDS.has(names[i]!) ? `  v = bytes(f${i}(g, id));` : `  v = f${i}(g, id);`);
+    if (i === 0) {
+      lines.push(`  s = v === null || v === '' ? 'null' : '' + v;`);
+    } else {
+      // Delimiter and cell in one piece: a short sum is a flat copy, one rope node instead of two;
+      // null and booleans take a constant.
+      lines.push(
+        `  s += v === null || v === '' ? D_NULL : v === true ? D_TRUE : v === false ? D_FALSE : D + v;`,
+      );
+    }
+    i++;
+  }
+  lines.push("  return s + '\\n';", '};');
+  const d = JSON.stringify(delimiter);
+  lines.unshift(`const D = ${d}, D_NULL = ${d} + 'null', D_TRUE = ${d} + 'true', D_FALSE = ${d} + 'false';`);
+  /** A run's text for the lead's company or city (leading delimiter unless it starts the line). */
+  const runText = (g: LeadGenerator, id: number, r: number): string => {
+    const { from, to } = runs[r]!;
+    const cells: string[] = [];
+    for (let i = from; i < to; i++) cells.push(cellText(names[i]!, fns[i]!(g, id)));
+    // join makes a flat string: appending it later copies it whole.
+    return (from === 0 ? '' : delimiter) + cells.join(delimiter);
+  };
+  const build = new Function('fns', 'bytes', 'runText', lines.join('\n'))(fns, byteString, runText) as LineFn;
+  const compiled = { build, runs: runs.length };
+  if (compiledLines.size >= MAX_COMPILED_LINES) compiledLines.clear();
+  compiledLines.set(key, compiled);
+  return compiled;
+}

@@ -30,6 +30,7 @@ const TABLES = [
   'sync_run_logs',
   'sync_runs',
   'syncs',
+  'usage_days',
 ];
 
 describe('openDatabase (SQLite)', () => {
@@ -37,11 +38,9 @@ describe('openDatabase (SQLite)', () => {
     const file = tempFile();
     const first = await openDatabase({ database: { kind: 'sqlite', file } });
     const tables = await first.db.introspection.getTables();
-    expect(tables.map((t) => t.name).sort()).toEqual([
-      ...TABLES,
-      'tether_migrations',
-      'tether_migrations_lock',
-    ]);
+    expect(tables.map((t) => t.name).sort()).toEqual(
+      [...TABLES, 'tether_migrations', 'tether_migrations_lock'].sort(),
+    );
     const again = await migrateToLatest(first.db, first.dialect);
     expect(again.results).toEqual([]);
     await first.close();
@@ -57,6 +56,7 @@ describe('openDatabase (SQLite)', () => {
       '003_records',
       '004_syncs',
       '005_sync_run_logs',
+      '006_usage_days',
     ]);
     await reopened.close();
   });

@@ -194,6 +194,12 @@ export interface TrafficOptions {
   limitHitPause?: LimitHitPause;
   backoff?: BackoffPolicy;
   observer?: TrafficObserver;
+  /**
+   * Calls already made on a quota day by a connection or an instance, before this controller (stored
+   * usage, engine/usage.ts): its daily counts start from there, so a restart does not give a spent
+   * budget back. Asked when a connection's or an instance's day begins here. Default: none.
+   */
+  usedBefore?: (scope: 'instance' | 'connection', key: string, day: string) => number;
   /** [0, 1); injectable for tests (jitter). */
   random?: () => number;
 }
@@ -406,6 +412,7 @@ export class TrafficController {
   private readonly pause: LimitHitPause;
   private readonly backoff: BackoffPolicy;
   private readonly observer: TrafficObserver | undefined;
+  private readonly usedBefore: TrafficOptions['usedBefore'];
   private readonly random: () => number;
   private closed = false;
 
@@ -418,6 +425,7 @@ export class TrafficController {
     this.pause = opts.limitHitPause ?? DEFAULT_LIMIT_HIT_PAUSE;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.observer = opts.observer;
+    this.usedBefore = opts.usedBefore;
     this.random = opts.random ?? Math.random;
   }
 
@@ -693,7 +701,7 @@ export class TrafficController {
     if (now >= conn.dayEndsAt) {
       conn.day = this.day.dayOf(now);
       conn.dayEndsAt = this.day.nextStart(now);
-      conn.used = 0;
+      conn.used = this.usedBefore?.('connection', id, conn.day) ?? 0;
     }
     return conn;
   }
@@ -708,7 +716,7 @@ export class TrafficController {
     if (now >= inst.dayEndsAt) {
       inst.day = this.day.dayOf(now);
       inst.dayEndsAt = this.day.nextStart(now);
-      inst.usedToday = 0;
+      inst.usedToday = this.usedBefore?.('instance', inst.key, inst.day) ?? 0;
     }
   }
 

@@ -190,3 +190,89 @@ describe('UsageRecorder', () => {
     c.close();
   });
 });
+
+describe('UsageRecorder across a restart (restore, takeChanged, callsOn)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2025-01-15T12:00:00-06:00'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const now = () => Date.now();
+
+  it('hands out the rows counted into, once, as copies', () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    expect(u.takeChanged()).toEqual([]);
+    u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at: now(), queuedMs: 5 });
+    u.released({ instanceKey: I, connectionId: 'c1', at: now(), outcome: { kind: 'fail', code: '1003' } });
+    const rows = u.takeChanged();
+    expect(rows.map((r) => [r.scope, r.key, r.day, r.counters.calls, r.counters.errorsByCode])).toEqual([
+      ['instance', I, '2025-01-15', 1, { '1003': 1 }],
+      ['connection', 'c1', '2025-01-15', 1, { '1003': 1 }],
+    ]);
+    expect(u.takeChanged()).toEqual([]);
+    // Copies: counting on does not change what was handed out.
+    u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at: now(), queuedMs: 0 });
+    expect(rows[1]!.counters.calls).toBe(1);
+    expect(u.takeChanged().map((r) => r.counters.calls)).toEqual([2, 2]);
+  });
+
+  it('restored rows count on, and seed traffic control so that a spent budget stays spent', async () => {
+    const before = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    for (let i = 0; i < 3; i++)
+      before.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at: now(), queuedMs: 0 });
+    const stored = before.takeChanged();
+
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    u.restore(stored);
+    expect(u.callsOn('connection', 'c1', '2025-01-15')).toBe(3);
+    expect(u.callsOn('instance', I, '2025-01-15')).toBe(3);
+    expect(u.callsOn('connection', 'c2', '2025-01-15')).toBe(0);
+    const c = new TrafficController({
+      defaults: { ...LIMITS, maxInFlight: 10 },
+      day: MARKETO_QUOTA_DAY,
+      now,
+      observer: u,
+      usedBefore: (scope, key, day) => u.callsOn(scope, key, day),
+    });
+    u.useBudgets(c);
+    c.setBudget('c1', 4);
+    const base = { instanceKey: I, connectionId: 'c1', priority: 'interactive' as const, maxWaitMs: 0 };
+    (await c.acquire(base)).release();
+    await expect(c.acquire(base)).rejects.toMatchObject({ code: 'budget_exhausted' });
+    const [row] = await u.snapshot({ connectionId: 'c1' });
+    expect(row).toMatchObject({ calls: 4, budget: { limit: 4, used: 4, left: 0 } });
+    expect(c.instanceBudget(I).used).toBe(4);
+    // The next quota day starts from zero.
+    await vi.advanceTimersByTimeAsync(24 * 3_600_000);
+    (await c.acquire(base)).release();
+    expect(c.budget('c1').used).toBe(1);
+    c.close();
+  });
+
+  it('restores only the days it keeps', () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now, retentionDays: 2 });
+    const row = (day: string) => ({
+      scope: 'connection' as const,
+      key: 'c1',
+      day,
+      instanceKey: I,
+      counters: {
+        calls: 1,
+        identityCalls: 0,
+        errors: 0,
+        errorsByCode: {},
+        retries: 0,
+        queuedMs: 0,
+        maxQueuedMs: 0,
+        rejected: {},
+      },
+    });
+    u.restore([row('2025-01-13'), row('2025-01-14'), row('2025-01-15')]);
+    expect(u.callsOn('connection', 'c1', '2025-01-13')).toBe(0);
+    expect(u.callsOn('connection', 'c1', '2025-01-14')).toBe(1);
+    expect(u.callsOn('connection', 'c1', '2025-01-15')).toBe(1);
+    expect(u.oldestKeptDay()).toBe('2025-01-14');
+  });
+});

@@ -3,8 +3,10 @@
  * code, retries, time spent queued, traffic-control rejections and (for today) the budget left.
  *
  * Fed by the traffic controller as its {@link TrafficObserver} (calls, errors, retries, queueing) and by
- * the token manager (`identityCall`). In memory for now, bounded to `retentionDays` days; persistence
- * comes later behind the same interface (recording is fire-and-forget, reading is async).
+ * the token manager (`identityCall`). Counted in memory (recording is fire-and-forget, reading is
+ * async), bounded to `retentionDays` days; the rows that changed are taken by engine/usage-persistence.ts
+ * and stored, and stored rows are restored at start, so that a restart keeps today's spend: traffic
+ * control seeds its daily counts from {@link UsageRecorder.callsOn}.
  */
 import {
   UTC_DAY,
@@ -92,6 +94,15 @@ interface Row {
   c: UsageCounters;
 }
 
+/** A row as stored (engine/usage-persistence.ts). */
+export interface UsageDayRow {
+  scope: 'instance' | 'connection';
+  key: string;
+  day: string;
+  instanceKey: string | undefined;
+  counters: UsageCounters;
+}
+
 export class UsageRecorder implements UsageStore {
   private readonly rows = new Map<string, Row>();
   private readonly days = new Set<string>();
@@ -102,6 +113,8 @@ export class UsageRecorder implements UsageStore {
   private cached = { from: Infinity, until: -Infinity, day: '' };
   /** The rows of the day last written, by scope then key: no key string built per event. */
   private recent = { day: '', instance: new Map<string, Row>(), connection: new Map<string, Row>() };
+  /** Rows counted into since the last {@link takeChanged}. */
+  private changed = new Set<Row>();
 
   constructor(opts: UsageOptions = {}) {
     this.quotaDay = opts.day ?? UTC_DAY;
@@ -148,6 +161,59 @@ export class UsageRecorder implements UsageStore {
 
   identityCall(e: { instanceKey: string; connectionId: string; at?: number }): void {
     for (const c of this.both(e.instanceKey, e.connectionId, e.at ?? this.now())) c.identityCalls++;
+  }
+
+  // -- persistence --------------------------------------------------------------------------------
+
+  /**
+   * Restores stored rows (at start, before any traffic): each replaces the row of its (scope, key, day).
+   * Rows older than what is kept are skipped.
+   */
+  restore(rows: UsageDayRow[]): void {
+    for (const r of [...rows].sort((a, b) => a.day.localeCompare(b.day))) {
+      this.remember(r.day);
+      if (!this.days.has(r.day)) continue;
+      const c = { ...empty(), ...r.counters };
+      c.errorsByCode = { ...r.counters.errorsByCode };
+      c.rejected = { ...r.counters.rejected };
+      this.rows.set(rowKey(r.scope, r.key, r.day), {
+        scope: r.scope,
+        key: r.key,
+        instanceKey: r.instanceKey,
+        day: r.day,
+        c,
+      });
+    }
+    this.recent = { day: '', instance: new Map(), connection: new Map() };
+  }
+
+  /** Copies of the rows counted into since the last call (to store), oldest day first. */
+  takeChanged(): UsageDayRow[] {
+    const out: UsageDayRow[] = [];
+    for (const r of this.changed) {
+      if (!this.days.has(r.day)) continue; // dropped by retention meanwhile
+      out.push({
+        scope: r.scope,
+        key: r.key,
+        day: r.day,
+        instanceKey: r.instanceKey,
+        counters: { ...r.c, errorsByCode: { ...r.c.errorsByCode }, rejected: { ...r.c.rejected } },
+      });
+    }
+    this.changed = new Set();
+    return out;
+  }
+
+  /** The oldest quota day kept, for `at` (stored rows before it can go). */
+  oldestKeptDay(at: number = this.now()): string {
+    let ms = at;
+    for (let i = 1; i < this.retentionDays; i++) ms -= 86_400_000;
+    return this.dayOf(ms);
+  }
+
+  /** Calls granted on `day` (a quota day) to a connection or an instance, as counted and restored. */
+  callsOn(scope: 'instance' | 'connection', key: string, day: string): number {
+    return this.rows.get(rowKey(scope, key, day))?.c.calls ?? 0;
   }
 
   // -- reading ------------------------------------------------------------------------------------
@@ -242,6 +308,7 @@ export class UsageRecorder implements UsageStore {
       this.recent[scope].set(key, r);
     }
     r.instanceKey = instanceKey;
+    this.changed.add(r);
     return r.c;
   }
 

@@ -14,6 +14,7 @@ import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import { listen } from './app.ts';
 import { TrafficController } from '../engine/traffic.ts';
 import { UsageRecorder } from '../engine/usage.ts';
+import { UsagePersistence } from '../engine/usage-persistence.ts';
 import { RequestLog, requestLogDaysFromEnv } from '../engine/request-log.ts';
 import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
@@ -92,6 +93,7 @@ export async function startTether(
   }
   let store: Store | undefined;
   let requestLog: RequestLog | undefined;
+  let usagePersistence: UsagePersistence | undefined;
   try {
     store = await openStore(config);
     const outbound = new OutboundClient({ allowedHosts });
@@ -118,6 +120,8 @@ export async function startTether(
     // Usage days follow Marketo's quota day (midnight America/Chicago), the first provider's.
     const marketoDay = TRAFFIC_PROFILES.marketo?.options().day;
     const usage = new UsageRecorder(marketoDay ? { day: marketoDay } : {});
+    // Today's stored usage is back before any call: a restart does not give a spent budget back.
+    usagePersistence = await UsagePersistence.start(store.ctx, usage, { log, now: () => nowOf(store!.ctx) });
     const traffic = new Map<string, TrafficController>();
     for (const [name, profile] of Object.entries(TRAFFIC_PROFILES)) {
       // One clock for Tether: the store's (tests move it), so quota days and token expiry agree.
@@ -125,6 +129,7 @@ export async function startTether(
       const controller = new TrafficController({
         ...profile.options(),
         observer: usage,
+        usedBefore: (scope, key, day) => usage.callsOn(scope, key, day),
         now: () => nowOf(clock).getTime(),
       });
       traffic.set(name, controller);
@@ -151,6 +156,7 @@ export async function startTether(
     deps.syncs = startSyncScheduler(deps, { enabled: config.syncs });
     const openedStore = store;
     const openedLog = requestLog;
+    const openedUsage = usagePersistence;
     return {
       url: server.url,
       secretKey: store.keys.secretKey,
@@ -160,6 +166,7 @@ export async function startTether(
         await server.close();
         await deps.syncs?.close();
         for (const t of traffic.values()) t.close();
+        await openedUsage.close();
         await openedLog.close();
         await webhooks.drain();
         outbound.close();
@@ -168,6 +175,7 @@ export async function startTether(
       },
     };
   } catch (err) {
+    await usagePersistence?.close();
     await requestLog?.close();
     await store?.close();
     await sandbox?.close();

@@ -9,6 +9,7 @@ import * as m002 from './002_limits.ts';
 import * as m003 from './003_records.ts';
 import * as m004 from './004_syncs.ts';
 import * as m005 from './005_sync_run_logs.ts';
+import * as m006 from './006_usage_days.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -31,6 +32,7 @@ const MODULES: Record<string, MigrationModule> = {
   '003_records': m003,
   '004_syncs': m004,
   '005_sync_run_logs': m005,
+  '006_usage_days': m006,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -277,6 +277,62 @@ describe('limits: persistence across a restart', () => {
   });
 });
 
+describe('budget and usage: kept across a restart', () => {
+  let t: TestTether;
+  let second: RunningTether | undefined;
+  beforeAll(async () => {
+    t = await startTestTether();
+  });
+  afterAll(async () => {
+    await second?.close();
+    await t.sandbox.close();
+    rmSync(t.dataDir, { recursive: true, force: true });
+  });
+
+  it("a restart does not give today's spent budget back; usage counts carry on", async () => {
+    const id = await connectNew(t, { end_user: { id: 'restart' }, allowed_integrations: ['marketo'] });
+    expect((await patchLimits(t, id, { daily_budget: 3 })).status).toBe(200);
+    for (let i = 1; i <= 2; i++) expect((await proxyGet(t, id, `/rest/v1/lead/${i}.json`)).status).toBe(200);
+    await t.tether.close();
+
+    second = await startTether(
+      loadConfig({
+        TETHER_PORT: '0',
+        TETHER_DATA_DIR: t.dataDir,
+        TETHER_SANDBOX: 'off',
+        TETHER_LOG_LEVEL: 'silent',
+        TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
+        // Background syncs would spend calls of their own.
+        TETHER_SYNCS: 'off',
+      }),
+      { logger: pino({ level: 'silent' }) },
+    );
+    const api = (path: string) =>
+      fetch(`${second!.url}${path}`, {
+        headers: {
+          authorization: `Bearer ${second!.secretKey}`,
+          'connection-id': id,
+          'provider-config-key': 'marketo',
+        },
+      });
+    const usage = await json<{ connection: Json & { budget: Json } }>(
+      await api(`/connections/${id}/usage?${q()}`),
+    );
+    expect(usage.connection.calls).toBe(2);
+    expect(usage.connection.budget).toMatchObject({ limit: 3, used: 2, left: 1 });
+    expect((await api('/proxy/rest/v1/lead/3.json')).status).toBe(200);
+    const refused = await api('/proxy/rest/v1/lead/4.json');
+    expect(refused.status).toBe(429);
+    expect((await json<ErrorBody>(refused)).error.code).toBe('daily_budget_exhausted');
+    const after = await json<{ connection: Json & { budget: Json; rejected: Json }; instance: Json }>(
+      await api(`/connections/${id}/usage?${q()}`),
+    );
+    expect(after.connection).toMatchObject({ calls: 3, rejected: { budget_exhausted: 1 } });
+    expect(after.connection.budget).toMatchObject({ used: 3, left: 0 });
+    expect(after.instance.calls).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('budget, usage and request log through the proxy', () => {
   let t: TestTether;
   beforeAll(async () => {

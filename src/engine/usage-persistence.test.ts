@@ -1,0 +1,80 @@
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nowOf } from '../db/context.ts';
+import { openTestDb, type TestDb } from '../db/testing.ts';
+import { loadUsageDays } from '../db/usage-days.ts';
+import { MARKETO_QUOTA_DAY } from '../marketo/limits.ts';
+import { UsagePersistence } from './usage-persistence.ts';
+import { UsageRecorder, type UsageCounters } from './usage.ts';
+
+/** Stored usage against a real (migrated) SQLite database. */
+describe('UsagePersistence', () => {
+  let t: TestDb;
+  const I = 'abc-123-def.mktorest.com';
+  beforeEach(async () => {
+    t = await openTestDb(new Date('2025-01-15T18:00:00.000Z'));
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  const recorder = () => new UsageRecorder({ day: MARKETO_QUOTA_DAY, now: () => nowOf(t.ctx).getTime() });
+  const grant = (u: UsageRecorder, connectionId: string) =>
+    u.granted({
+      instanceKey: I,
+      connectionId,
+      priority: 'interactive',
+      at: nowOf(t.ctx).getTime(),
+      queuedMs: 0,
+    });
+
+  it('stores what changed and restores it into a new recorder', async () => {
+    const log = pino({ level: 'silent' });
+    const u = recorder();
+    const p = await UsagePersistence.start(t.ctx, u, { log, now: () => nowOf(t.ctx), intervalMs: 60_000 });
+    grant(u, 'c1');
+    grant(u, 'c1');
+    grant(u, 'c2');
+    await p.flush();
+    grant(u, 'c1');
+    await p.close();
+    const stored = await loadUsageDays<UsageCounters>(t.ctx, '2025-01-01');
+    expect(
+      stored
+        .map((r) => [r.scope, r.key, r.day, r.counters.calls])
+        .sort((a, b) => String(a).localeCompare(String(b))),
+    ).toEqual([
+      ['connection', 'c1', '2025-01-15', 3],
+      ['connection', 'c2', '2025-01-15', 1],
+      ['instance', I, '2025-01-15', 4],
+    ]);
+
+    const again = recorder();
+    const p2 = await UsagePersistence.start(t.ctx, again, {
+      log,
+      now: () => nowOf(t.ctx),
+      intervalMs: 60_000,
+    });
+    expect(again.callsOn('connection', 'c1', '2025-01-15')).toBe(3);
+    expect(again.callsOn('instance', I, '2025-01-15')).toBe(4);
+    await p2.close();
+  });
+
+  it('a failed write is retried with the next one, never thrown', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+    const u = recorder();
+    const p = await UsagePersistence.start(t.ctx, u, { log, now: () => nowOf(t.ctx), intervalMs: 60_000 });
+    grant(u, 'c1');
+    await t.ctx.db.schema.alterTable('usage_days').renameTo('usage_days_away').execute();
+    await expect(p.flush()).resolves.toBeUndefined();
+    expect(lines.some((l) => l.includes('could not store API usage'))).toBe(true);
+    await t.ctx.db.schema.alterTable('usage_days_away').renameTo('usage_days').execute();
+    await p.close(); // nothing new counted: the failed rows alone are written
+    const stored = await loadUsageDays<UsageCounters>(t.ctx, '2025-01-01');
+    expect(stored.map((r) => [r.scope, r.counters.calls]).sort()).toEqual([
+      ['connection', 1],
+      ['instance', 1],
+    ]);
+  });
+});

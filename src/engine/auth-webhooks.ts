@@ -1,4 +1,4 @@
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import type { Environment } from '../db/environments.ts';
 import type { Connection } from '../db/connections.ts';
 
@@ -8,7 +8,7 @@ import type { Connection } from '../db/connections.ts';
  * replaces the primary URL and drops the secondary.
  */
 export function authWebhook(
-  deps: Pick<ServerDeps, 'webhooks'>,
+  deps: Pick<EngineDeps, 'webhooks'>,
   environment: Environment,
   connection: Connection,
   event: {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import type { Environment } from '../db/environments.ts';
 import type { ConnectSession } from '../db/sessions.ts';
 import { getIntegration } from '../db/integrations.ts';
 import { upsertConnection, type ConnectionWithCredentials } from '../db/connections.ts';
 import { CONNECTION_TESTERS } from '../providers/testers.ts';
-import { ApiError } from '../server/errors.ts';
+import { ApiError } from '../api-error.ts';
 import { nowOf } from '../db/context.ts';
 import { authWebhook } from './auth-webhooks.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
@@ -29,7 +29,7 @@ export interface ConnectRequest {
 }
 
 export async function connectClientCredentials(
-  deps: ServerDeps,
+  deps: EngineDeps,
   req: ConnectRequest,
 ): Promise<{ connection: ConnectionWithCredentials; operation: 'creation' | 'override' }> {
   const { environment, session, providerConfigKey } = req;
@@ -140,7 +140,7 @@ export async function connectClientCredentials(
  * everything else, so a connect at a busy instance queues instead of causing a 606.
  */
 async function testRequest(
-  deps: ServerDeps,
+  deps: EngineDeps,
   providerName: string,
   opts: OutboundRequestOptions,
 ): Promise<OutboundResponse> {

@@ -10,7 +10,7 @@
  *    through one connection sets them for all;
  *  - `null` restores a default.
  */
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import type { Connection } from '../db/connections.ts';
 import { inTransaction } from '../db/context.ts';
 import {
@@ -23,10 +23,10 @@ import {
   type StoredInstanceLimits,
 } from '../db/limits.ts';
 import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
-import { ApiError } from '../server/errors.ts';
+import { ApiError } from '../api-error.ts';
 import type { InstanceLimits, TrafficController } from './traffic.ts';
 
-type Deps = Pick<ServerDeps, 'store' | 'traffic' | 'log'>;
+type Deps = Pick<EngineDeps, 'store' | 'traffic' | 'log'>;
 
 /** The instance fields settable through the API, in the API's names. */
 export interface InstancePatch {
@@ -75,7 +75,7 @@ export interface TrafficTarget {
   instanceKey: string;
 }
 
-export function trafficTarget(deps: Pick<ServerDeps, 'traffic'>, connection: Connection): TrafficTarget {
+export function trafficTarget(deps: Pick<EngineDeps, 'traffic'>, connection: Connection): TrafficTarget {
   const profile = TRAFFIC_PROFILES[connection.provider];
   const traffic = deps.traffic.get(connection.provider);
   if (!profile || !traffic) {

@@ -24,7 +24,7 @@
  */
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import type { ConnectionWithCredentials } from '../db/connections.ts';
 import { nowOf } from '../db/context.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
@@ -43,7 +43,7 @@ import {
 } from './traffic.ts';
 
 export type ProviderCallDeps = Pick<
-  ServerDeps,
+  EngineDeps,
   'store' | 'outbound' | 'providers' | 'webhooks' | 'log' | 'traffic'
 >;
 

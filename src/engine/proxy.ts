@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import type { Environment } from '../db/environments.ts';
 import { nowOf, type DbContext } from '../db/context.ts';
 import { getConnection, getConnectionById, type ConnectionWithCredentials } from '../db/connections.ts';
@@ -9,7 +9,7 @@ import { getIntegration } from '../db/integrations.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
 import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
-import { ApiError } from '../server/errors.ts';
+import { ApiError } from '../api-error.ts';
 import { cachesOf, TtlCache } from './lookup-cache.ts';
 import {
   BACKOFF_MS,
@@ -163,7 +163,7 @@ const renewals = new WeakMap<object, Map<number, Renewal>>();
  * so a revoked service is asked once, not once per call.
  */
 async function renewAfter(
-  deps: ServerDeps,
+  deps: EngineDeps,
   connection: ConnectionWithCredentials,
   dead: string,
   environment: Environment,
@@ -200,7 +200,7 @@ async function renewAfter(
 // Per-connection facts, computed once per connection object (not once per call)
 
 interface Target {
-  deps: ServerDeps;
+  deps: EngineDeps;
   provider: ProviderDefinition;
   profile: TrafficProfile;
   traffic: TrafficController;
@@ -212,7 +212,7 @@ interface Target {
 
 const targets = new WeakMap<ConnectionWithCredentials, Target>();
 
-function targetOf(deps: ServerDeps, connection: ConnectionWithCredentials): Target {
+function targetOf(deps: EngineDeps, connection: ConnectionWithCredentials): Target {
   const known = targets.get(connection);
   if (known && known.deps === deps) return known;
   const provider = deps.providers.get(connection.provider);
@@ -389,7 +389,7 @@ class AttemptGuard extends Cancellation implements Expiring {
 // The call
 
 interface Call {
-  deps: ServerDeps;
+  deps: EngineDeps;
   req: ProxyRequest;
   res: ServerResponse;
   target: Target;
@@ -440,7 +440,7 @@ function onCallerClose(this: ServerResponse): void {
 }
 
 export async function proxyCall(
-  deps: ServerDeps,
+  deps: EngineDeps,
   req: ProxyRequest,
   res: ServerResponse,
 ): Promise<ProxyOutcome> {

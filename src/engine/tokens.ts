@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerDeps } from '../server/deps.ts';
+import type { EngineDeps } from './deps.ts';
 import { nowOf } from '../db/context.ts';
 import {
   getConnectionById,
@@ -13,7 +13,7 @@ import { buildTokenRequest, parseTokenResponse, ProviderError } from '../provide
 import { isOutboundError, readResponseBody } from './outbound.ts';
 import { authWebhook } from './auth-webhooks.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
-import { ApiError } from '../server/errors.ts';
+import { ApiError } from '../api-error.ts';
 
 /**
  * Valid credentials for a connection (Nango spec 3, "refresh-if-needed"), for `GET /connections/{id}`
@@ -58,8 +58,8 @@ export class RefreshError extends Error {
   }
 }
 
-type TokenDeps = Pick<ServerDeps, 'store' | 'outbound' | 'providers' | 'webhooks' | 'log'> &
-  Partial<Pick<ServerDeps, 'usage'>>;
+type TokenDeps = Pick<EngineDeps, 'store' | 'outbound' | 'providers' | 'webhooks' | 'log'> &
+  Partial<Pick<EngineDeps, 'usage'>>;
 
 /** In-flight refreshes, per store (several Tethers may share a process in tests) and connection pk. */
 const flights = new WeakMap<object, Map<number, Promise<ConnectionWithCredentials>>>();

@@ -1,20 +1,2 @@
-/**
- * Every HTTP error Tether answers: `{ "error": { "code": "snake_case", "message": "…" } }`, in
- * Nango's shape (validation errors add `errors: [{code, message, path}]`).
- */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-
-  toBody(): { error: Record<string, unknown> } {
-    return { error: { code: this.code, message: this.message, ...this.extra } };
-  }
-}
-
-export const notFound = (message = 'Not found') => new ApiError(404, 'not_found', message);
+/** The HTTP error type (defined beside the engine, which answers with it too: src/api-error.ts). */
+export { ApiError, notFound } from '../api-error.ts';

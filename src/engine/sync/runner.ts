@@ -23,7 +23,7 @@
  * Tether's log with the run's `syncId` and `runId`.
  */
 import type { Logger } from 'pino';
-import type { ServerDeps } from '../../server/deps.ts';
+import type { EngineDeps } from '../deps.ts';
 import { nowOf } from '../../db/context.ts';
 import { RunLog } from './run-log.ts';
 import { getConnectionById, type ConnectionWithCredentials } from '../../db/connections.ts';
@@ -41,7 +41,7 @@ import {
   type SyncRunError,
 } from '../../db/syncs.ts';
 import { SyncPaused, type SyncIO, type SyncModelDef, type SyncPage } from '../../marketo/models/types.ts';
-import { ApiError } from '../../server/errors.ts';
+import { ApiError } from '../../api-error.ts';
 import {
   connectionInstanceKey,
   isPausedUntil,
@@ -56,7 +56,7 @@ import { sendSyncWebhooks } from './webhooks.ts';
 export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED';
 
 export interface RunInput {
-  deps: ServerDeps;
+  deps: EngineDeps;
   owner: string;
   claim: Claim;
   /** Undefined when the provider no longer has a sync of that name. */

@@ -20,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ServerDeps } from '../../server/deps.ts';
+import type { EngineDeps } from '../deps.ts';
 import type { Connection } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
 import { claimSync, connectionsMissingSyncs, ensureSyncs, listDueSyncs, type Claim } from '../../db/syncs.ts';
@@ -78,7 +78,7 @@ export class SyncScheduler {
   private started = false;
 
   constructor(
-    private readonly deps: ServerDeps,
+    private readonly deps: EngineDeps,
     opts: SyncSchedulerOptions = {},
   ) {
     this.registry = opts.registry ?? SYNCS_BY_PROVIDER;
@@ -262,7 +262,7 @@ export function syncSchedulerEnvOptions(
 }
 
 /** Creates and starts the scheduler (`deps.syncs`), with {@link syncSchedulerEnvOptions} under `opts`. */
-export function startSyncScheduler(deps: ServerDeps, opts: SyncSchedulerOptions = {}): SyncScheduler {
+export function startSyncScheduler(deps: EngineDeps, opts: SyncSchedulerOptions = {}): SyncScheduler {
   return new SyncScheduler(deps, { ...syncSchedulerEnvOptions(), ...opts }).start();
 }
 
@@ -271,7 +271,7 @@ export function startSyncScheduler(deps: ServerDeps, opts: SyncSchedulerOptions 
  * Never throws (a failure is logged; the scheduler creates missing syncs later anyway).
  */
 export async function ensureSyncsForConnection(
-  deps: ServerDeps,
+  deps: EngineDeps,
   connection: Pick<Connection, 'id' | 'provider'>,
 ): Promise<void> {
   try {

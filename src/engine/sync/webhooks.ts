@@ -7,7 +7,7 @@
  *  - Failure: `{…, success: false, error: {type, description}, startedAt, failedAt}`, for every model.
  * A run paused by a spent quota or budget is not a failure: no webhook.
  */
-import type { ServerDeps } from '../../server/deps.ts';
+import type { EngineDeps } from '../deps.ts';
 import type { Connection } from '../../db/connections.ts';
 import { getEnvironmentById } from '../../db/environments.ts';
 import type { SyncRun, SyncRunError } from '../../db/syncs.ts';
@@ -24,7 +24,7 @@ export interface SyncWebhookInput {
 }
 
 export async function sendSyncWebhooks(
-  deps: Pick<ServerDeps, 'store' | 'webhooks'>,
+  deps: Pick<EngineDeps, 'store' | 'webhooks'>,
   input: SyncWebhookInput,
 ): Promise<number> {
   const env = await getEnvironmentById(deps.store.ctx, input.connection.environmentId);

@@ -50,12 +50,58 @@ export async function spawnSandbox(args: string[]): Promise<SandboxProcess> {
   return {
     info: JSON.parse(line) as SandboxProcess['info'],
     child,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: stopper(child),
   };
+}
+
+/** A child process the benches started, with the lines it printed (the last 1,000). */
+export interface Child {
+  child: ChildProcess;
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+/** Stops `child` (SIGTERM) and resolves once it exited; at once if it already did. */
+export function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+}
+
+/**
+ * Spawns `node [nodeArgs] <loader> <args>` with `env` (tsx's loader for TypeScript, none for a built
+ * `.mjs`) and resolves with the first stdout line matching `pattern`; rejects if the process exits first.
+ */
+export async function spawnUntil(
+  args: string[],
+  env: Record<string, string>,
+  pattern: RegExp,
+  nodeArgs: string[] = [],
+): Promise<Child & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [...nodeArgs, ...nodeLoader(args), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const rl = createInterface({ input: child.stdout! });
+  const lines: string[] = [];
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`${args.join(' ')} exited with ${code}`));
+    child.once('exit', onExit);
+    rl.on('line', (line) => {
+      lines.push(line);
+      if (lines.length > 1000) lines.shift();
+      const m = pattern.exec(line);
+      if (m) {
+        child.off('exit', onExit);
+        resolve(m);
+      }
+    });
+  });
+  return { child, match, lines, stop: stopper(child) };
 }
 
 export async function getToken(info: SandboxProcess['info']): Promise<string> {

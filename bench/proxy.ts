@@ -22,16 +22,14 @@
  * Tether runs with TETHER_SYNCS=off: background syncs would compete with the proxy for its CPU.
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { getToken, nodeLoader, root, spawnSandbox, tetherBundle, type SandboxProcess } from './lib.ts';
+import { getToken, spawnSandbox, spawnUntil, tetherBundle, type Child, type SandboxProcess } from './lib.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -79,50 +77,6 @@ function bareProxy(target: string): void {
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-interface Child {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-}
-
-/** Spawn `node --import tsx <args>` and wait for the first stdout line matching `pattern`. */
-async function spawnUntil(
-  args: string[],
-  env: Record<string, string>,
-  pattern: RegExp,
-  nodeArgs: string[] = [],
-): Promise<Child & { match: RegExpExecArray; lines: string[] }> {
-  const child = spawn(process.execPath, [...nodeArgs, ...nodeLoader(args), ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const rl = createInterface({ input: child.stdout! });
-  const lines: string[] = [];
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`${args.join(' ')} exited with ${code}`));
-    child.once('exit', onExit);
-    rl.on('line', (line) => {
-      lines.push(line);
-      if (lines.length > 1000) lines.shift();
-      const m = pattern.exec(line);
-      if (m) {
-        child.off('exit', onExit);
-        resolve(m);
-      }
-    });
-  });
-  return { child, match, lines, stop: stopper(child) };
-}
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -235,7 +189,7 @@ async function main(): Promise<void> {
   const PHASES = process.env.BENCH_PHASES ?? '1234';
   const TETHER_NODE_ARGS = (process.env.BENCH_TETHER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
-  const children: Child[] = [];
+  const children: Pick<Child, 'stop'>[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
   try {
     // -- processes --------------------------------------------------------------------------------

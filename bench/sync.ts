@@ -30,13 +30,11 @@
  * The calls target counts the runs' calls: a fixed cost per 31-day window (24 windows over the sandbox's
  * two years of leads), so a quick run with fewer leads shows more calls per 100,000.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { getToken, nodeLoader, root, spawnSandbox, tetherBundle, type SandboxProcess } from './lib.ts';
+import { getToken, spawnSandbox, spawnUntil, tetherBundle, type Child, type SandboxProcess } from './lib.ts';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 1_000_000);
 const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 1);
@@ -66,48 +64,6 @@ const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
 
 // ---------------------------------------------------------------------------------------------------
 // Processes
-
-interface Child {
-  child: ChildProcess;
-  lines: string[];
-  stop(): Promise<void>;
-}
-
-/** `node --import tsx <args>` with `env`; resolves with the first stdout line matching `pattern`. */
-async function spawnUntil(
-  args: string[],
-  env: Record<string, string>,
-  pattern: RegExp,
-  nodeArgs: string[] = [],
-): Promise<Child & { match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [...nodeArgs, ...nodeLoader(args), ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const rl = createInterface({ input: child.stdout! });
-  const lines: string[] = [];
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`${args.join(' ')} exited with ${code}`));
-    child.once('exit', onExit);
-    rl.on('line', (line) => {
-      lines.push(line);
-      if (lines.length > 1000) lines.shift();
-      const m = pattern.exec(line);
-      if (m) {
-        child.off('exit', onExit);
-        resolve(m);
-      }
-    });
-  });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  return { child, match, lines, stop };
-}
 
 interface Tether extends Child {
   url: string;
@@ -458,7 +414,7 @@ async function changeLeads(info: SandboxProcess['info'], count: number): Promise
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const children: Child[] = [];
+  const children: Pick<Child, 'stop'>[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-sync-'));
   let ok = true;
   try {
@@ -478,7 +434,7 @@ async function main(): Promise<void> {
       '--bulk-processing-ms',
       '0',
     ]);
-    children.push({ child: sb.child, lines: [], stop: sb.stop });
+    children.push(sb);
     await control(sb.info, 'PATCH', '', { limits: { bulk: { dailyBytes: DAILY_EXPORT_BYTES } } });
     const sandboxHost = new URL(sb.info.endpoint).host;
     const secretKey = randomUUID();

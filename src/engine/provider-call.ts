@@ -39,8 +39,20 @@ import {
   type CallOutcome,
   type Permit,
   type Priority,
+  type RetryContext,
   type TrafficController,
 } from './traffic.ts';
+
+/** Whether `outcome` is worth another attempt (traffic.ts's policy); if so, after waiting its backoff. */
+async function retryAfterBackoff(
+  outcome: CallOutcome,
+  ctx: RetryContext,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const d = retryPolicy(outcome, ctx);
+  if (d.retry) await sleep(d.delayMs, signal);
+  return d.retry;
+}
 
 export type ProviderCallDeps = Pick<
   EngineDeps,
@@ -210,17 +222,12 @@ export async function providerCall(
     headers['content-type'] = 'application/x-www-form-urlencoded';
   }
 
-  /** Whether the outcome is worth another attempt; if so, after its backoff. */
-  const backedOff = async (outcome: CallOutcome, attempt: number): Promise<boolean> => {
-    const d = retryPolicy(outcome, {
-      method: req.method,
-      idempotent,
-      callerRetries: opts.retries ?? 0,
-      attempt,
-    });
-    if (d.retry) await sleep(d.delayMs, signal);
-    return d.retry;
-  };
+  const backedOff = (outcome: CallOutcome, attempt: number): Promise<boolean> =>
+    retryAfterBackoff(
+      outcome,
+      { method: req.method, idempotent, callerRetries: opts.retries ?? 0, attempt },
+      signal,
+    );
 
   let current = connection;
   let forceRefresh = false;
@@ -533,11 +540,8 @@ export async function providerDownload(
   const now = () => nowOf(deps.store.ctx).getTime();
   const where = `${provider.display_name} ${req.path.split('?')[0]}`;
 
-  const backedOff = async (outcome: CallOutcome, attempt: number): Promise<boolean> => {
-    const d = retryPolicy(outcome, { method: 'GET', idempotent: true, attempt });
-    if (d.retry) await sleep(d.delayMs, signal);
-    return d.retry;
-  };
+  const backedOff = (outcome: CallOutcome, attempt: number): Promise<boolean> =>
+    retryAfterBackoff(outcome, { method: 'GET', idempotent: true, attempt }, signal);
 
   let current = connection;
   let forceRefresh = false;

@@ -1,11 +1,14 @@
 import { rmSync } from 'node:fs';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Nango } from '@nangohq/node';
-import { loadConfig } from '../../config.ts';
-import { startTether, type RunningTether } from '../../server/start.ts';
+import type { RunningTether } from '../../server/start.ts';
 import { startTestTether, type TestTether } from '../../server/testing.ts';
-import { advanceClocks, captureLogs, connectNew } from '../../server/routes/connections/test-helpers.ts';
+import {
+  advanceClocks,
+  captureLogs,
+  connectNew,
+  startSecondTether,
+} from '../../server/routes/connections/test-helpers.ts';
 import { nowOf } from '../../db/context.ts';
 import { nextChicagoMidnight } from '../../marketo/limits.ts';
 import { leadsSync, UPDATED_AT_UNAVAILABLE } from '../../marketo/models/leads.ts';
@@ -526,17 +529,7 @@ describe('a restart of Tether while lead export jobs are processing', () => {
     expect(ended.map((e) => e.end)).toEqual(['STOPPED']);
 
     // A new Tether on the same data directory.
-    second = await startTether(
-      loadConfig({
-        TETHER_PORT: '0',
-        TETHER_DATA_DIR: t.dataDir,
-        TETHER_SANDBOX: 'off',
-        TETHER_LOG_LEVEL: 'silent',
-        TETHER_SYNCS: 'off',
-        TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
-      }),
-      { logger: pino({ level: 'silent' }) },
-    );
+    second = await startSecondTether(t);
     const scheduler = leadsScheduler(second, ended);
     scheduler.start();
     await sleep(200);

@@ -190,22 +190,24 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       return { end: 'ERROR', runId, apiCalls, error };
     }
     const connectionPk = connection.id;
+    // Both kinds of call are the run's background work: counted, and following a refreshed connection.
+    const background = {
+      priority: 'background' as const,
+      signal: abort.signal,
+      onAttempt: () => {
+        apiCalls++;
+      },
+      onConnection: (c: ConnectionWithCredentials) => {
+        connection = c;
+      },
+    };
     const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
       if (abort.signal.aborted) throw abort.signal.reason;
       return providerCall(
         deps,
         connection!,
         { method, path, ...(body !== undefined ? { body } : {}) },
-        {
-          priority: 'background',
-          signal: abort.signal,
-          onAttempt: () => {
-            apiCalls++;
-          },
-          onConnection: (c) => {
-            connection = c;
-          },
-        },
+        background,
       );
     };
     const download = async (
@@ -217,16 +219,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         deps,
         connection!,
         { path, ...(o?.range ? { range: o.range } : {}) },
-        {
-          priority: 'background',
-          signal: abort.signal,
-          onAttempt: () => {
-            apiCalls++;
-          },
-          onConnection: (c) => {
-            connection = c;
-          },
-        },
+        background,
       );
       downloads.add(d);
       const inner = d.body;

@@ -1,10 +1,8 @@
 import { rmSync } from 'node:fs';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../config.ts';
-import { startTether, type RunningTether } from '../../start.ts';
+import type { RunningTether } from '../../start.ts';
 import { startTestTether, type TestTether } from '../../testing.ts';
-import { AUTH_CODES, authFailures, connectNew } from './test-helpers.ts';
+import { AUTH_CODES, authFailures, connectNew, startSecondTether } from './test-helpers.ts';
 
 /**
  * Limits, usage and the request log over real HTTP against a real Tether and a real Marketo sandbox:
@@ -252,16 +250,7 @@ describe('limits: persistence across a restart', () => {
     const pk = String(await pkOf(t, id));
     await t.tether.close();
 
-    second = await startTether(
-      loadConfig({
-        TETHER_PORT: '0',
-        TETHER_DATA_DIR: t.dataDir,
-        TETHER_SANDBOX: 'off',
-        TETHER_LOG_LEVEL: 'silent',
-        TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
-      }),
-      { logger: pino({ level: 'silent' }) },
-    );
+    second = await startSecondTether(t);
     const traffic = second.deps.traffic.get('marketo')!;
     // Applied before any request: traffic control knows them already.
     expect(traffic.limitsOf(patched.instance.key)).toMatchObject({ rateMax: 42, dailyQuota: 60_000 });
@@ -295,18 +284,7 @@ describe('budget and usage: kept across a restart', () => {
     for (let i = 1; i <= 2; i++) expect((await proxyGet(t, id, `/rest/v1/lead/${i}.json`)).status).toBe(200);
     await t.tether.close();
 
-    second = await startTether(
-      loadConfig({
-        TETHER_PORT: '0',
-        TETHER_DATA_DIR: t.dataDir,
-        TETHER_SANDBOX: 'off',
-        TETHER_LOG_LEVEL: 'silent',
-        TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
-        // Background syncs would spend calls of their own.
-        TETHER_SYNCS: 'off',
-      }),
-      { logger: pino({ level: 'silent' }) },
-    );
+    second = await startSecondTether(t);
     const api = (path: string) =>
       fetch(`${second!.url}${path}`, {
         headers: {

@@ -2,6 +2,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { loadConfig } from '../../../config.ts';
+import { startTether, type RunningTether } from '../../start.ts';
 import { startTestTether, type TestTether } from '../../testing.ts';
 import type { StartOptions } from '../../../sandbox/index.ts';
 
@@ -220,3 +222,21 @@ export const AUTH_CODES = [
   'invalid_secret_key_format',
   'unknown_account',
 ];
+
+/**
+ * A second Tether on `t`'s data directory (a restart: close `t.tether` first), calling `t`'s sandbox,
+ * background syncs off (they would spend calls of their own), silent.
+ */
+export function startSecondTether(t: TestTether): Promise<RunningTether> {
+  return startTether(
+    loadConfig({
+      TETHER_PORT: '0',
+      TETHER_DATA_DIR: t.dataDir,
+      TETHER_SANDBOX: 'off',
+      TETHER_LOG_LEVEL: 'silent',
+      TETHER_SYNCS: 'off',
+      TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
+    }),
+    { logger: pino({ level: 'silent' }) },
+  );
+}

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -109,4 +110,50 @@ export async function getToken(info: SandboxProcess['info']): Promise<string> {
     `${info.identity}/oauth/token?grant_type=client_credentials&client_id=${info.clientId}&client_secret=${info.clientSecret}`,
   );
   return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** Tether's API with its secret key: JSON in and out, an error for any status ≥ 300. */
+export function tetherApi(url: string, secretKey: string) {
+  return async <T = Record<string, unknown>>(
+    path: string,
+    init: { method?: string; json?: unknown } = {},
+  ): Promise<T> => {
+    const res = await fetch(url + path, {
+      method: init.method ?? 'GET',
+      headers: {
+        authorization: `Bearer ${secretKey}`,
+        ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  };
+}
+
+/** A connection made through the connect API, as the Connect UI makes it. */
+export async function connectMarketo(
+  url: string,
+  secretKey: string,
+  info: Pick<SandboxProcess['info'], 'endpoint' | 'identity' | 'clientId' | 'clientSecret'>,
+): Promise<string> {
+  const api = tetherApi(url, secretKey);
+  const session = await api<{ data: { token: string } }>('/connect/sessions', {
+    method: 'POST',
+    json: { end_user: { id: `bench-${randomUUID()}` }, allowed_integrations: ['marketo'] },
+  });
+  const q = new URLSearchParams({
+    connect_session_token: session.data.token,
+    'params[endpointURL]': info.endpoint,
+    'params[identityURL]': info.identity,
+  });
+  const res = await fetch(`${url}/oauth2/auth/marketo?${q}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: info.clientId, client_secret: info.clientSecret }),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`connect: ${res.status} ${text}`);
+  return (JSON.parse(text) as { connectionId: string }).connectionId;
 }

@@ -29,7 +29,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getToken, spawnSandbox, spawnUntil, tetherBundle, type Child, type SandboxProcess } from './lib.ts';
+import {
+  connectMarketo,
+  getToken,
+  spawnSandbox,
+  spawnUntil,
+  tetherApi,
+  tetherBundle,
+  type Child,
+  type SandboxProcess,
+} from './lib.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -226,41 +235,9 @@ async function main(): Promise<void> {
     const tetherUrl = tether.match[1]!;
     const tetherPid = tether.child.pid!;
     const auth = { authorization: `Bearer ${secretKey}` };
-    const api = async (path: string, init: { method?: string; json?: unknown } = {}) => {
-      const res = await fetch(tetherUrl + path, {
-        method: init.method ?? 'GET',
-        headers: { ...auth, ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
-      });
-      const text = await res.text();
-      if (res.status >= 300) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
-      return JSON.parse(text) as Record<string, unknown>;
-    };
-    /** A connection through the connect API, as the Connect UI makes it. */
-    const connect = async (info: {
-      endpoint: string;
-      identity: string;
-      clientId: string;
-      clientSecret: string;
-    }) => {
-      const session = (await api('/connect/sessions', {
-        method: 'POST',
-        json: { end_user: { id: `bench-${randomUUID()}` }, allowed_integrations: ['marketo'] },
-      })) as { data: { token: string } };
-      const q = new URLSearchParams({
-        connect_session_token: session.data.token,
-        'params[endpointURL]': info.endpoint,
-        'params[identityURL]': info.identity,
-      });
-      const res = await fetch(`${tetherUrl}/oauth2/auth/marketo?${q}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_id: info.clientId, client_secret: info.clientSecret }),
-      });
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`connect: ${res.status} ${text}`);
-      return (JSON.parse(text) as { connectionId: string }).connectionId;
-    };
+    const api = tetherApi(tetherUrl, secretKey);
+    const connect = (info: Parameters<typeof connectMarketo>[2]) =>
+      connectMarketo(tetherUrl, secretKey, info);
 
     const connA = await connect(sb.info);
     // Instance B keeps Marketo's limits on (rate 100 / 20 s, 10 in flight) for phase 3; connected now so

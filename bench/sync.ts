@@ -34,7 +34,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getToken, spawnSandbox, spawnUntil, tetherBundle, type Child, type SandboxProcess } from './lib.ts';
+import {
+  connectMarketo,
+  getToken,
+  spawnSandbox,
+  spawnUntil,
+  tetherApi,
+  tetherBundle,
+  type Child,
+  type SandboxProcess,
+} from './lib.ts';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 1_000_000);
 const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 1);
@@ -161,47 +170,6 @@ function sampler(tetherPid: number, sandboxPid: number) {
 
 // ---------------------------------------------------------------------------------------------------
 // Tether and sandbox APIs
-
-function tetherApi(url: string, secretKey: string) {
-  return async <T = Record<string, unknown>>(
-    path: string,
-    init: { method?: string; json?: unknown } = {},
-  ): Promise<T> => {
-    const res = await fetch(url + path, {
-      method: init.method ?? 'GET',
-      headers: {
-        authorization: `Bearer ${secretKey}`,
-        ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
-    });
-    const text = await res.text();
-    if (res.status >= 300) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as T;
-  };
-}
-
-/** A connection made through the connect API, as the Connect UI makes it. */
-async function connect(url: string, secretKey: string, info: SandboxProcess['info']): Promise<string> {
-  const api = tetherApi(url, secretKey);
-  const session = await api<{ data: { token: string } }>('/connect/sessions', {
-    method: 'POST',
-    json: { end_user: { id: `bench-${randomUUID()}` }, allowed_integrations: ['marketo'] },
-  });
-  const q = new URLSearchParams({
-    connect_session_token: session.data.token,
-    'params[endpointURL]': info.endpoint,
-    'params[identityURL]': info.identity,
-  });
-  const res = await fetch(`${url}/oauth2/auth/marketo?${q}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_id: info.clientId, client_secret: info.clientSecret }),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`connect: ${res.status} ${text}`);
-  return (JSON.parse(text) as { connectionId: string }).connectionId;
-}
 
 interface Counters {
   apiCalls: number;
@@ -441,7 +409,7 @@ async function main(): Promise<void> {
 
     // Set up with syncs off: no run starts before the options are set and the other syncs are paused.
     const setup = await startTether(dataDir, secretKey, sandboxHost, false);
-    const connectionId = await connect(setup.url, secretKey, sb.info);
+    const connectionId = await connectMarketo(setup.url, secretKey, sb.info);
     const api = tetherApi(setup.url, secretKey);
     await api('/sync/options', {
       method: 'PUT',

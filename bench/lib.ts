@@ -35,9 +35,11 @@ export interface SandboxProcess {
 
 /** Start `src/sandbox/cli.ts --json` in its own process (its own core) and wait for its line. */
 export async function spawnSandbox(args: string[]): Promise<SandboxProcess> {
+  // BENCH_SANDBOX_NODE_ARGS: node flags of the sandbox process (diagnostics, e.g. `--cpu-prof`).
+  const nodeArgs = (process.env.BENCH_SANDBOX_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'src/sandbox/cli.ts'), '--port', '0', '--json', ...args],
+    [...nodeArgs, '--import', 'tsx', join(root, 'src/sandbox/cli.ts'), '--port', '0', '--json', ...args],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],

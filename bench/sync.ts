@@ -133,6 +133,8 @@ function sampler(tetherPid: number, sandboxPid: number) {
   let lastT = performance.now();
   let lastCpu = cpuMs(tetherPid);
   let lastSb = cpuMs(sandboxPid);
+  const cpuStart = lastCpu;
+  const sbStart = lastSb;
   const timer = setInterval(() => {
     const rss = procStatus(tetherPid, 'VmRSS');
     if (rss > peakRss) {
@@ -163,6 +165,8 @@ function sampler(tetherPid: number, sandboxPid: number) {
         hwm: procStatus(tetherPid, 'VmHWM'),
         idleMs,
         sandboxBusyWhileIdleMs,
+        tetherCpuMs: cpuMs(tetherPid) - cpuStart,
+        sandboxCpuMs: cpuMs(sandboxPid) - sbStart,
       };
     },
   };
@@ -234,6 +238,9 @@ interface RunFigures {
   seconds: number;
   idleS: number;
   sandboxBusyWhileIdleS: number;
+  /** CPU time (all threads, user + system) of each process during the run. */
+  tetherCpuS: number;
+  sandboxCpuS: number;
   /** Tether's RSS when the run was triggered. */
   rssBefore: number;
   peakRss: number;
@@ -297,6 +304,8 @@ async function measuredRun(
     seconds,
     idleS: Math.min(s.idleMs / 1000, seconds),
     sandboxBusyWhileIdleS: s.sandboxBusyWhileIdleMs / 1000,
+    tetherCpuS: s.tetherCpuMs / 1000,
+    sandboxCpuS: s.sandboxCpuMs / 1000,
     rssBefore,
     peakRss: s.peakRss,
     peakAnon: s.peakAnon,
@@ -330,6 +339,13 @@ function report(f: RunFigures, leadsInInstance: number): boolean {
     `   Tether idle (waiting on export jobs or the network) ${f.idleS.toFixed(1)} s` +
       ` (the sandbox busy during ${f.sandboxBusyWhileIdleS.toFixed(1)} s of it); without it: ` +
       `${fmt(f.records / Math.max(busyS, 0.001))} records/s over ${busyS.toFixed(1)} s`,
+  );
+  // CPU per record: steadier than records/s when other work shares the machine, and it shows what
+  // the 2 cores are spent on (the sandbox makes the files on the same machine).
+  const perRecord = (cpuS: number) => ((cpuS * 1e6) / Math.max(f.records, 1)).toFixed(1);
+  console.log(
+    `   CPU: Tether ${f.tetherCpuS.toFixed(1)} s (${perRecord(f.tetherCpuS)} µs per record, all threads), ` +
+      `sandbox ${f.sandboxCpuS.toFixed(1)} s (${perRecord(f.sandboxCpuS)} µs per record)`,
   );
   // The sandbox makes the files in its own process (timestamps have a one-second resolution).
   const started = f.jobs.map((j) => Date.parse(j.startedAt ?? '')).filter((t) => !Number.isNaN(t));

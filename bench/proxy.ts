@@ -6,7 +6,8 @@
  * this process. Prints, from one run:
  *
  *  1. a simple lead read (`GET /rest/v1/lead/<id>.json`): throughput and p50/p99 under load
- *     (autocannon) direct to the sandbox, through the bare proxy and through Tether, plus the latency
+ *     (autocannon) direct to the sandbox, through the bare proxy and through Tether (the loads take
+ *     turns over the three targets, BENCH_ROUNDS times, and add up per target), plus the latency
  *     Tether adds at p50 without load (sequential calls, µs resolution), and the CPU time per request
  *     of each proxy process and of the sandbox (from /proc; steadier than req/s when the machine is shared);
  *  2. identity calls made by 1,000 concurrent proxied reads on a cold token (sandbox tokens expired);
@@ -16,7 +17,7 @@
  *  4. the RSS growth of the Tether process while a bulk export file streams through the proxy.
  *
  * Environment: BENCH_QUICK=1 (short run: 3 s loads, 150 calls under limits, ~50 MB file),
- * BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_RATE_CALLS, BENCH_BULK_LEADS, BENCH_TETHER_LOG_LEVEL (warn),
+ * BENCH_SECONDS (per load; 5), BENCH_ROUNDS (alternating loads per target in phase 1; 3), BENCH_CONNECTIONS, BENCH_RATE_CALLS, BENCH_BULK_LEADS, BENCH_TETHER_LOG_LEVEL (warn),
  * BENCH_PHASES (which phases run, e.g. `1` or `14`; default all), BENCH_TETHER_NODE_ARGS (node flags of
  * the measured Tether, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * Tether runs with TETHER_SYNCS=off: background syncs would compete with the proxy for its CPU.
@@ -100,6 +101,13 @@ const mark = (ok: boolean) => (ok ? 'MET' : 'MISSED');
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function median(values: number[]): number {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /**
@@ -187,7 +195,8 @@ async function load(target: Target, ids: number[], seconds: number, connections:
 
 async function main(): Promise<void> {
   const QUICK = process.env.BENCH_QUICK === '1';
-  const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
+  const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
   const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
   const RATE_CALLS = Number(process.env.BENCH_RATE_CALLS ?? (QUICK ? 150 : 300));
   // A 31-day export window holds 31/730 of the leads, ~620 bytes a row with every field:
@@ -324,39 +333,75 @@ async function main(): Promise<void> {
         { rps: number; p50: number; p99: number; seqP50: number; seqP99: number; cpu: number }
       > = {};
       const sandboxPid = sb.child.pid!;
-      for (const target of targets) {
-        await load(target, ids, QUICK ? 2 : 3, CONNECTIONS); // warm-up (JIT)
-        const before = await counters(sb.info.admin, sb.info.munchkinId);
-        const cpu0 = target.pid !== undefined ? cpuMicros(target.pid) : NaN;
-        const sbCpu0 = cpuMicros(sandboxPid);
-        const r = await load(target, ids, SECONDS, CONNECTIONS);
-        const cpu = (cpuMicros(target.pid ?? sandboxPid) - cpu0) / r['2xx'];
-        const sbCpu = (cpuMicros(sandboxPid) - sbCpu0) / r['2xx'];
-        const after = await counters(sb.info.admin, sb.info.munchkinId);
-        const served = (after.byEndpoint[LEAD_READ] ?? 0) - (before.byEndpoint[LEAD_READ] ?? 0);
-        const errors = errorsOf(after) - errorsOf(before);
-        if (r.non2xx > 0 || r.errors > 0 || errors > 0 || served < r['2xx']) {
-          throw new Error(
-            `${target.name}: ${r.non2xx} non-2xx, ${r.errors} errors, ${errors} Marketo errors, ${served} served for ${r['2xx']} answers`,
-          );
+      // The loads alternate between the targets, ROUNDS times: a machine whose speed drifts (other work,
+      // CPU frequency, page cache) then weighs on every target alike instead of on whichever ran last.
+      for (const target of targets) await load(target, ids, QUICK ? 2 : 3, CONNECTIONS); // warm-up (JIT)
+      const sums = new Map<
+        string,
+        {
+          ok: number;
+          seconds: number;
+          cpu: number;
+          sbCpu: number;
+          rps: number[];
+          p50: number[];
+          p99: number[];
         }
+      >();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const target of targets) {
+          const before = await counters(sb.info.admin, sb.info.munchkinId);
+          const cpu0 = target.pid !== undefined ? cpuMicros(target.pid) : NaN;
+          const sbCpu0 = cpuMicros(sandboxPid);
+          const r = await load(target, ids, SECONDS, CONNECTIONS);
+          const cpu = cpuMicros(target.pid ?? sandboxPid) - cpu0;
+          const sbCpu = cpuMicros(sandboxPid) - sbCpu0;
+          const after = await counters(sb.info.admin, sb.info.munchkinId);
+          const served = (after.byEndpoint[LEAD_READ] ?? 0) - (before.byEndpoint[LEAD_READ] ?? 0);
+          const errors = errorsOf(after) - errorsOf(before);
+          if (r.non2xx > 0 || r.errors > 0 || errors > 0 || served < r['2xx']) {
+            throw new Error(
+              `${target.name}: ${r.non2xx} non-2xx, ${r.errors} errors, ${errors} Marketo errors, ${served} served for ${r['2xx']} answers`,
+            );
+          }
+          let sum = sums.get(target.name);
+          if (sum === undefined) {
+            sum = { ok: 0, seconds: 0, cpu: 0, sbCpu: 0, rps: [], p50: [], p99: [] };
+            sums.set(target.name, sum);
+          }
+          sum.ok += r['2xx'];
+          sum.seconds += r.duration; // seconds
+          sum.cpu += cpu;
+          sum.sbCpu += sbCpu;
+          sum.rps.push(r['2xx'] / r.duration);
+          sum.p50.push(r.latency.p50);
+          sum.p99.push(r.latency.p99);
+        }
+      }
+      for (const target of targets) {
+        const sum = sums.get(target.name)!;
         const seq = await sequentialLatency(target, ids, SEQ);
+        const rps = sum.ok / sum.seconds;
+        const p50 = median(sum.p50);
+        const p99 = median(sum.p99);
+        const cpu = sum.cpu / sum.ok;
         results[target.name] = {
-          rps: r.requests.average,
-          p50: r.latency.p50,
-          p99: r.latency.p99,
+          rps,
+          p50,
+          p99,
           seqP50: percentile(seq, 50),
           seqP99: percentile(seq, 99),
           cpu,
         };
+        const rounds = ROUNDS > 1 ? ` (rounds: ${sum.rps.map((x) => Math.round(x)).join(', ')})` : '';
         console.log(
-          `   ${target.name.padEnd(24)} ${String(Math.round(r.requests.average)).padStart(6)} req/s` +
-            `   loaded p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms` +
+          `   ${target.name.padEnd(24)} ${String(Math.round(rps)).padStart(6)} req/s` +
+            `   loaded p50 ${p50} ms, p99 ${p99} ms` +
             `   unloaded p50 ${percentile(seq, 50).toFixed(3)} ms, p99 ${percentile(seq, 99).toFixed(3)} ms` +
-            `   (${r['2xx']} ok)`,
+            `   (${sum.ok} ok)${rounds}`,
         );
         console.log(
-          `   ${''.padEnd(24)} CPU per request: ${target.pid !== undefined ? `${cpu.toFixed(1)} µs in the proxy, ` : ''}${sbCpu.toFixed(1)} µs in the sandbox`,
+          `   ${''.padEnd(24)} CPU per request: ${target.pid !== undefined ? `${cpu.toFixed(1)} µs in the proxy, ` : ''}${(sum.sbCpu / sum.ok).toFixed(1)} µs in the sandbox`,
         );
       }
       const direct = results['direct to the sandbox']!;
@@ -365,9 +410,14 @@ async function main(): Promise<void> {
       const share = teth.rps / bareR.rps;
       const added = teth.seqP50 - direct.seqP50;
       const addedBare = bareR.seqP50 - direct.seqP50;
+      const bareRounds = sums.get('bare Node reverse proxy')!.rps;
+      const roundShares = sums.get("Tether's /proxy")!.rps.map((x, i) => pct(x / bareRounds[i]!));
       console.log(
         `   Tether throughput = ${pct(share)} of the bare proxy (target ≥ 70%: ${mark(share >= 0.7)}), ` +
-          `${pct(teth.rps / direct.rps)} of direct`,
+          `${pct(teth.rps / direct.rps)} of direct` +
+          (ROUNDS > 1
+            ? ` (requests over ${ROUNDS} alternating rounds; per round ${roundShares.join(', ')})`
+            : ''),
       );
       console.log(
         `   Tether's CPU per request = ${(teth.cpu / bareR.cpu).toFixed(2)}× the bare proxy's ` +

@@ -3,7 +3,8 @@
  * listed newest first per connection with keyset paging, pruned by age. DDL: migrations/002_limits.ts.
  */
 import { CompiledQuery, type Generated, type Kysely } from 'kysely';
-import type { DbContext } from './context.ts';
+import type BetterSqlite3 from 'better-sqlite3';
+import { inTransaction, transactionSqlite, type DbContext } from './context.ts';
 import type { Database } from './schema.ts';
 
 export interface RequestLogTable {
@@ -88,8 +89,42 @@ function numbersParameters(d: Kysely<Database & RequestLogTables>): boolean {
   return d.selectFrom('request_log').select('id').where('id', '=', 0).compile().sql.includes('$1');
 }
 
+/** The single-row INSERT, prepared once per SQLite connection. */
+const sqliteInserts = new WeakMap<BetterSqlite3.Database, BetterSqlite3.Statement>();
+
+/**
+ * SQLite, inside a transaction: one reused prepared statement, a row per run. Kysely's SQLite driver
+ * prepares (compiles) its statement on every query, which for a 500-row INSERT cost more than the rows.
+ */
+function sqliteInsert(sqlite: BetterSqlite3.Database, rows: readonly RequestLogRow[]): void {
+  let stmt = sqliteInserts.get(sqlite);
+  if (stmt === undefined) {
+    stmt = sqlite.prepare(insertText(1, false));
+    sqliteInserts.set(sqlite, stmt);
+  }
+  for (const r of rows) {
+    stmt.run(
+      r.connectionPk,
+      r.providerConfigKey,
+      r.method,
+      r.path,
+      r.status,
+      r.codes.length === 0 ? '[]' : JSON.stringify(r.codes),
+      r.durationMs,
+      r.attempts,
+      r.at,
+    );
+  }
+}
+
 export async function insertRequestLog(ctx: DbContext, rows: readonly RequestLogRow[]): Promise<void> {
   if (rows.length === 0) return;
+  const sqlite = transactionSqlite(ctx);
+  if (sqlite !== undefined) return sqliteInsert(sqlite, rows);
+  if (!ctx.db.isTransaction) {
+    // On SQLite, a transaction is what hands out the connection for the fast path above.
+    return inTransaction(ctx, (tx) => insertRequestLog(tx, rows));
+  }
   const db = logDb(ctx);
   const write = async (d: Kysely<Database & RequestLogTables>) => {
     const dollar = numbersParameters(d);

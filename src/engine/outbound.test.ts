@@ -235,6 +235,53 @@ describe('response bodies', () => {
   });
 });
 
+describe('bodies that arrive with their headers', () => {
+  /** Until the body arrived whole (a small body comes in the same socket read, but give it time). */
+  async function whole(res: { takeComplete?(max: number): Buffer | undefined }, max = 1 << 20) {
+    for (let i = 0; i < 100; i++) {
+      const b = res.takeComplete!(max);
+      if (b !== undefined) return b;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error('the body never came whole');
+  }
+
+  it('hands a small complete body over whole, without a stream; a stream asked for later is empty', async () => {
+    const res = await client.request({ url: `${base}/hello` });
+    expect((await whole(res)).toString()).toBe('hello');
+    expect(res.takeComplete!(1 << 20)).toBeUndefined(); // taken once
+    const body = res.body as UpstreamBody;
+    expect(body.complete).toBe(true);
+    expect((await readResponseBody(res)).length).toBe(0);
+    // the connection went back to the pool and serves the next call
+    expect((await readResponseBody(await client.request({ url: `${base}/hello` }))).toString()).toBe('hello');
+  });
+
+  it('leaves a body above the limit to the stream, with every byte', async () => {
+    const res = await client.request({ url: `${base}/hello` });
+    await new Promise((r) => setTimeout(r, 50)); // arrived whole meanwhile
+    expect(res.takeComplete!(4)).toBeUndefined();
+    const body = res.body as UpstreamBody;
+    expect((await readResponseBody(res)).toString()).toBe('hello');
+    expect(body.bytesRead).toBe(5);
+  });
+
+  it('a body still coming is streamed, chunks that came before the stream included', async () => {
+    const res = await client.request({ url: `${base}/big` });
+    expect(res.takeComplete!(16 << 20)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(res.takeComplete!(16 << 20)).toBeUndefined(); // past the early bytes a stream took over
+    expect((await readResponseBody(res, 16 << 20)).length).toBe(8 << 20);
+  });
+
+  it('a body cut before anyone asked for it fails when asked for', async () => {
+    const res = await client.request({ url: `${base}/stall-body`, timeoutMs: 100 });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(res.takeComplete!(1 << 20)).toBeUndefined();
+    await expectCode(readResponseBody(res), 'timeout');
+  });
+});
+
 describe('request line and cancellation', () => {
   it('sends the path new URL() would, whether the URL takes the fast path or not', async () => {
     const cases: [string, string][] = [

@@ -327,6 +327,11 @@ export interface OutboundResponse {
   headers: http.IncomingHttpHeaders;
   /** The raw body (not decompressed). Consume or destroy it; the total timeout keeps running until it ends. */
   body: Readable;
+  /**
+   * The whole raw body when every byte already arrived, nothing read it yet and it is at most `max`
+   * bytes; it is then consumed (no stream is ever built for it). Undefined otherwise: read `body`.
+   */
+  takeComplete?(max: number): Buffer | undefined;
 }
 
 export interface OutboundClientOptions extends OutboundPolicyOptions {
@@ -592,6 +597,19 @@ class Pending implements Expiring {
   private finished = false;
   private connected = false;
   private body: UpstreamBody | undefined;
+  /**
+   * The body before anyone asked for a stream: chunks that came with or right after the headers
+   * (a small JSON answer arrives whole in one socket read, so it never needs a Readable, nor the
+   * ticks a Readable schedules). Past {@link EAGER_BODY_BYTES} a stream takes over.
+   */
+  private early: Buffer[] | undefined;
+  private earlySize = 0;
+  /** Every byte of the body arrived (onComplete) while no stream existed. */
+  private earlyComplete = false;
+  /** The body failed while no stream existed: the stream, once asked for, fails with it. */
+  private earlyError: Error | undefined;
+  /** The caller took the whole body (takeComplete): a stream asked for later is empty. */
+  private taken = false;
   private abortUpstream: ((err: Error) => void) | undefined;
   private resumeFn: (() => void) | undefined;
   private paused = false;
@@ -635,8 +653,12 @@ class Pending implements Expiring {
       this.settled = true;
       this.cut(err);
       this.reject(err);
-    } else if (this.body && !this.body.destroyed) {
-      this.body.destroy(err); // aborts the upstream call through _destroy
+    } else if (this.body) {
+      if (!this.body.destroyed) this.body.destroy(err); // aborts the upstream call through _destroy
+    } else if (!this.earlyComplete && !this.taken && this.earlyError === undefined) {
+      this.earlyError = err;
+      this.early = undefined;
+      this.cut(err);
     }
   }
 
@@ -692,7 +714,8 @@ class Pending implements Expiring {
 
   bodyGone(err: Error | null): void {
     this.cleanup();
-    if (this.body && !this.body.complete) this.cut(err ?? new Error('the response body was destroyed'));
+    if (this.body && !this.body.complete && err !== this.earlyError)
+      this.cut(err ?? new Error('the response body was destroyed'));
   }
 
   // -- undici's handler ----------------------------------------------------------------------------
@@ -708,20 +731,57 @@ class Pending implements Expiring {
     }
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    this.resumeFn = resume;
+  /** The body as a stream, built on first use from what arrived so far. */
+  stream(): UpstreamBody {
+    if (this.body) return this.body;
     const body = new UpstreamBody(this);
     // An unconsumed body that errors (e.g. the total timeout) must not crash the process.
     body.on('error', noop);
     this.body = body;
-    this.resolve({ status, headers: headersOf(rawHeaders), body });
+    body.bytesRead = this.earlySize;
+    const early = this.early;
+    this.early = undefined;
+    if (this.earlyError !== undefined) {
+      body.destroy(this.earlyError);
+      return body;
+    }
+    let open = true;
+    if (early && !this.taken) for (const chunk of early) open = body.push(chunk);
+    if (this.earlyComplete || this.taken) {
+      body.complete = true;
+      body.push(null);
+    } else if (!open) this.paused = true;
+    return body;
+  }
+
+  /** See {@link OutboundResponse.takeComplete}. */
+  takeComplete(max: number): Buffer | undefined {
+    if (this.body || !this.earlyComplete || this.taken || this.earlySize > max) return undefined;
+    this.taken = true;
+    const early = this.early;
+    this.early = undefined;
+    if (!early) return Buffer.alloc(0);
+    return early.length === 1 ? early[0]! : Buffer.concat(early, this.earlySize);
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.resumeFn = resume;
+    this.resolve(new UpstreamResponse(status, headersOf(rawHeaders), this));
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    const body = this.body!;
+    const body = this.body;
+    if (!body) {
+      (this.early ??= []).push(chunk);
+      this.earlySize += chunk.length;
+      if (this.earlySize <= EAGER_BODY_BYTES) return true;
+      // Nobody asked yet and it keeps coming: a stream takes over (and its backpressure with it).
+      this.stream();
+      return !this.paused;
+    }
     body.bytesRead += chunk.length;
     if (body.push(chunk)) return true;
     this.paused = true;
@@ -731,7 +791,10 @@ class Pending implements Expiring {
   onComplete(): void {
     this.cleanup();
     const body = this.body;
-    if (!body) return;
+    if (!body) {
+      this.earlyComplete = true;
+      return;
+    }
     body.complete = true;
     body.push(null);
   }
@@ -739,6 +802,26 @@ class Pending implements Expiring {
   onError(err: Error): void {
     if (this.finished) return; // ended, cut or abandoned: already settled
     this.fail(toOutboundError(err, this.target));
+  }
+}
+
+/** Bytes held for a body nobody asked for yet before a stream (with backpressure) takes over. */
+const EAGER_BODY_BYTES = 64 * 1024;
+
+/** What `request()` resolves to: the body stream is built only if someone asks for it. */
+class UpstreamResponse implements OutboundResponse {
+  constructor(
+    readonly status: number,
+    readonly headers: http.IncomingHttpHeaders,
+    private readonly pending: Pending,
+  ) {}
+
+  get body(): Readable {
+    return this.pending.stream();
+  }
+
+  takeComplete(max: number): Buffer | undefined {
+    return this.pending.takeComplete(max);
   }
 }
 

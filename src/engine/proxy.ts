@@ -646,7 +646,10 @@ async function attemptOnce(
         upstream.status !== 206 &&
         !call.isHead;
       if (classify) {
-        let raw = takeWhole(upstream.body);
+        // A small answer usually came whole with its headers: taken as it is, no stream built.
+        let raw = upstream.takeComplete
+          ? upstream.takeComplete(MAX_CLASSIFIED_BODY)
+          : takeWhole(upstream.body);
         let complete = true;
         if (raw === undefined) {
           const read = await readUpTo(upstream.body, MAX_CLASSIFIED_BODY);
@@ -665,10 +668,13 @@ async function attemptOnce(
               buffered = raw; // not decodable: pass the bytes on as they came
             }
           }
-          try {
-            json = JSON.parse(buffered.toString('utf8'));
-          } catch {
-            json = undefined;
+          // Most answers cannot change the outcome (a Marketo success): no parse for those.
+          if (profile.okWithoutParse?.(upstream.status, buffered) !== true) {
+            try {
+              json = JSON.parse(buffered.toString('utf8'));
+            } catch {
+              json = undefined;
+            }
           }
         } else {
           prefix = raw; // too large to classify: stream it
@@ -717,13 +723,14 @@ async function attemptOnce(
     if (outcome.kind === 'auth' && mayReplay) {
       // 601/602: the token died under us. Renew it (once for the whole burst) and replay once.
       guard.release(outcome);
-      upstream.body.resume();
+      // A body read whole is already consumed; anything else is drained so the socket is reused.
+      if (buffered === undefined) upstream.body.resume();
       return { kind: 'replay', dead: token };
     }
     if (outcome.kind === 'quota_spent') {
       // Releasing with this outcome blocks the instance until the reset: later calls get 429 at once.
       guard.release(outcome);
-      upstream.body.resume();
+      if (buffered === undefined) upstream.body.resume();
       const now = nowOf(ctx).getTime();
       const resetAt = outcome.resetAt ?? now + 3600_000;
       throw new ApiError(
@@ -740,7 +747,7 @@ async function attemptOnce(
       const decision = decide(call, outcome, attempt);
       if (decision.retry) {
         guard.release(outcome);
-        upstream.body.resume();
+        if (buffered === undefined) upstream.body.resume();
         return { kind: 'retry', delayMs: decision.delayMs };
       }
     }

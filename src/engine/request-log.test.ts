@@ -137,6 +137,29 @@ describe('RequestLog', () => {
     expect(await listRequestLog(t.ctx, 2, { limit: 10 })).toHaveLength(3);
   });
 
+  it('writes full batches and odd remainders alike, every field of every row', async () => {
+    const log = make({ flushMs: 60_000 });
+    for (let i = 0; i < 1_234; i++) {
+      log.record(
+        entry({ path: `/rest/v1/lead/${i}.json`, at: now + i, codes: i % 7 === 0 ? ['606', '601'] : [] }),
+      );
+    }
+    await log.flush();
+    const rows = await listRequestLog(t.ctx, 1, { limit: 2_000 });
+    expect(rows).toHaveLength(1_234);
+    expect(new Set(rows.map((r) => r.path)).size).toBe(1_234);
+    expect(rows.at(-1)).toMatchObject({
+      path: '/rest/v1/lead/0.json',
+      codes: ['606', '601'],
+      method: 'GET',
+      status: 200,
+      durationMs: 12,
+      attempts: 1,
+      at: new Date(now).toISOString(),
+    });
+    expect(rows[0]!.codes).toEqual([]);
+  });
+
   it('pages with a cursor, per connection, ties on the same instant included', async () => {
     const log = make();
     for (let i = 0; i < 7; i++) log.record(entry({ path: `/p${i}`, at: now + Math.floor(i / 2) * 1000 }));

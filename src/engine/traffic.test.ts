@@ -16,6 +16,7 @@ import {
   MARKETO_TRAFFIC_LIMITS,
   chicagoDay,
   marketoCallOutcome,
+  marketoOkWithoutParse,
   marketoTrafficOptions,
   nextChicagoMidnight,
 } from '../marketo/limits.ts';
@@ -747,5 +748,40 @@ describe("Marketo's limits as data (src/marketo/limits.ts)", () => {
     ],
   ])('marketoCallOutcome(%j)', (res, expected) => {
     expect(marketoCallOutcome(res)).toEqual(expected);
+  });
+});
+
+describe('marketoOkWithoutParse (the proxy skips JSON.parse when it says ok)', () => {
+  const bodies = [
+    '{"requestId":"a#1","result":[{"id":1,"email":"a@b.example"}],"success":true}',
+    '{"requestId":"a#1","success":false,"errors":[{"code":"601","message":"Access token invalid"}]}',
+    '{"requestId":"a#1","success":false,"errors":[{"code":"606","message":"Max rate limit"}]}',
+    '{"requestId":"a#1","success":false,"errors":[{"code":"607","message":"Daily quota reached"}]}',
+    '{ "success" : false , "errors" : [ { "code" : "615" } ] }',
+    '{"success":true,"result":[{"unsubscribed":false}]}',
+    '{"result":[],"warnings":[]}',
+    '[1,2,3]',
+    'not json at all',
+    '{"success":"false"}',
+    '',
+  ];
+  const statuses = [200, 201, 204, 302, 400, 401, 404, 429, 500, 503];
+  it('answers true only where the parsed outcome is ok, and for plain successes', () => {
+    for (const text of bodies) {
+      for (const status of statuses) {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        if (marketoOkWithoutParse(status, Buffer.from(text))) {
+          expect(marketoCallOutcome({ status, body }).kind, `${status} ${text}`).toBe('ok');
+        }
+      }
+    }
+    expect(marketoOkWithoutParse(200, Buffer.from(bodies[0]!))).toBe(true);
+    expect(marketoOkWithoutParse(200, Buffer.from(bodies[1]!))).toBe(false);
+    expect(marketoOkWithoutParse(500, Buffer.from(bodies[0]!))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import type { CallOutcome, TrafficOptions } from '../engine/traffic.ts';
-import { marketoCallOutcome, marketoTrafficOptions } from '../marketo/limits.ts';
+import { marketoCallOutcome, marketoOkWithoutParse, marketoTrafficOptions } from '../marketo/limits.ts';
 import { instanceRoot } from '../marketo/urls.ts';
 
 /**
@@ -10,6 +10,12 @@ import { instanceRoot } from '../marketo/urls.ts';
 export interface TrafficProfile {
   options(): Omit<TrafficOptions, 'now' | 'observer' | 'random'>;
   outcome(res: { status: number; body?: unknown }, now: number): CallOutcome;
+  /**
+   * Optional shortcut: true when a complete JSON answer with this status and these bytes reads as `ok`
+   * whatever it holds, so the proxy need not parse it. Must never answer true for a body `outcome`
+   * would read otherwise.
+   */
+  okWithoutParse?(status: number, body: Buffer): boolean;
   /** All connections to one instance share its limits. */
   instanceKey(connectionConfig: Record<string, string>): string;
   /** URIs above this length go as POST with `_method=GET` and the query as a form body. */
@@ -25,6 +31,7 @@ export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
   marketo: {
     options: marketoTrafficOptions,
     outcome: (res, now) => marketoCallOutcome(res, now),
+    okWithoutParse: marketoOkWithoutParse,
     instanceKey: (config) => instanceRoot({ endpointURL: config.endpointURL ?? '' }).toLowerCase(),
     maxUriBytes: 8 * 1024,
     instanceKeyOfUrl: (url) => {

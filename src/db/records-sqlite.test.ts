@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PayloadRecord } from '../record-payload.ts';
 import { createConnection } from './connections.ts';
+import { payloadJson } from './record-json.ts';
 import { inTransaction, transactionSqlite, type DbContext } from './context.ts';
 import {
   listRecordRows,
@@ -139,6 +141,24 @@ describe('upsertRecords on SQLite (statements on the transaction’s connection)
 
     const a = await storedRows(fast);
     expect(a).toHaveLength(460);
+    expect(a).toEqual(await storedRows(portable));
+  });
+
+  it('stores PayloadRecords as the portable path does, and finds them unchanged as objects', async () => {
+    t.clock.now = new Date('2025-03-01T10:00:00.000Z');
+    const asPayload = (r: RecordInput) => new PayloadRecord(String(r.id), payloadJson(r, String(r.id)));
+    expect(await upsertBoth({ model: 'Lead', records: range(1, 150).map(asPayload) })).toMatchObject({
+      added: 150,
+    });
+    t.clock.now = new Date('2025-03-01T10:00:01.000Z');
+    const mixed = [...range(1, 100), ...range(101, 150, { score: -1 }).map(asPayload), ...range(151, 160)];
+    expect(await upsertBoth({ model: 'Lead', records: mixed, runId: 'sweep:a' })).toMatchObject({
+      added: 10,
+      updated: 50,
+      unchanged: 100,
+    });
+    const a = await storedRows(fast);
+    expect(a).toHaveLength(160);
     expect(a).toEqual(await storedRows(portable));
   });
 

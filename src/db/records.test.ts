@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PayloadRecord } from '../record-payload.ts';
 import { createConnection } from './connections.ts';
+import { payloadJson } from './record-json.ts';
 import {
   countRecords,
   decodeCursor,
@@ -254,6 +256,50 @@ describe('upsertRecords', () => {
     expect((await one('2')).firstName).toBe('Grace');
     expect((await one('3'))._nango_metadata.last_action).toBe('ADDED');
     expect(await countRecords(t.ctx, { connectionPk: pk, model: 'Lead' })).toBe(3);
+  });
+
+  it('stores PayloadRecords as they are and compares them by text with records given as objects', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    const asPayload = (r: RecordInput) => new PayloadRecord(String(r.id), payloadJson(r, String(r.id)));
+    const text = (id: number) => asPayload(lead(id)).payload;
+    expect(text(1)).toBe('{"email":"lead1@example.com","firstName":"Ada","score":1,"id":"1"}');
+    // Initial load (no read): mixed kinds in one call.
+    expect(
+      await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [asPayload(lead(1)), lead(2)] }),
+    ).toMatchObject({ added: 2, updated: 0, unchanged: 0 });
+    const first = await one('1');
+    expect(first).toMatchObject({ id: '1', email: 'lead1@example.com', firstName: 'Ada', score: 1 });
+
+    at('2025-03-01T11:00:00.000Z');
+    // Same content the other way round: unchanged; changed content and new ids either way.
+    const s = await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [
+        lead(1),
+        asPayload(lead(2)),
+        asPayload(lead(3, { firstName: 'Grace' })),
+        lead(4),
+        asPayload(lead(4, { score: 40 })),
+      ],
+    });
+    expect(s).toMatchObject({ added: 2, updated: 0, unchanged: 2, duplicates: 1 });
+    expect(await one('1')).toEqual(first);
+    expect((await one('4')).score).toBe(40);
+    const changed = await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [asPayload(lead(1, { score: 2 })), asPayload(lead(3, { firstName: 'Grace' }))],
+    });
+    expect(changed).toMatchObject({ added: 0, updated: 1, unchanged: 1 });
+    expect((await one('1')).score).toBe(2);
+    await expect(
+      upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [new PayloadRecord('', '{"id":""}')],
+      }),
+    ).rejects.toThrow(TypeError);
   });
 
   it('keeps the last of duplicate ids and accepts numeric ids', async () => {

@@ -37,7 +37,9 @@
  *
  * Speed (a 1M-lead initial load writes through here): statements are raw SQL with many rows per
  * statement, in a dozen fixed sizes so that prepared statements are reused; no read before the writes of
- * an initial load; payloads serialised by a writer compiled per record shape (record-json.ts); one
+ * an initial load; payloads serialised by a writer compiled per record shape (record-json.ts), or given
+ * already serialised (`PayloadRecord`, src/record-payload.ts: the Lead export reader writes them straight
+ * from the file's text; their `payload` is stored and compared as is); one
  * transaction per call. On SQLite, `upsertRecords` runs its statements synchronously on better-sqlite3
  * inside the transaction (context.ts `transactionSqlite`), each row binding only its id and payload;
  * PostgreSQL (and SQLite in a transaction not opened by `inTransaction`) takes the same statements
@@ -46,6 +48,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely';
 import { inTransaction, nowOf, transactionSqlite, type DbContext } from './context.ts';
+import { PayloadRecord } from '../record-payload.ts';
 import { payloadJson } from './record-json.ts';
 import type { Database } from './schema.ts';
 
@@ -339,7 +342,8 @@ export interface UpsertRecordsInput {
   connectionPk: number;
   /** Model name, with its variant if any (`Lead` or `Lead::variant`). */
   model: string;
-  records: RecordInput[];
+  /** Objects, or records already serialised as stored ({@link PayloadRecord}: `payload` kept as is). */
+  records: (RecordInput | PayloadRecord)[];
   /** Defaults to the context clock. */
   now?: Date;
   /** The sync run writing: recorded on written and unchanged records, for `markMissingDeleted`. */
@@ -359,18 +363,21 @@ export interface UpsertSummary {
   modifiedAt: string;
 }
 
+/** An input record: an object to serialise, or a PayloadRecord (its text used as is). */
+type PreparedRecord = Record<string, unknown> | PayloadRecord;
+
 /** The input records with valid ids, duplicates dropped (the last occurrence wins, in its position). */
 interface Prepared {
   ids: string[];
-  records: Record<string, unknown>[];
+  records: PreparedRecord[];
   duplicates: number;
 }
 
 /** Checks ids and drops duplicates. Parallel arrays, no object per record; a Map only when ids repeat. */
-function prepare(input: RecordInput[]): Prepared {
+function prepare(input: (RecordInput | PayloadRecord)[]): Prepared {
   const n = input.length;
   const ids = new Array<string>(n);
-  const records = new Array<Record<string, unknown>>(n);
+  const records = new Array<PreparedRecord>(n);
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
     const record = input[i] as unknown;
@@ -381,20 +388,25 @@ function prepare(input: RecordInput[]): Prepared {
       throw new TypeError('Each record needs an `id` (non-empty string or number).');
     const externalId = String(rawId);
     ids[i] = externalId;
-    records[i] = record as Record<string, unknown>;
+    records[i] = record as PreparedRecord;
     seen.add(externalId);
   }
   if (seen.size === n) return { ids, records, duplicates: 0 };
   const last = new Map<string, number>();
   for (let i = 0; i < n; i++) last.set(ids[i]!, i);
   const keptIds: string[] = [];
-  const kept: Record<string, unknown>[] = [];
+  const kept: PreparedRecord[] = [];
   for (let i = 0; i < n; i++) {
     if (last.get(ids[i]!) !== i) continue;
     keptIds.push(ids[i]!);
     kept.push(records[i]!);
   }
   return { ids: keptIds, records: kept, duplicates: n - keptIds.length };
+}
+
+/** The stored payload text of an input record (`id` its external id). */
+function payloadOf(record: PreparedRecord, id: string): string {
+  return record instanceof PayloadRecord ? record.payload : payloadJson(record, id);
 }
 
 /** A stored record as the read before a write sees it: [payload, deleted_at, pruned_at, sync_run_id]. */
@@ -518,7 +530,7 @@ function sqliteUpsert(
       for (let k = 0; k < size; k++) {
         const id = ids[start + k]!;
         params[2 * k] = id;
-        params[2 * k + 1] = payloadJson(records[start + k]!, id);
+        params[2 * k + 1] = payloadOf(records[start + k]!, id);
       }
       sqliteStatement(sqlite, textFor('upsert', size)).run(params, named);
       summary.added += size;
@@ -538,7 +550,7 @@ function sqliteUpsert(
     const seen: string[] = [];
     for (let k = 0; k < size; k++) {
       const id = ids[start + k]!;
-      const payload = payloadJson(records[start + k]!, id);
+      const payload = payloadOf(records[start + k]!, id);
       const outcome = outcomeOf(found?.get(id), payload, runId);
       if (outcome === 'added' || outcome === 'updated') {
         if (outcome === 'added') summary.added++;
@@ -637,7 +649,7 @@ async function genericUpsert(
     const seen: string[] = [];
     for (let k = 0; k < size; k++) {
       const externalId = chunkIds[k]!;
-      const payload = payloadJson(records[start + k]!, externalId);
+      const payload = payloadOf(records[start + k]!, externalId);
       const old = found?.get(externalId);
       const outcome = outcomeOf(old, payload, runId);
       if (outcome === 'added' || outcome === 'updated') {

@@ -13,8 +13,10 @@
  * Hot path: {@link LeadRowConverter} is built once per file header and turns a row with one array walk
  * and a converter call per non-empty, non-string cell (no regular expression on the common forms). The
  * lead sync goes further with {@link LeadRowConverter.csvReader}: the CSV parser hands it unquoted rows as
- * text, read into the record by a function compiled for the header (no cell array, no `null` strings).
+ * text, written straight into the payload text the records cache stores by a function compiled for the
+ * header (no cell array, no `null` strings, no object).
  */
+import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, type CsvReader, type CsvRow } from '../bulk/csv.ts';
 import { call, isoSeconds, parseMarketoDate, type MarketoItem } from './api.ts';
 import { mergeLeadFields } from './lead-fields.ts';
@@ -185,6 +187,9 @@ export function leadRecordFromRest(item: MarketoItem, schema: LeadSchema): SyncR
   return rec;
 }
 
+/** What a lead export reader makes of a row: a record (object or payload text), or undefined (no id). */
+export type LeadItem = SyncRecord | PayloadRecord | undefined;
+
 /** Share of non-empty cells above which a file's records are built with one object shape (see below). */
 export const DENSE_SHARE = 0.4;
 /** Rows looked at to measure that share. */
@@ -274,15 +279,16 @@ export class LeadRowConverter {
    * The file's reader for the CSV parser: one item per row, the record or undefined (no id). The first
    * {@link READER_SAMPLE_ROWS} rows come as cells and get records with only their set fields while the
    * share of set cells is counted; then, for a dense file, rows are read straight from the text by one
-   * function compiled for the header ({@link denseTextReader}): no cell array, no `null` strings, plain
-   * integers read without a string. A sparse file keeps the cells path.
+   * {@link LeadPayloadReader} into {@link PayloadRecord}s: the
+   * payload text the records cache stores, written from the cells' text with no object in between. A
+   * sparse file keeps the cells path (objects).
    */
-  csvReader(delimiter: string): CsvReader<SyncRecord | undefined> {
+  csvReader(delimiter: string): CsvReader<LeadItem> {
     const idIndex = this.idIndex;
     const width = this.names.length;
     let sampled = 0;
     let set = 0;
-    const reader: CsvReader<SyncRecord | undefined> = {
+    const reader: CsvReader<LeadItem> = {
       cells: (row: CsvRow) => {
         const dense = this.dense;
         if (dense !== undefined) {
@@ -300,11 +306,8 @@ export class LeadRowConverter {
               this.dense = compiled('b', this.names, this.converters, () =>
                 denseBuilder(this.names, idIndex, this.converters),
               );
-              if (width <= MAX_TEXT_READER_COLUMNS) {
-                reader.text = compiled(delimiter, this.names, this.converters, () =>
-                  denseTextReader(this.names, idIndex, this.converters, delimiter),
-                );
-              }
+              const text = new LeadPayloadReader(this.names, idIndex, this.converters, delimiter);
+              reader.text = (t, p, end) => text.read(t, p, end);
             }
           }
         }
@@ -333,7 +336,7 @@ export class LeadRowConverter {
 }
 
 /**
- * Compiled builders and readers by header and converters: every file of a sync has the same header, and
+ * Compiled builders by header and converters: every file of a sync has the same header, and
  * a function compiled again for each file would start cold (interpreted until V8 optimizes it again).
  */
 const compiledCache = new Map<string, { converters: readonly unknown[]; fn: unknown }>();
@@ -358,13 +361,6 @@ function compiled<F>(
 
 /** Rows a {@link LeadRowConverter.csvReader} looks at before choosing its builder. */
 const READER_SAMPLE_ROWS = 64;
-/**
- * Wider headers keep the cells path: the compiled reader grows with the columns and past a few
- * hundred V8 would no longer optimize it.
- */
-const MAX_TEXT_READER_COLUMNS = 300;
-
-type TextReader = (text: string, start: number, end: number) => SyncRecord | undefined | typeof CSV_SPLIT;
 
 /** A number cell `text[p, j)`: plain digits (up to 15, exact as doubles) read in place, else {@link toNumber}. */
 function numberAt(text: string, p: number, j: number): unknown {
@@ -381,93 +377,241 @@ function numberAt(text: string, p: number, j: number): unknown {
   return toNumber(text.slice(p, j));
 }
 
-/** A boolean cell: `true` / `false` in place, anything else through {@link toBoolean}. */
-function booleanAt(text: string, p: number, j: number): unknown {
-  const n = j - p;
-  const c = text.charCodeAt(p);
-  if (
-    n === 4 &&
-    c === 116 /* t */ &&
-    text.charCodeAt(p + 1) === 114 &&
-    text.charCodeAt(p + 2) === 117 &&
-    text.charCodeAt(p + 3) === 101
-  )
-    return true;
-  if (
-    n === 5 &&
-    c === 102 /* f */ &&
-    text.charCodeAt(p + 1) === 97 &&
-    text.charCodeAt(p + 2) === 108 &&
-    text.charCodeAt(p + 3) === 115 &&
-    text.charCodeAt(p + 4) === 101
-  )
-    return false;
-  return toBoolean(text.slice(p, j));
+/*
+ * Payload text straight from the row: the records cache's format (db/record-json.ts: members in sorted key
+ * order, empty ones left out, strings as JSON.stringify writes them, then `"id":"<id>"` last), for the
+ * record the cells path builds ({@link denseBuilder}) from the same row.
+ *
+ * Written as Latin-1 bytes into one buffer and made a string once: a string built by `+` from a hundred
+ * pieces is a tree V8 must flatten before SQLite can read it (measured in bench:sync: that flattening in
+ * SQLite's bind cost about what JSON.stringify of the object did); a buffer decoded once is flat. Most cells are copied as they are (a string's text
+ * is its JSON when it holds no `\`, control character or quote; a plain integer's text is its JSON);
+ * the rest goes through the converter and {@link valueJson}. A row holding a character above U+00FF (no
+ * single byte) or one to escape is written as a string instead ({@link LeadPayloadReader.slow}).
+ */
+
+/** Characters JSON.stringify escapes (and surrogates, escaped when unpaired). */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON text of a converted cell (string, finite number or boolean), as the records cache writes it. */
+function valueJson(v: unknown): string {
+  if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  return v === true ? 'true' : v === false ? 'false' : (JSON.stringify(v) ?? 'null');
 }
 
-/** Reads the cells of one kind from the text in place (others: `c[i](text.slice(p, j))`). */
-const IN_PLACE = new Map<TextConverter, string>([
-  [toNumber, 'numberAt'],
-  [toBoolean, 'booleanAt'],
-]);
+/** How a member's cell is written. */
+const STRING = 0;
+const NUMBER = 1;
+const BOOLEAN = 2;
+const DATETIME = 3;
+const DATE = 4;
+const OTHER = 5;
+
+function kindCode(c: TextConverter | undefined): number {
+  if (c === undefined) return STRING;
+  if (c === toNumber) return NUMBER;
+  if (c === toBoolean) return BOOLEAN;
+  if (c === toDatetime) return DATETIME;
+  return c === toDate ? DATE : OTHER;
+}
+
+/** Unquoted `null` and empty cells are empty. */
+function emptyAt(t: string, p: number, j: number): boolean {
+  return (
+    j === p ||
+    (j - p === 4 &&
+      t.charCodeAt(p) === 110 &&
+      t.charCodeAt(p + 1) === 117 &&
+      t.charCodeAt(p + 2) === 108 &&
+      t.charCodeAt(p + 3) === 108)
+  );
+}
+
+/** Copies `t[p, j)` to `b` at `k` if its JSON is its text inside quotes; the new end, or -1. */
+function copyPlain(t: string, p: number, j: number, b: Uint8Array, k: number): number {
+  for (let i = p; i < j; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92 || c > 255) return -1;
+    b[k++] = c;
+  }
+  return k;
+}
+
+/** Copies JSON text `s` to `b` at `k`; -1 for a character above U+00FF. */
+function copyJson(s: string, b: Uint8Array, k: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 255) return -1;
+    b[k++] = c;
+  }
+  return k;
+}
+
+/** Copies `t[p, j)` if it is 1 to 15 digits without a leading zero (its JSON is its text); else -1. */
+function copyInteger(t: string, p: number, j: number, b: Uint8Array, k: number): number {
+  const n = j - p;
+  if (n > 15 || (n > 1 && t.charCodeAt(p) === 48)) return -1;
+  for (let i = p; i < j; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    b[k++] = c;
+  }
+  return k;
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ` (`T` at 10, `Z` at 19) and `YYYY-MM-DD` (dashes at 4 and 7): kept as written. */
+function isIsoSeconds(t: string, p: number, j: number): boolean {
+  return j - p === 20 && t.charCodeAt(p + 10) === 84 && t.charCodeAt(p + 19) === 90;
+}
+
+function isIsoDate(t: string, p: number, j: number): boolean {
+  return j - p === 10 && t.charCodeAt(p + 4) === 45 && t.charCodeAt(p + 7) === 45;
+}
+
+const TRUE = 'true';
+const FALSE = 'false';
+
+function isWord(t: string, p: number, j: number, word: string): boolean {
+  return j - p === word.length && t.startsWith(word, p);
+}
 
 /**
- * `(t, p, end) => record | undefined | CSV_SPLIT` for one header: the row `t[p, end)` (no quotes, no line
- * break) read cell by cell with `indexOf(delimiter)`, each cell converted as {@link denseBuilder} converts
- * it (`null` and empty → undefined), into the same object literal. A cell count other than the header's
- * answers CSV_SPLIT (the parser then splits the row and reports it). Names enter the generated code only
- * as JSON string literals.
+ * The text reader of a dense file: one per file (per header), rows `t[p, end)` (no quotes, no line break)
+ * cut cell by cell with `indexOf(delimiter)` into PayloadRecords, or CSV_SPLIT for a cell count other
+ * than the header's (the parser then splits the row and reports it). The record is the one
+ * {@link denseBuilder} builds: a name repeated takes its last column (as in an object literal), a second
+ * `id` column and `_nango_metadata` are left out (the records cache drops it).
  */
-function denseTextReader(
-  names: readonly string[],
-  idIndex: number,
-  converters: readonly (TextConverter | undefined)[],
-  delimiter: string,
-): TextReader {
-  const last = names.length - 1;
-  const lines: string[] = ['let d = t.indexOf(D, p);', 'let j = 0;'];
-  const parts = [`id: v${idIndex}`];
-  names.forEach((name, i) => {
-    lines.push(
-      i < last
-        ? 'if (d === -1 || d >= end) return SPLIT; j = d; d = t.indexOf(D, j + 1);'
-        : 'if (d !== -1 && d < end) return SPLIT; j = end;',
-    );
-    // Unquoted `null` and empty cells are empty.
-    const empty =
-      'j === p || (j - p === 4 && t.charCodeAt(p) === 110 && t.charCodeAt(p + 1) === 117 && ' +
-      't.charCodeAt(p + 2) === 108 && t.charCodeAt(p + 3) === 108)';
-    const c = converters[i];
-    const inPlace = c === undefined ? undefined : IN_PLACE.get(c);
-    const value =
-      i === idIndex || c === undefined
-        ? 't.slice(p, j)'
-        : inPlace !== undefined
-          ? `${inPlace}(t, p, j)`
-          : `c[${i}](t.slice(p, j))`;
-    // Another column named `id` is left out of the record, as by denseBuilder.
-    if (i === idIndex || name !== 'id') lines.push(`const v${i} = ${empty} ? undefined : ${value};`);
-    if (i < last) lines.push('p = j + 1;');
-    if (i === idIndex || name === 'id') return;
-    const key = name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
-    parts.push(`${key}: v${i}`);
-  });
-  lines.push(`if (v${idIndex} === undefined) return undefined;`, `return { ${parts.join(',\n')} };`);
-  const make = new Function(
-    'D',
-    'SPLIT',
-    'c',
-    'numberAt',
-    'booleanAt',
-    `return function leadTextReader(t, p, end) {\n${lines.join('\n')}\n};`,
-  ) as (
-    d: string,
-    split: typeof CSV_SPLIT,
-    c: readonly (TextConverter | undefined)[],
-    n: typeof numberAt,
-    b: typeof booleanAt,
-  ) => TextReader;
-  return make(delimiter, CSV_SPLIT, converters, numberAt, booleanAt);
+class LeadPayloadReader {
+  private readonly width: number;
+  private readonly starts: Int32Array;
+  private readonly ends: Int32Array;
+  /** Members in sorted key order: their column, how their cell is written, `"key":` as text and bytes. */
+  private readonly cols: Int32Array;
+  private readonly kinds: Uint8Array;
+  private readonly keys: string[];
+  private readonly keyBytes: Uint8Array;
+  private readonly keyStarts: Int32Array;
+  /** False when a key has a character above U+00FF: every row is then written as a string. */
+  private readonly bytes: boolean;
+  private buf: Buffer;
+
+  constructor(
+    names: readonly string[],
+    private readonly idIndex: number,
+    private readonly converters: readonly (TextConverter | undefined)[],
+    private readonly delimiter: string,
+  ) {
+    this.width = names.length;
+    this.starts = new Int32Array(names.length);
+    this.ends = new Int32Array(names.length);
+    const lastOf = new Map<string, number>();
+    names.forEach((name, i) => {
+      if (name !== 'id' && name !== '_nango_metadata') lastOf.set(name, i);
+    });
+    const sorted = [...lastOf.keys()].sort();
+    this.cols = Int32Array.from(sorted, (name) => lastOf.get(name)!);
+    this.kinds = Uint8Array.from(this.cols, (col) => kindCode(converters[col]));
+    this.keys = sorted.map((name) => `${JSON.stringify(name)}:`);
+    const keyText = this.keys.join('');
+    this.bytes = !/[\u0100-\uffff]/.test(keyText);
+    this.keyBytes = Buffer.from(keyText, 'latin1');
+    this.keyStarts = new Int32Array(sorted.length + 1);
+    for (let m = 0; m < sorted.length; m++) this.keyStarts[m + 1] = this.keyStarts[m]! + this.keys[m]!.length;
+    this.buf = Buffer.allocUnsafe(1 << 14);
+  }
+
+  read(t: string, p: number, end: number): PayloadRecord | undefined | typeof CSV_SPLIT {
+    const starts = this.starts;
+    const ends = this.ends;
+    const last = this.width - 1;
+    const rowStart = p;
+    let d = t.indexOf(this.delimiter, p);
+    for (let i = 0; i < last; i++) {
+      if (d === -1 || d >= end) return CSV_SPLIT;
+      starts[i] = p;
+      ends[i] = d;
+      p = d + 1;
+      d = t.indexOf(this.delimiter, p);
+    }
+    if (d !== -1 && d < end) return CSV_SPLIT;
+    starts[last] = p;
+    ends[last] = end;
+    const is = starts[this.idIndex]!;
+    const ie = ends[this.idIndex]!;
+    if (emptyAt(t, is, ie)) return undefined;
+    const id = t.slice(is, ie);
+    const payload = (this.bytes ? this.write(t, end - rowStart) : undefined) ?? this.slow(t, id);
+    return new PayloadRecord(id, payload);
+  }
+
+  /** The payload written as bytes; undefined when a cell needs the string path. */
+  private write(t: string, rowLength: number): string | undefined {
+    const n = this.cols.length;
+    // Room for the keys, every cell escaped (6 bytes a character at most) or converted (≤ 32 bytes).
+    const room = this.keyBytes.length + 6 * rowLength + 32 * n + 16;
+    if (this.buf.length < room) this.buf = Buffer.allocUnsafe(room * 2);
+    const b = this.buf;
+    const { starts, ends, cols, kinds, keyBytes, keyStarts } = this;
+    let k = 0;
+    b[k++] = 123; // {
+    for (let m = 0; m < n; m++) {
+      const col = cols[m]!;
+      const p = starts[col]!;
+      const j = ends[col]!;
+      if (emptyAt(t, p, j)) continue;
+      for (let q = keyStarts[m]!, qe = keyStarts[m + 1]!; q < qe; q++) b[k++] = keyBytes[q]!;
+      const kind = kinds[m]!;
+      let next = -1;
+      if (
+        kind === STRING ||
+        (kind === DATETIME && isIsoSeconds(t, p, j)) ||
+        (kind === DATE && isIsoDate(t, p, j))
+      ) {
+        b[k] = 34;
+        next = copyPlain(t, p, j, b, k + 1);
+        if (next === -1) return undefined;
+        b[next++] = 34;
+      } else if (kind === NUMBER) {
+        next = copyInteger(t, p, j, b, k);
+        if (next === -1) next = copyJson(valueJson(numberAt(t, p, j)), b, k);
+      } else if (kind === BOOLEAN) {
+        // `true` and `false` are their own JSON (copyJson checks nothing else).
+        next = isWord(t, p, j, TRUE) || isWord(t, p, j, FALSE) ? copyJson(t.slice(p, j), b, k) : -1;
+        if (next === -1) next = copyJson(valueJson(toBoolean(t.slice(p, j))), b, k);
+      } else {
+        next = copyJson(valueJson(this.converters[col]!(t.slice(p, j))), b, k);
+      }
+      if (next === -1) return undefined;
+      k = next;
+      b[k++] = 44; // ,
+    }
+    // "id":"<id>"}
+    k = copyJson('"id":"', b, k);
+    k = copyPlain(t, starts[this.idIndex]!, ends[this.idIndex]!, b, k);
+    if (k === -1) return undefined;
+    b[k++] = 34;
+    b[k++] = 125;
+    return b.toString('latin1', 0, k);
+  }
+
+  /** The payload as a string (rows with characters to escape or above U+00FF). */
+  private slow(t: string, id: string): string {
+    const { starts, ends, cols, kinds, keys, converters } = this;
+    let out = '{';
+    for (let m = 0; m < cols.length; m++) {
+      const col = cols[m]!;
+      const p = starts[col]!;
+      const j = ends[col]!;
+      if (emptyAt(t, p, j)) continue;
+      const text = t.slice(p, j);
+      const json = kinds[m] === STRING ? JSON.stringify(text) : valueJson(converters[col]!(text));
+      out += `${keys[m]!}${json},`;
+    }
+    return `${out}"id":${JSON.stringify(id)}}`;
+  }
 }
 
 /**

@@ -47,7 +47,13 @@ import {
   withQuery,
   type MarketoItem,
 } from './api.ts';
-import { describeLeadSchema, LeadRowConverter, leadRecordFromRest, type LeadSchema } from './lead-records.ts';
+import {
+  describeLeadSchema,
+  LeadRowConverter,
+  leadRecordFromRest,
+  type LeadItem,
+  type LeadSchema,
+} from './lead-records.ts';
 import { datePages, pagingTokenSince, positionPages } from './paging.ts';
 import { MarketoSyncError, type SyncIO, type SyncModelDef, type SyncPage, type SyncRecord } from './types.ts';
 
@@ -330,9 +336,9 @@ class LeadsRun {
     };
   }
 
-  private exporter(cycle: LeadCycle): BulkExporter<SyncRecord | undefined> {
+  private exporter(cycle: LeadCycle): BulkExporter<LeadItem> {
     const schema = this.schema;
-    return new BulkExporter<SyncRecord | undefined>(
+    return new BulkExporter<LeadItem>(
       this.io,
       this.plan(cycle),
       cycle.export,
@@ -450,7 +456,7 @@ class LeadsRun {
     const exporter = this.exporter(cycle);
     try {
       for await (const batch of exporter.batches()) {
-        const records: SyncRecord[] = [];
+        const records: NonNullable<LeadItem>[] = [];
         for (const r of batch.rows) if (r !== undefined) records.push(r);
         cycle.export = exporter.state();
         cycle.rows += records.length;
@@ -471,7 +477,7 @@ class LeadsRun {
 
   private async switchToFallback(
     cycle: LeadCycle,
-    exporter: BulkExporter<SyncRecord | undefined>,
+    exporter: BulkExporter<LeadItem>,
     err: MarketoSyncError,
   ): Promise<void> {
     const { io, cp } = this;

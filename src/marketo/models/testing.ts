@@ -4,6 +4,7 @@
  * cross-model deletes) and reports what each run changed. Used by the tests here; also the executable
  * statement of the {@link SyncIO} contract for the sync engine.
  */
+import { PayloadRecord } from '../../record-payload.ts';
 import {
   SyncPaused,
   type DownloadResponse,
@@ -158,7 +159,9 @@ export class MemoryEngine {
     for (const [model, recs] of Object.entries(page.upserts ?? {})) {
       const store = this.records.get(model) ?? new Map<string, StoredRecord>();
       this.records.set(model, store);
-      for (const rec of recs) {
+      for (const item of recs) {
+        // A record already serialised (PayloadRecord) is stored as the record its payload holds.
+        const rec = item instanceof PayloadRecord ? (JSON.parse(item.payload) as SyncRecord) : item;
         const old = store.get(rec.id);
         if (!old || old.deleted) push(report.added, model, rec.id);
         else if (stable(old.record) !== stable(rec)) push(report.updated, model, rec.id);

@@ -1,3 +1,4 @@
+import type { PayloadRecord } from '../../record-payload.ts';
 import type { EnvelopeClass } from '../envelope.ts';
 
 /**
@@ -32,7 +33,11 @@ export interface SweepMarker {
 }
 
 export interface SyncPage {
-  upserts?: Record<string, SyncRecord[]>;
+  /**
+   * Records by model: plain objects, or {@link PayloadRecord}s already serialised as the records cache
+   * stores them (the Lead export reader writes those straight from the file's text).
+   */
+  upserts?: Record<string, (SyncRecord | PayloadRecord)[]>;
   /** Record ids to mark deleted, by model (may name a model of another sync, e.g. `Lead`). */
   deletes?: Record<string, string[]>;
   checkpoint: Record<string, unknown>;

@@ -102,19 +102,22 @@ function sqliteInsert(sqlite: BetterSqlite3.Database, rows: readonly RequestLogR
     stmt = sqlite.prepare(insertText(1, false));
     sqliteInserts.set(sqlite, stmt);
   }
-  for (const r of rows) {
-    stmt.run(
-      r.connectionPk,
-      r.providerConfigKey,
-      r.method,
-      r.path,
-      r.status,
-      r.codes.length === 0 ? '[]' : JSON.stringify(r.codes),
-      r.durationMs,
-      r.attempts,
-      r.at,
-    );
-  }
+  for (const r of rows) stmt.run(rowValues(r));
+}
+
+/** A row's values in the INSERT's column order (COLUMNS). */
+function rowValues(r: RequestLogRow): unknown[] {
+  return [
+    r.connectionPk,
+    r.providerConfigKey,
+    r.method,
+    r.path,
+    r.status,
+    r.codes.length === 0 ? '[]' : JSON.stringify(r.codes),
+    r.durationMs,
+    r.attempts,
+    r.at,
+  ];
 }
 
 export async function insertRequestLog(ctx: DbContext, rows: readonly RequestLogRow[]): Promise<void> {
@@ -131,20 +134,7 @@ export async function insertRequestLog(ctx: DbContext, rows: readonly RequestLog
     for (let i = 0; i < rows.length; i += CHUNK) {
       const end = Math.min(rows.length, i + CHUNK);
       const params: unknown[] = [];
-      for (let j = i; j < end; j++) {
-        const r = rows[j]!;
-        params.push(
-          r.connectionPk,
-          r.providerConfigKey,
-          r.method,
-          r.path,
-          r.status,
-          r.codes.length === 0 ? '[]' : JSON.stringify(r.codes),
-          r.durationMs,
-          r.attempts,
-          r.at,
-        );
-      }
+      for (let j = i; j < end; j++) params.push(...rowValues(rows[j]!));
       await d.executeQuery(CompiledQuery.raw(insertText(end - i, dollar), params));
     }
   };

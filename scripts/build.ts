@@ -12,12 +12,19 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Builds `dist/main.mjs` (and its source map) from `src/main.ts`. Returns the bundle's path. */
+/** The CSV worker thread's entry (src/marketo/bulk/csv-offload.ts starts it), next to the bundle. */
+const CSV_WORKER = 'csv-worker';
+
+/**
+ * Builds `dist/main.mjs` (and its source map) from `src/main.ts`, and the CSV worker thread's entry
+ * `dist/csv-worker.mjs`. Returns the bundle's path.
+ */
 export async function buildTether(): Promise<string> {
   const outfile = `${root}dist/main.mjs`;
   await build({
-    entryPoints: [`${root}src/main.ts`],
-    outfile,
+    entryPoints: { main: `${root}src/main.ts`, [CSV_WORKER]: `${root}src/marketo/bulk/csv-worker.ts` },
+    outdir: `${root}dist`,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -26,7 +33,11 @@ export async function buildTether(): Promise<string> {
     sourcemap: 'linked',
     // The Connect UI's browser sources are bundled at start (src/connect-ui/assets.ts): from the bundle
     // in dist/, they are found under ../src/connect-ui/app/.
-    define: { __CONNECT_UI_APP_DIR__: JSON.stringify('../src/connect-ui/app/') },
+    // The CSV worker is loaded from its own file next to the bundle.
+    define: {
+      __CONNECT_UI_APP_DIR__: JSON.stringify('../src/connect-ui/app/'),
+      __CSV_WORKER_FILE__: JSON.stringify(`./${CSV_WORKER}.mjs`),
+    },
     logLevel: 'warning',
   });
   return outfile;

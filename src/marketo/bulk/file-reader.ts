@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readEnvelope } from '../models/api.ts';
 import { MarketoSyncError, type DownloadResponse, type SyncIO } from '../models/types.ts';
+import { offloadedBatches, type RecipeReader } from './csv-offload.ts';
 import { CsvError, csvBatches, type CsvBatch, type CsvOptions, type CsvRow } from './csv.ts';
 
 export interface FileExpectation {
@@ -62,8 +63,11 @@ export async function* readExportFile<T = CsvRow>(
     skipRows: number;
     batchRows: number;
     expect: FileExpectation;
-    /** Items from rows (default: the rows), see {@link CsvOptions.reader}. */
-    reader?: CsvOptions<T>['reader'];
+    /**
+     * Items from rows (default: the rows), see {@link CsvOptions.reader}. One with a recipe
+     * (csv-offload.ts withRecipe) lets the file be parsed on the CSV worker thread.
+     */
+    reader?: RecipeReader<T>;
   },
 ): AsyncGenerator<FileBatch<T>, FileOutcome> {
   const res = await io.download(path);
@@ -100,9 +104,16 @@ export async function* readExportFile<T = CsvRow>(
     let header: string[] | undefined;
     let csvError: CsvError | undefined;
     try {
-      const csvOptions: CsvOptions<T> = { batchRows: opts.batchRows };
-      if (opts.reader) csvOptions.reader = opts.reader;
-      for await (const batch of csvBatches<T>(source, csvOptions)) {
+      const reader = opts.reader;
+      let batches: AsyncIterable<CsvBatch<T>>;
+      if (reader?.recipe !== undefined) {
+        batches = offloadedBatches<T>(source, { batchRows: opts.batchRows, reader, recipe: reader.recipe });
+      } else {
+        const csvOptions: CsvOptions<T> = { batchRows: opts.batchRows };
+        if (reader) csvOptions.reader = reader;
+        batches = csvBatches<T>(source, csvOptions);
+      }
+      for await (const batch of batches) {
         header = batch.header;
         let rows = batch.rows;
         if (skip > 0) {

@@ -38,6 +38,7 @@ import {
   type ExportPlan,
   type ExportState,
 } from '../bulk/exports.ts';
+import { withRecipe } from '../bulk/csv-offload.ts';
 import {
   call,
   dateOption,
@@ -347,8 +348,12 @@ class LeadsRun {
         await this.save();
       },
       this.exportOptions,
-      // Each file's rows become records as they are parsed (undefined for a row without an id).
-      (header, delimiter) => new LeadRowConverter(header, schema).csvReader(delimiter),
+      // Each file's rows become records as they are parsed (undefined for a row without an id); the
+      // recipe lets the CSV worker thread build the same reader (bulk/csv-offload.ts).
+      withRecipe<LeadItem>((header, delimiter) => new LeadRowConverter(header, schema).csvReader(delimiter), {
+        kind: 'lead',
+        fields: [...schema.fields],
+      }),
     );
   }
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MarketoSyncError } from '../models/types.ts';
 import type { LeadFieldType } from '../models/lead-records.ts';
-import { offloadCounts, offloadedBatches } from './csv-offload.ts';
+import { offloadCounts, offloadedBatches, offloadSettings } from './csv-offload.ts';
 import { recipeReader, type CsvRecipe } from './csv-worker.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
 
@@ -179,6 +179,22 @@ describe('offloadedBatches (CSV worker thread)', () => {
     const { inThread, offloaded } = await both(file(100, 0.9), 512);
     expectSame(inThread, offloaded);
     expect(offloadCounts.worker).toBe(before + 1);
+  });
+
+  it('an idle worker ends and the next file starts a new one', async () => {
+    const idleMs = offloadSettings.idleMs;
+    offloadSettings.idleMs = 50;
+    try {
+      const first = await both(file(200, 0.9), 1024);
+      expectSame(first.inThread, first.offloaded);
+      const started = offloadCounts.started;
+      await new Promise((r) => setTimeout(r, 400));
+      const { inThread, offloaded } = await both(file(200, 0.9), 1024);
+      expectSame(inThread, offloaded);
+      expect(offloadCounts.started).toBe(started + 1);
+    } finally {
+      offloadSettings.idleMs = idleMs;
+    }
   });
 
   it('two files at once: one on the worker, one in-thread, both right', async () => {

@@ -37,6 +37,11 @@ const MAX_WAITING_BATCHES = 2;
 const MAX_UNPARSED_CHUNKS = 4;
 /** A worker not ready by then (loading the TypeScript sources takes longest) is given up. */
 const READY_TIMEOUT_MS = 20_000;
+/**
+ * An idle worker ends after this long and gives its memory back; the next file starts a new one (tens
+ * of ms from the bundle). Files of one sync follow each other within seconds, so a sync keeps its worker.
+ */
+export const offloadSettings = { idleMs: 30_000 };
 
 /** A reader factory that may carry the recipe of the same reader for the worker. */
 export type RecipeReader<T> = ReaderFactory<T> & { readonly recipe?: CsvRecipe };
@@ -55,6 +60,8 @@ interface JobHandler {
 class CsvWorker {
   busy = false;
   handler: JobHandler | undefined;
+  /** Ends the worker once it sat idle (its heap is ~100 MB after a large file). */
+  idleTimer: NodeJS.Timeout | undefined;
   constructor(readonly worker: Worker) {}
 
   post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
@@ -70,7 +77,7 @@ let startFailed = false;
 let nextJob = 1;
 
 /** Files read so far by the worker and in-thread (tests check which way a file went). */
-export const offloadCounts = { worker: 0, inThread: 0 };
+export const offloadCounts = { worker: 0, inThread: 0, started: 0 };
 
 function spawn(): Worker {
   const workerData = { [CSV_WORKER_MARK]: true };
@@ -94,6 +101,7 @@ function start(): Promise<CsvWorker | undefined> {
       return;
     }
     worker.unref();
+    offloadCounts.started++;
     const w = new CsvWorker(worker);
     let ready = false;
     const timer = setTimeout(() => giveUp(), READY_TIMEOUT_MS);
@@ -138,7 +146,20 @@ async function acquire(): Promise<CsvWorker | undefined> {
   const w = await current;
   if (w === undefined || w.busy) return undefined;
   w.busy = true;
+  clearTimeout(w.idleTimer);
   return w;
+}
+
+/** The worker is free again: ended if no file comes within `offloadSettings.idleMs`. */
+function release(w: CsvWorker): void {
+  w.busy = false;
+  clearTimeout(w.idleTimer);
+  w.idleTimer = setTimeout(() => {
+    if (w.busy || live !== w) return;
+    live = current = undefined;
+    void w.worker.terminate().catch(() => undefined);
+  }, offloadSettings.idleMs);
+  w.idleTimer.unref();
 }
 
 function fromWire(e: WireError): Error {
@@ -192,7 +213,7 @@ export async function* offloadedBatches<T>(
   try {
     yield* workerBatches<T>(w, source, recipe, batchRows);
   } finally {
-    w.busy = false;
+    release(w);
   }
 }
 

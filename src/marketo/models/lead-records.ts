@@ -216,12 +216,15 @@ export class LeadRowConverter {
   private readonly names: string[];
   private readonly converters: (TextConverter | undefined)[];
   private readonly idIndex: number;
+  /** 1 for a column whose name comes again later: the last column of a name wins, empty or not. */
+  private readonly shadowed: Uint8Array;
   private dense: RowBuilder | undefined;
   private decided = false;
 
   constructor(header: readonly string[], schema: LeadSchema) {
     this.names = [...header];
     this.converters = header.map((name) => TEXT_CONVERTERS[schema.kindOf(name)]);
+    this.shadowed = Uint8Array.from(header, (name, i) => (header.lastIndexOf(name) === i ? 0 : 1));
     this.idIndex = header.indexOf('id');
     if (this.idIndex === -1) {
       throw new MarketoSyncError('invalid_export', 'lead export file without an id column', 'leads export');
@@ -236,10 +239,12 @@ export class LeadRowConverter {
     const rec: SyncRecord = { id };
     const names = this.names;
     const converters = this.converters;
+    const shadowed = this.shadowed;
     const n = names.length;
     for (let i = 0; i < n; i++) {
       const v = row[i];
-      if (v === null || v === undefined || v === '' || i === idIndex) continue;
+      // As the dense builder and the payload reader read a repeated name: its last column only.
+      if (v === null || v === undefined || v === '' || i === idIndex || shadowed[i] === 1) continue;
       const name = names[i]!;
       // A second `id` column never replaces the id (as in the dense builder).
       if (name === 'id') continue;

@@ -14,14 +14,19 @@ const LIMITS: InstanceLimits = {
   quotaShare: 0.8,
 };
 
-describe('UsageRecorder', () => {
+/** Fake timers for each test of the suite, the clock at `iso` (Chicago noon: mid quota day). */
+function fakeClockAt(iso: string): void {
   beforeEach(() => {
     vi.useFakeTimers();
-    vi.setSystemTime(new Date('2025-01-15T12:00:00-06:00'));
+    vi.setSystemTime(new Date(iso));
   });
   afterEach(() => {
     vi.useRealTimers();
   });
+}
+
+describe('UsageRecorder', () => {
+  fakeClockAt('2025-01-15T12:00:00-06:00');
 
   const now = () => Date.now();
 
@@ -192,13 +197,7 @@ describe('UsageRecorder', () => {
 });
 
 describe('UsageRecorder across a restart (restore, takeChanged, callsOn)', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.setSystemTime(new Date('2025-01-15T12:00:00-06:00'));
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  fakeClockAt('2025-01-15T12:00:00-06:00');
   const now = () => Date.now();
 
   it('hands out the rows counted into, once, as copies', () => {

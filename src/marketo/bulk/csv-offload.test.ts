@@ -4,19 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MarketoSyncError } from '../models/types.ts';
-import type { LeadFieldType } from '../models/lead-records.ts';
+import { TEST_LEAD_FIELDS } from '../models/test-helpers.ts';
 import { offloadCounts, offloadedBatches, offloadSettings } from './csv-offload.ts';
 import { recipeReader, type CsvRecipe } from './csv-worker.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
 
-const FIELDS: LeadFieldType[] = [
-  { name: 'id', kind: 'number' },
-  { name: 'email', kind: 'string' },
-  { name: 'leadScore', kind: 'number' },
-  { name: 'unsubscribed', kind: 'boolean' },
-  { name: 'createdAt', kind: 'datetime' },
-  { name: 'dateOfBirth', kind: 'date' },
-];
+const FIELDS = [...TEST_LEAD_FIELDS];
 const RECIPE: CsvRecipe = { kind: 'lead', fields: FIELDS };
 const reader = recipeReader(RECIPE);
 

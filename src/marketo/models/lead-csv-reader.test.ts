@@ -11,17 +11,10 @@ import { openTestDb } from '../../db/testing.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, csvBatches, type CsvReader } from '../bulk/csv.ts';
 import { LeadRowConverter, LeadSchema, type LeadItem } from './lead-records.ts';
+import { TEST_LEAD_FIELDS } from './test-helpers.ts';
 import type { SyncRecord } from './types.ts';
 
-const schema = new LeadSchema([
-  { name: 'id', kind: 'number' },
-  { name: 'email', kind: 'string' },
-  { name: 'leadScore', kind: 'number' },
-  { name: 'urgency', kind: 'number' },
-  { name: 'unsubscribed', kind: 'boolean' },
-  { name: 'createdAt', kind: 'datetime' },
-  { name: 'dateOfBirth', kind: 'date' },
-]);
+const schema = new LeadSchema(TEST_LEAD_FIELDS);
 
 /** Odd values for every kind, cycled through the rows. */
 const NUMBERS = [

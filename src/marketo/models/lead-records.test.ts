@@ -9,19 +9,10 @@ import {
   leadValue,
   valueKind,
 } from './lead-records.ts';
-import { ok, startHarness, type Harness } from './test-helpers.ts';
+import { ok, startHarness, TEST_LEAD_FIELDS, type Harness } from './test-helpers.ts';
 import type { SyncRecord } from './types.ts';
 
-const schema = new LeadSchema([
-  { name: 'id', kind: 'number' },
-  { name: 'email', kind: 'string' },
-  { name: 'leadScore', kind: 'number' },
-  { name: 'urgency', kind: 'number' },
-  { name: 'unsubscribed', kind: 'boolean' },
-  { name: 'createdAt', kind: 'datetime' },
-  { name: 'dateOfBirth', kind: 'date' },
-  { name: 'postalCode', kind: 'string' },
-]);
+const schema = new LeadSchema(TEST_LEAD_FIELDS);
 
 describe('lead value conversion', () => {
   it('maps describe data types to record kinds', () => {

@@ -13,8 +13,8 @@
  * Hot path: {@link LeadRowConverter} is built once per file header and turns a row with one array walk
  * and a converter call per non-empty, non-string cell (no regular expression on the common forms). The
  * lead sync goes further with {@link LeadRowConverter.csvReader}: the CSV parser hands it unquoted rows as
- * text, written straight into the payload text the records cache stores by a function compiled for the
- * header (no cell array, no `null` strings, no object).
+ * text, written straight into the payload text the records cache stores by a reader built once per
+ * header ({@link LeadPayloadReader}: no cell array, no `null` strings, no object).
  */
 import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, type CsvReader, type CsvRow } from '../bulk/csv.ts';
@@ -284,9 +284,8 @@ export class LeadRowConverter {
    * The file's reader for the CSV parser: one item per row, the record or undefined (no id). The first
    * {@link READER_SAMPLE_ROWS} rows come as cells and get records with only their set fields while the
    * share of set cells is counted; then, for a dense file, rows are read straight from the text by one
-   * {@link LeadPayloadReader} into {@link PayloadRecord}s: the
-   * payload text the records cache stores, written from the cells' text with no object in between. A
-   * sparse file keeps the cells path (objects).
+   * {@link LeadPayloadReader} into {@link PayloadRecord}s: the payload text the records cache stores,
+   * written from the cells' text with no object in between. A sparse file keeps the cells path (objects).
    */
   csvReader(delimiter: string): CsvReader<LeadItem> {
     const idIndex = this.idIndex;

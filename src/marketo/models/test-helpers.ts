@@ -4,10 +4,26 @@
  */
 import { startTestSandbox, type MarketoBody, type TestSandbox } from '../../sandbox/testing.ts';
 import { unlimited } from '../../sandbox/index.ts';
+import type { LeadFieldType } from './lead-records.ts';
 import { MemoryEngine } from './testing.ts';
 import type { DownloadResponse } from './types.ts';
 
 export type Row = Record<string, unknown>;
+
+/**
+ * A small lead schema for the reader tests: a field of every kind (a file may hold any of them; its
+ * other columns read as text, as `postalCode` here).
+ */
+export const TEST_LEAD_FIELDS: readonly LeadFieldType[] = [
+  { name: 'id', kind: 'number' },
+  { name: 'email', kind: 'string' },
+  { name: 'leadScore', kind: 'number' },
+  { name: 'urgency', kind: 'number' },
+  { name: 'unsubscribed', kind: 'boolean' },
+  { name: 'createdAt', kind: 'datetime' },
+  { name: 'dateOfBirth', kind: 'date' },
+  { name: 'postalCode', kind: 'string' },
+];
 
 export interface Harness {
   sb: TestSandbox;

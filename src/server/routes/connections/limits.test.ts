@@ -230,27 +230,44 @@ describe('limits: GET and PATCH', () => {
   });
 });
 
-describe('limits: persistence across a restart', () => {
-  let t: TestTether;
+/**
+ * A Tether of its own for a restart test: `restart()` closes it and starts a second one on the same data
+ * dir (closed, with the sandbox and the data dir, after the tests).
+ */
+function restartSuite(): { readonly t: TestTether; restart(): Promise<RunningTether> } {
+  let t: TestTether | undefined;
   let second: RunningTether | undefined;
   beforeAll(async () => {
     t = await startTestTether();
   });
   afterAll(async () => {
     await second?.close();
-    await t.sandbox.close();
-    rmSync(t.dataDir, { recursive: true, force: true });
+    await t?.sandbox.close();
+    if (t) rmSync(t.dataDir, { recursive: true, force: true });
   });
+  return {
+    get t() {
+      return t!;
+    },
+    async restart() {
+      await t!.tether.close();
+      second = await startSecondTether(t!);
+      return second;
+    },
+  };
+}
+
+describe('limits: persistence across a restart', () => {
+  const suite = restartSuite();
 
   it('a second Tether on the same data dir applies the stored settings at startup', async () => {
+    const t = suite.t;
     const id = await connectNew(t);
     const patched = await json<LimitsBody>(
       await patchLimits(t, id, { daily_budget: 777, instance: { rate_max: 42, daily_quota: 60_000 } }),
     );
     const pk = String(await pkOf(t, id));
-    await t.tether.close();
-
-    second = await startSecondTether(t);
+    const second = await suite.restart();
     const traffic = second.deps.traffic.get('marketo')!;
     // Applied before any request: traffic control knows them already.
     expect(traffic.limitsOf(patched.instance.key)).toMatchObject({ rateMax: 42, dailyQuota: 60_000 });
@@ -267,28 +284,18 @@ describe('limits: persistence across a restart', () => {
 });
 
 describe('budget and usage: kept across a restart', () => {
-  let t: TestTether;
-  let second: RunningTether | undefined;
-  beforeAll(async () => {
-    t = await startTestTether();
-  });
-  afterAll(async () => {
-    await second?.close();
-    await t.sandbox.close();
-    rmSync(t.dataDir, { recursive: true, force: true });
-  });
+  const suite = restartSuite();
 
   it("a restart does not give today's spent budget back; usage counts carry on", async () => {
+    const t = suite.t;
     const id = await connectNew(t, { end_user: { id: 'restart' }, allowed_integrations: ['marketo'] });
     expect((await patchLimits(t, id, { daily_budget: 3 })).status).toBe(200);
     for (let i = 1; i <= 2; i++) expect((await proxyGet(t, id, `/rest/v1/lead/${i}.json`)).status).toBe(200);
-    await t.tether.close();
-
-    second = await startSecondTether(t);
+    const second = await suite.restart();
     const api = (path: string) =>
-      fetch(`${second!.url}${path}`, {
+      fetch(`${second.url}${path}`, {
         headers: {
-          authorization: `Bearer ${second!.secretKey}`,
+          authorization: `Bearer ${second.secretKey}`,
           'connection-id': id,
           'provider-config-key': 'marketo',
         },

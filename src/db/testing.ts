@@ -3,9 +3,8 @@
  * clock. Not for production code.
  *
  * With TETHER_TEST_POSTGRES_URL=postgres://… set, the same helper gives each test a fresh schema in that
- * PostgreSQL database instead, so the repository suites can be run against PostgreSQL by hand:
- *   TETHER_TEST_POSTGRES_URL=postgres://tether@127.0.0.1:54329/tether_test npx vitest run src/db
- * (CI does not start PostgreSQL yet.)
+ * PostgreSQL database instead. The `postgres` test project (vitest.config.ts) sets it to a throwaway server
+ * of its own; to use a server of yours, set it before `npx vitest run --project postgres`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +33,35 @@ export function makeTempDir(prefix = 'tether-test-'): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
+/**
+ * A fresh, empty schema in the PostgreSQL database at `pgUrl`: the connection string that works in it
+ * (`search_path` set through the `options` parameter) and how to drop it.
+ */
+export async function freshPostgresSchema(pgUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create schema ${schema}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(pgUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: pgUrl });
+      await c.connect();
+      try {
+        await c.query(`drop schema ${schema} cascade`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
 export async function openTestDb(start = new Date('2025-01-01T00:00:00.000Z')): Promise<TestDb> {
   const dir = makeTempDir();
   const file = path.join(dir, 'tether.sqlite');
@@ -41,20 +69,9 @@ export async function openTestDb(start = new Date('2025-01-01T00:00:00.000Z')): 
   let dropSchema = async () => {};
   let database: DatabaseConfig = { kind: 'sqlite', file };
   if (pgUrl) {
-    const schema = `t_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: pgUrl });
-    await admin.connect();
-    await admin.query(`create schema ${schema}`);
-    await admin.end();
-    const url = new URL(pgUrl);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    database = { kind: 'postgres', url: url.toString() };
-    dropSchema = async () => {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`drop schema ${schema} cascade`);
-      await c.end();
-    };
+    const schema = await freshPostgresSchema(pgUrl);
+    database = { kind: 'postgres', url: schema.url };
+    dropSchema = () => schema.drop();
   }
   const opened = await openDatabase({ database });
   const vault = new Vault(randomBytes(32));

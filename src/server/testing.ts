@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../config.ts';
+import { freshPostgresSchema } from '../db/testing.ts';
 import { startTether, type RunningTether } from './start.ts';
 import { startTestSandbox, type TestSandbox } from '../sandbox/testing.ts';
 import type { StartOptions } from '../sandbox/index.ts';
@@ -17,6 +18,8 @@ export interface TestTether {
   url: string;
   secretKey: string;
   dataDir: string;
+  /** The PostgreSQL database (a schema of its own) when the tests run on PostgreSQL; else undefined. */
+  databaseUrl: string | undefined;
   /** Call Tether with the secret key (override `authorization` to test auth). */
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   /** Create a connect session and return its token. */
@@ -38,7 +41,13 @@ export async function startTestTether(
 ): Promise<TestTether> {
   const sandbox = await startTestSandbox(opts.sandbox);
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-test-'));
+  // With TETHER_TEST_POSTGRES_URL set (the `postgres` test project), each server gets a fresh schema in
+  // that PostgreSQL database unless the test chose its own database.
+  const pgUrl = process.env.TETHER_TEST_POSTGRES_URL;
+  const schema =
+    pgUrl && opts.env?.TETHER_DATABASE_URL === undefined ? await freshPostgresSchema(pgUrl) : undefined;
   const config = loadConfig({
+    ...(schema ? { TETHER_DATABASE_URL: schema.url } : {}),
     TETHER_PORT: '0',
     TETHER_DATA_DIR: dataDir,
     TETHER_SANDBOX: 'off',
@@ -73,6 +82,7 @@ export async function startTestTether(
     url: tether.url,
     secretKey: tether.secretKey,
     dataDir,
+    databaseUrl: schema?.url,
     api,
     session: async (body = { end_user: { id: 'user-1' }, allowed_integrations: ['marketo'] }) => {
       const res = await api('/connect/sessions', { method: 'POST', json: body });
@@ -96,6 +106,7 @@ export async function startTestTether(
     close: async () => {
       await tether.close();
       await sandbox.close();
+      await schema?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestTether, type TestTether } from '../../testing.ts';
 import {
@@ -818,6 +819,27 @@ describe('secrets at rest and in answers', () => {
     });
   }
 
+  /** What Tether stored: the data dir's files and, on PostgreSQL, every row of its schema as text. */
+  async function storedBytes(): Promise<{ where: string; bytes: Buffer }[]> {
+    const out = filesUnder(t.dataDir).map((f) => ({ where: f, bytes: readFileSync(f) }));
+    if (t.databaseUrl === undefined) return out;
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      const tables = await client.query<{ name: string }>(
+        'select table_name as name from information_schema.tables where table_schema = current_schema()',
+      );
+      expect(tables.rows.length).toBeGreaterThan(0);
+      for (const { name } of tables.rows) {
+        const rows = await client.query<{ row: string }>(`select t::text as row from "${name}" t`);
+        out.push({ where: `table ${name}`, bytes: Buffer.from(rows.rows.map((r) => r.row).join('\n')) });
+      }
+    } finally {
+      await client.end();
+    }
+    return out;
+  }
+
   it('the client secret and tokens are encrypted in the data dir, and absent from lists and errors', async () => {
     const id = await connectNew(t);
     const { body } = await getConn(t, id);
@@ -825,12 +847,12 @@ describe('secrets at rest and in answers', () => {
     const forced = ((await getConn(t, id, { force: true })).body.credentials as Credentials).token;
     const secret = t.sandbox.clientSecret;
 
-    const files = filesUnder(t.dataDir);
-    expect(files.some((f) => f.endsWith('.sqlite'))).toBe(true);
-    for (const f of files) {
-      const bytes = readFileSync(f);
+    const stored = await storedBytes();
+    // Not vacuous: the connection itself is in what was read (the SQLite file, or PostgreSQL's rows).
+    expect(stored.some((x) => x.bytes.includes(Buffer.from(id)))).toBe(true);
+    for (const { where, bytes } of stored) {
       for (const s of [secret, token, forced]) {
-        expect(bytes.includes(Buffer.from(s)), `${s.slice(0, 4)}… in ${f}`).toBe(false);
+        expect(bytes.includes(Buffer.from(s)), `${s.slice(0, 4)}… in ${where}`).toBe(false);
       }
     }
 

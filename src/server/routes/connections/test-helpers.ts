@@ -224,7 +224,7 @@ export const AUTH_CODES = [
 ];
 
 /**
- * A second Tether on `t`'s data directory (a restart: close `t.tether` first), calling `t`'s sandbox,
+ * A second Tether on `t`'s data directory and database (a restart: close `t.tether` first), calling `t`'s sandbox,
  * background syncs off (they would spend calls of their own), silent.
  */
 export function startSecondTether(t: TestTether): Promise<RunningTether> {
@@ -236,6 +236,7 @@ export function startSecondTether(t: TestTether): Promise<RunningTether> {
       TETHER_LOG_LEVEL: 'silent',
       TETHER_SYNCS: 'off',
       TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
+      ...(t.databaseUrl ? { TETHER_DATABASE_URL: t.databaseUrl } : {}),
     }),
     { logger: pino({ level: 'silent' }) },
   );

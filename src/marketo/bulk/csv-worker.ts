@@ -7,13 +7,17 @@
  * only listens for jobs inside a worker started with {@link CSV_WORKER_MARK} in its workerData.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { activityCsvReader } from '../models/activity-records.ts';
 import { LeadRowConverter, LeadSchema, type LeadFieldType } from '../models/lead-records.ts';
 import { MarketoSyncError } from '../models/types.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import { csvBatches, CsvError, type CsvReader } from './csv.ts';
 
-/** What a worker needs to build a file's reader: plain data only (it crosses threads). */
-export type CsvRecipe = { kind: 'lead'; fields: LeadFieldType[] };
+/**
+ * What a worker needs to build a file's reader: plain data only (it crosses threads). `activity`: an
+ * activity export file (models/activity-records.ts; the reader needs nothing but the file's header).
+ */
+export type CsvRecipe = { kind: 'lead'; fields: LeadFieldType[] } | { kind: 'activity' };
 
 export type ReaderFactory<T> = (header: readonly string[], delimiter: string) => CsvReader<T>;
 
@@ -24,6 +28,8 @@ export function recipeReader(recipe: CsvRecipe): ReaderFactory<unknown> {
       const schema = new LeadSchema(recipe.fields);
       return (header, delimiter) => new LeadRowConverter(header, schema).csvReader(delimiter);
     }
+    case 'activity':
+      return (header) => activityCsvReader(header);
   }
 }
 

@@ -117,6 +117,12 @@ export class MemoryEngine {
       save: async (page) => {
         saves++;
         const copy = structuredClone(page);
+        // structuredClone drops classes: a PayloadRecord would arrive as a plain {id, payload}.
+        for (const [model, recs] of Object.entries(page.upserts ?? {})) {
+          recs.forEach((r, i) => {
+            if (r instanceof PayloadRecord) copy.upserts![model]![i] = new PayloadRecord(r.id, r.payload);
+          });
+        }
         report.pages.push(copy);
         this.apply(copy, report);
         if (opts.crashAtSave === saves) throw new CrashError();

@@ -1,6 +1,7 @@
 import type { Instance } from '../core/instance.ts';
 import { isoSeconds } from '../core/envelope.ts';
 import type { ActivityRecord, FieldValue } from '../model.ts';
+import { generatorFor, type LeadSeedInfo } from '../leads/generator.ts';
 import type { Cell, RowBytes, RowEncoder, RowSource } from './csv.ts';
 import type { ActivityColumn, ActivityExportSpec, ExportSpec, LeadExportSpec } from './requests.ts';
 
@@ -21,46 +22,58 @@ function leadIds(inst: Instance, spec: LeadExportSpec): Iterable<number> {
     : inst.leads.ids(f.kind === 'createdAt' ? { createdAt: f.range } : { updatedAt: f.range });
 }
 
-/** Generated lines are handed to the file writer in batches of about this many chars. */
-const BATCH_CHARS = 16 * 1024;
+/**
+ * Untouched leads per batch handed to the file writer: about 40 KB of lines with every field, below
+ * the writer's ROW_HEADROOM, so a batch rarely has to be written twice.
+ */
+const BATCH_LEADS = 64;
+
+/** A batch of untouched leads, written straight into the file buffer by the generator. */
+interface LeadBatch extends RowBytes {
+  ids: number[];
+  line: (id: number, buf: Buffer, at: number) => number;
+}
+
+/** See {@link RowBytes}: stores past the end are dropped, so an overflowing batch is written again. */
+function writeBatch(this: LeadBatch, buf: Buffer, at: number): number {
+  const { ids, line } = this;
+  const n = this.records;
+  for (let i = 0; i < n; i++) at = line(ids[i]!, buf, at);
+  return at > buf.length ? buf.length + 1 : at;
+}
 
 /**
- * Leads the API never touched come from the generator as whole lines of bytes, copied into the
- * file buffer a batch at a time (no record object, no quoting test: generated values never need
- * quoting, no UTF-8 conversion, one buffer write per batch); the others are read field by field
- * and encoded cell by cell. Both give the same bytes for the same values.
+ * Leads the API never touched are written by the generator straight into the file buffer, a batch
+ * at a time (no record object, no string, no quoting test: generated values never need quoting, see
+ * LeadGenerator.lineBuilder); the others are read field by field and encoded cell by cell. Both
+ * give the same bytes for the same values.
  */
 function* leadRows(inst: Instance, spec: LeadExportSpec, enc: RowEncoder): RowSource {
   const fields = spec.fields;
   const generated = inst.leads.generatedLines(fields, enc.delimiter);
-  let pending = '';
-  let pendingRecords = 0;
+  let info: LeadSeedInfo | undefined;
   // One batch object for the whole export: the file writer is done with it before the next row.
-  const batch: RowBytes & { text: string } = {
-    records: 0,
-    text: '',
-    write(buf, at) {
-      const text = this.text;
-      return text.length <= buf.length - at ? at + buf.write(text, at, 'latin1') : buf.length + 1;
-    },
-  };
-  const take = () => {
-    batch.text = pending;
-    batch.records = pendingRecords;
-    pending = '';
-    pendingRecords = 0;
-    return batch;
-  };
+  const batch: LeadBatch = { records: 0, ids: [], line: () => 0, write: writeBatch };
   const cells: Cell[] = new Array<Cell>(fields.length);
   for (const id of leadIds(inst, spec)) {
     if (generated.untouched(id)) {
-      pending += generated.line(id);
-      pendingRecords++;
-      if (pending.length >= BATCH_CHARS) yield take();
+      if (batch.records === 0 && inst.leads.seedInfo !== info) {
+        // A reseed (while the writer awaited) gives new leads: lines come from the current seed.
+        info = inst.leads.seedInfo;
+        batch.line = generatorFor(info).lineWriter(fields, enc.delimiter);
+      }
+      batch.ids[batch.records++] = id;
+      if (batch.records === BATCH_LEADS) {
+        yield batch;
+        batch.records = 0;
+      }
       continue;
     }
     // Rows stay in id order: what was batched goes first.
-    if (pendingRecords > 0) yield take();
+    if (batch.records > 0) {
+      yield batch;
+      batch.records = 0;
+    }
     // Members that vanished between the list read and the lead read are simply left out.
     const rec = inst.leads.read(id, fields);
     if (rec === undefined) {
@@ -70,7 +83,7 @@ function* leadRows(inst: Instance, spec: LeadExportSpec, enc: RowEncoder): RowSo
     for (let i = 0; i < fields.length; i++) cells[i] = rec[fields[i]!];
     yield enc.row(cells);
   }
-  if (pendingRecords > 0) yield take();
+  if (batch.records > 0) yield batch;
 }
 
 /** The `attributes` cell: one JSON object keyed by attribute name. */

@@ -1,4 +1,15 @@
 import type { FieldValue, LeadRecord } from '../model.ts';
+import {
+  ISO_MAX_MS,
+  ISO_MIN_MS,
+  putBytes,
+  putCell,
+  putIsoDay,
+  putIsoSeconds,
+  putNull,
+  putNumber,
+  putStr,
+} from '../bulk/bytes.ts';
 import { LEAD_FIELDS } from './fields.ts';
 
 /**
@@ -517,6 +528,17 @@ export class LeadGenerator {
     return (id) => build(this, id, texts);
   }
 
+  /**
+   * {@link lineBuilder} writing into a buffer: `write(id, buf, at)` puts the line's bytes into `buf`
+   * from `at` and returns the offset after them, beyond `buf.length` when they did not fit (the
+   * stores past the end are dropped; write again into a larger buffer). Same bytes as the line.
+   */
+  lineWriter(names: readonly string[], delimiter: string): (id: number, buf: Buffer, at: number) => number {
+    const { write, runs } = compiledWriter(names, delimiter);
+    const texts = Array.from({ length: runs }, (): Uint8Array[] => []);
+    return (id, buf, at) => write(this, id, buf, at, texts);
+  }
+
   /** One field of generated lead `id` (null for an unknown name). */
   value(id: number, name: string): FieldValue {
     const fn = GENERATED.get(name);
@@ -923,4 +945,251 @@ function compiledLine(names: readonly string[], delimiter: string): CompiledLine
   if (compiledLines.size >= MAX_COMPILED_LINES) compiledLines.clear();
   compiledLines.set(key, compiled);
   return compiled;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export lines as bytes
+
+/**
+ * Writes one cell of generated lead `id` into `buf` at `at` (see bulk/bytes.ts: stores past the
+ * end are dropped, the returned offset still counts them).
+ */
+type ByteFn = (g: LeadGenerator, id: number, buf: Buffer, at: number) => number;
+
+/** UTF-8 bytes of a table string, as a plain Uint8Array (one element kind for every copy). */
+function utf8Bytes(s: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(s, 'utf8'));
+}
+const FIRST_BYTES = FIRST_NAMES.map(utf8Bytes);
+const LAST_BYTES = LAST_NAMES.map(utf8Bytes);
+const PERSONAL_DOMAIN_BYTES = PERSONAL_DOMAINS.map(utf8Bytes);
+const COMPANY_DOMAIN_BYTES = COMPANY_DOMAINS.map(utf8Bytes);
+/** Cookie prefixes by generator (they embed the seed's Munchkin id). */
+const cookiePrefixBytes = new WeakMap<LeadGenerator, Uint8Array>();
+
+function cookiePrefixOf(g: LeadGenerator): Uint8Array {
+  let b = cookiePrefixBytes.get(g);
+  if (b === undefined) cookiePrefixBytes.set(g, (b = utf8Bytes(g.cookiePrefix)));
+  return b;
+}
+
+/** `isoSecondsFast(ms)` as bytes. */
+function putIsoMs(buf: Buffer, at: number, ms: number): number {
+  return ms >= ISO_MIN_MS && ms < ISO_MAX_MS
+    ? putIsoSeconds(buf, at, ms)
+    : putStr(buf, at, isoSecondsFast(ms));
+}
+
+/** `isoDayFast(ms)` as bytes. */
+function putIsoDayMs(buf: Buffer, at: number, ms: number): number {
+  return ms >= ISO_MIN_MS && ms < ISO_MAX_MS
+    ? putIsoDay(buf, at, Math.floor(Math.floor(ms / 1000) / 86400))
+    : putStr(buf, at, isoDayFast(ms));
+}
+
+/** {@link fill} as bytes: the same draws, char by char (templates are ASCII). */
+function putFill(buf: Buffer, at: number, template: string, h: number): number {
+  let x = h || 0x9e3779b9;
+  for (let i = 0; i < template.length; i++) {
+    const c = template.charCodeAt(i);
+    if (c === 35 || c === 64) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      buf[at++] = c === 35 ? 48 + ((x >>> 2) % 10) : 65 + ((x >>> 2) % 26);
+    } else {
+      buf[at++] = c;
+    }
+  }
+  return at;
+}
+
+/**
+ * Byte variants of the field functions that build strings or dates, the bulk of a line's cost:
+ * each writes what `cellText` of FIELD_FNS gives (the equivalence test in generator.test.ts
+ * compares them with {@link LeadGenerator.lineBuilder} on many leads). Other fields go through
+ * their value and `putCell`.
+ */
+const BYTE_FNS = new Map<string, ByteFn>([
+  ['id', (_g, id, buf, at) => putNumber(buf, at, id)],
+  ['createdAt', (g, id, buf, at) => putIsoMs(buf, at, g.createdAt(id))],
+  ['updatedAt', (g, id, buf, at) => putIsoMs(buf, at, g.updatedAt(id))],
+  ['firstName', (g, id, buf, at) => putBytes(buf, at, FIRST_BYTES[g.firstIdx(id)]!)],
+  ['lastName', (g, id, buf, at) => putBytes(buf, at, LAST_BYTES[g.lastIdx(id)]!)],
+  [
+    'email',
+    (g, id, buf, at) => {
+      at = putStr(buf, at, FIRST_SLUGS[g.firstIdx(id)]!);
+      buf[at++] = 46; // .
+      at = putStr(buf, at, LAST_SLUGS[g.lastIdx(id)]!);
+      buf[at++] = 46;
+      at = putNumber(buf, at, id);
+      buf[at++] = 64; // @
+      const domain =
+        g.pct(id, SALT.personal) < 12
+          ? pick(PERSONAL_DOMAIN_BYTES, g.h(id, SALT.personal + 100))
+          : COMPANY_DOMAIN_BYTES[g.company(id)]!;
+      return putBytes(buf, at, domain);
+    },
+  ],
+  [
+    'phone',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.phone) < 80 ? putFill(buf, at, g.city(id)[4], g.h(id, 202)) : putNull(buf, at),
+  ],
+  [
+    'mobilePhone',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.mobile) < 40 ? putFill(buf, at, g.city(id)[4], g.h(id, 203)) : putNull(buf, at),
+  ],
+  [
+    'fax',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.fax) < 10 ? putFill(buf, at, g.city(id)[4], g.h(id, 204)) : putNull(buf, at),
+  ],
+  [
+    'postalCode',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.postal) < 85 ? putFill(buf, at, g.city(id)[3], g.h(id, 209)) : putNull(buf, at),
+  ],
+  [
+    'address',
+    (g, id, buf, at) => {
+      if (g.pct(id, SALT.address) >= 75) return putNull(buf, at);
+      at = putNumber(buf, at, 1 + (g.h(id, 207) % 9800));
+      buf[at++] = 32; // space
+      return putStr(buf, at, pick(STREETS, g.h(id, 208)));
+    },
+  ],
+  [
+    'dateOfBirth',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.birth) < 8
+        ? putIsoDayMs(buf, at, BIRTH_EPOCH + (g.h(id, 206) % (40 * 365)) * DAY_MS)
+        : putNull(buf, at),
+  ],
+  [
+    'renewalDate',
+    (g, id, buf, at) =>
+      g.isCustomer(id)
+        ? putIsoDayMs(buf, at, g.info.asOf + (g.h(id, SALT.renewal) % 365) * DAY_MS)
+        : putNull(buf, at),
+  ],
+  [
+    'lastWebinarAt',
+    (g, id, buf, at) => {
+      if (g.pct(id, SALT.webinar) >= 30) return putNull(buf, at);
+      const created = g.createdAt(id);
+      return putIsoMs(buf, at, created + Math.floor(unit(g.h(id, 218)) * (g.updatedAt(id) - created)));
+    },
+  ],
+  [
+    'cookies',
+    (g, id, buf, at) => {
+      if (g.pct(id, SALT.cookie) >= 60) return putNull(buf, at);
+      at = putBytes(buf, at, cookiePrefixOf(g));
+      at = putNumber(buf, at, g.createdAt(id));
+      buf[at++] = 45; // -
+      return putNumber(buf, at, 10_000 + id);
+    },
+  ],
+  [
+    'facebookId',
+    (g, id, buf, at) =>
+      g.pct(id, SALT.social) < 5 ? putNumber(buf, at, 100_000_000_000_000 + id) : putNull(buf, at),
+  ],
+]);
+
+type WriterFn = (g: LeadGenerator, id: number, buf: Buffer, at: number, texts: Uint8Array[][]) => number;
+interface CompiledWriter {
+  write: WriterFn;
+  runs: number;
+}
+const compiledWriters = new Map<string, CompiledWriter>();
+/** Fields per chunk function of a compiled writer (see compiledWriter). */
+const CHUNK_FIELDS = 6;
+
+/**
+ * {@link compiledLine} writing bytes: the same cells in the same order, each field function in its
+ * own constant (one call target per site), keyed runs copied from bytes cached per company or city.
+ */
+function compiledWriter(names: readonly string[], delimiter: string): CompiledWriter {
+  if (delimiter.length !== 1 || delimiter.charCodeAt(0) > 127) {
+    throw new Error(`unsupported export delimiter '${delimiter}'`);
+  }
+  const key = `${delimiter}\u0000${names.join('\u0000')}`;
+  const cached = compiledWriters.get(key);
+  if (cached !== undefined) return cached;
+  const fns = names.map((name) => LINE_FNS.get(name) ?? GENERATED.get(name) ?? (() => null));
+  const byteFns = names.map((name) => BYTE_FNS.get(name));
+  const runs: { from: number; to: number }[] = [];
+  const lines: string[] = [];
+  for (let i = 0; i < names.length; i++) {
+    lines.push(byteFns[i] ? `const b${i} = byteFns[${i}];` : `const f${i} = fns[${i}];`);
+  }
+  // Cells go into chunk functions of a few fields each: V8 inlines the field functions and byte
+  // writers of a small function, while one function for a whole line exhausts its inlining budget
+  // after a few fields and calls the rest.
+  let chunk = 0;
+  let inChunk = 0;
+  const open = () => lines.push(`function chunk${chunk}(g, id, buf, at, texts) {`, '  let k;', '  let t;');
+  open();
+  for (let i = 0; i < names.length;) {
+    if (inChunk >= CHUNK_FIELDS) {
+      lines.push('  return at;', '}');
+      chunk++;
+      inChunk = 0;
+      open();
+    }
+    inChunk++;
+    if (i > 0) lines.push(`  buf[at++] = ${delimiter.charCodeAt(0)};`);
+    const keyFn = KEYED.get(names[i]!);
+    if (keyFn !== undefined) {
+      let to = i + 1;
+      while (to < names.length && KEYED.get(names[to]!) === keyFn) to++;
+      const r = runs.push({ from: i, to }) - 1;
+      lines.push(`  k = g.${keyFn}(id);`, `  t = texts[${r}][k];`);
+      lines.push(`  if (t === undefined) t = texts[${r}][k] = runBytes(g, id, ${r});`);
+      lines.push('  at = putBytes(buf, at, t);');
+      i = to;
+      continue;
+    }
+    if (byteFns[i]) lines.push(`  at = b${i}(g, id, buf, at);`);
+    else if (NON_ASCII_FIELDS.has(names[i]!)) lines.push(`  at = putCell(buf, at, bytes(f${i}(g, id)));`);
+    else lines.push(`  at = putCell(buf, at, f${i}(g, id));`);
+    i++;
+  }
+  lines.push('  buf[at] = 10;', '  return at + 1;', '}');
+  lines.push('return function exportBytes(g, id, buf, at, texts) {');
+  for (let c = 0; c <= chunk; c++) lines.push(`  at = chunk${c}(g, id, buf, at, texts);`);
+  lines.push('  return at;', '};');
+  /** A run's bytes for the lead's company or city (cells joined by the delimiter). */
+  const runBytes = (g: LeadGenerator, id: number, r: number): Uint8Array => {
+    const { from, to } = runs[r]!;
+    const cells: string[] = [];
+    for (let i = from; i < to; i++) cells.push(cellText(names[i]!, fns[i]!(g, id)));
+    return Uint8Array.from(Buffer.from(cells.join(delimiter), 'latin1'));
+  };
+  const write = new Function('fns', 'byteFns', 'bytes', 'runBytes', 'putBytes', 'putCell', lines.join('\n'))(
+    fns,
+    byteFns,
+    byteString,
+    runBytes,
+    putBytes,
+    putCell,
+  ) as WriterFn;
+  const compiled = { write, runs: runs.length };
+  if (compiledWriters.size >= MAX_COMPILED_LINES) compiledWriters.clear();
+  compiledWriters.set(key, compiled);
+  return compiled;
+}
+
+/** Generators by seed info: a seed's per-company tables are computed once, not per export. */
+const generators = new WeakMap<LeadSeedInfo, LeadGenerator>();
+
+/** The generator of `info` (the lead database replaces its info object on every reseed). */
+export function generatorFor(info: LeadSeedInfo): LeadGenerator {
+  let g = generators.get(info);
+  if (g === undefined) generators.set(info, (g = new LeadGenerator(info)));
+  return g;
 }

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { ISO_MAX_MS, ISO_MIN_MS, putIsoDay, putIsoSeconds, putNumber } from '../bulk/bytes.ts';
+import { LEAD_FIELDS } from './fields.ts';
+import { LeadGenerator, type LeadSeedInfo } from './generator.ts';
+
+/**
+ * The byte writer of export lines (what bulk files are made of) must write exactly the bytes of
+ * the string line builder, for any seed, field list and delimiter.
+ */
+
+const ALL = LEAD_FIELDS.map((f) => f.name);
+const AS_OF = Date.UTC(2024, 4, 17, 9, 30, 15);
+
+function compare(info: LeadSeedInfo, names: string[], delimiter: string, ids: number[]): void {
+  const g = new LeadGenerator(info);
+  const line = g.lineBuilder(names, delimiter);
+  const write = g.lineWriter(names, delimiter);
+  const buf = Buffer.alloc(64 * 1024);
+  for (const id of ids) {
+    const end = write(id, buf, 7);
+    expect(buf.toString('latin1', 7, end), `lead ${id}`).toBe(line(id));
+  }
+}
+
+function range(from: number, count: number, step = 1): number[] {
+  return Array.from({ length: count }, (_, i) => from + i * step);
+}
+
+describe('LeadGenerator.lineWriter', () => {
+  it('writes the bytes of lineBuilder for every field, in every format', () => {
+    for (const delimiter of [',', '\t', ';']) {
+      compare({ seed: 42, leads: 1_000_000, asOf: AS_OF }, ALL, delimiter, range(1, 3000, 331));
+    }
+  });
+
+  it('does so for other seeds, spans and field lists (out of order, repeated, unknown)', () => {
+    const names = ['email', 'updatedAt', 'id', 'city', 'country', 'leadScore', 'email', 'nope', 'company'];
+    compare({ seed: 2 ** 40 + 5, leads: 30_000, asOf: AS_OF }, names, ',', range(1, 30_000));
+    compare({ seed: 7, leads: 4000, asOf: AS_OF, spanMs: 30 * 86_400_000 }, ALL, ';', range(1, 4000));
+    compare({ seed: 3, leads: 500, asOf: AS_OF }, [...ALL].reverse(), ',', range(1, 500));
+  });
+
+  it('falls back to the string path for dates outside years 1000..9999', () => {
+    // asOf near the epoch start: creation dates are negative epoch ms, birth dates stay in range.
+    compare({ seed: 9, leads: 2000, asOf: 1000 }, ALL, ',', range(1, 2000, 7));
+    compare({ seed: 9, leads: 2000, asOf: Date.UTC(1000, 3, 1) }, ALL, ',', range(1, 2000, 7));
+    compare({ seed: 9, leads: 2000, asOf: Date.UTC(9999, 11, 20) }, ALL, ',', range(1, 2000, 7));
+  });
+
+  it('counts bytes past the end of the buffer, and writes them again into a larger one', () => {
+    const g = new LeadGenerator({ seed: 42, leads: 100, asOf: AS_OF });
+    const write = g.lineWriter(ALL, ',');
+    const line = g.lineBuilder(ALL, ',')(5);
+    const small = Buffer.alloc(100);
+    expect(write(5, small, 0)).toBe(Buffer.byteLength(line, 'latin1'));
+    const big = Buffer.alloc(4096);
+    expect(big.toString('latin1', 0, write(5, big, 0))).toBe(line);
+  });
+});
+
+describe('byte writers', () => {
+  it('write ISO dates as Date#toISOString does', () => {
+    const buf = Buffer.alloc(32);
+    // Sparse over the whole range, dense over the years generated dates fall in.
+    const sparse = range(ISO_MIN_MS, 30_000, (ISO_MAX_MS - ISO_MIN_MS) / 30_000 + 0.123);
+    const dense = range(Date.UTC(1959, 11, 31, 23), 20_000, 3_599_999.7);
+    for (const ms of [...sparse, ...dense, ISO_MAX_MS - 1].map(Math.floor)) {
+      const iso = new Date(ms).toISOString();
+      expect(buf.toString('latin1', 0, putIsoSeconds(buf, 0, ms))).toBe(iso.slice(0, 19) + 'Z');
+      expect(buf.toString('latin1', 0, putIsoDay(buf, 0, Math.floor(ms / 86_400_000)))).toBe(
+        iso.slice(0, 10),
+      );
+    }
+  });
+
+  it('write numbers as String does', () => {
+    const buf = Buffer.alloc(64);
+    const values = [
+      0,
+      -0,
+      1,
+      9,
+      10,
+      99,
+      2 ** 31 - 1,
+      2 ** 31,
+      1e9,
+      1e9 - 1,
+      1715938215000,
+      100_000_000_000_123,
+    ];
+    values.push(Number.MAX_SAFE_INTEGER, -5, 0.5, 12.34, 1e21, -1715938215000, NaN);
+    for (const v of values) expect(buf.toString('latin1', 0, putNumber(buf, 0, v))).toBe(String(v));
+  });
+});

@@ -26,12 +26,14 @@
  *
  * Environment: BENCH_LEADS (1000000; 100000 for a quick run), BENCH_CHANGE_PCT (1), BENCH_SYNC (leads),
  * BENCH_SYNC_OPTIONS (JSON), BENCH_TETHER_LOG_LEVEL (warn), BENCH_TIMEOUT_S (1800 per run),
- * BENCH_TETHER_NODE_ARGS (node flags of the measured Tether, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ * BENCH_TETHER_NODE_ARGS (node flags of the measured Tether, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`),
+ * BENCH_DATABASE_URL (Tether's TETHER_DATABASE_URL, e.g. a `postgres://…` database of its own; default the
+ * embedded SQLite).
  * The calls target counts the runs' calls: a fixed cost per 31-day window (24 windows over the sandbox's
  * two years of leads), so a quick run with fewer leads shows more calls per 100,000.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -56,6 +58,8 @@ const SYNC_OPTIONS = {
   ...(JSON.parse(process.env.BENCH_SYNC_OPTIONS ?? '{}') as Record<string, unknown>),
 };
 const LOG_LEVEL = process.env.BENCH_TETHER_LOG_LEVEL ?? 'warn';
+/** Tether's database: the embedded SQLite in the data dir unless BENCH_DATABASE_URL names another one. */
+const DATABASE_URL = process.env.BENCH_DATABASE_URL;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 1800) * 1000;
 /** Extra node flags for the measured Tether process (diagnostics: `--cpu-prof`, heap sizes). */
 const TETHER_NODE_ARGS = (process.env.BENCH_TETHER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -91,6 +95,7 @@ async function startTether(dataDir: string, secretKey: string, sandboxHost: stri
       TETHER_LOG_LEVEL: LOG_LEVEL,
       TETHER_SYNCS: syncs ? 'on' : 'off',
       TETHER_SYNC_TICK_MS: '100',
+      ...(DATABASE_URL ? { TETHER_DATABASE_URL: DATABASE_URL } : {}),
     },
     /Tether is running at (\S+)/,
     syncs ? TETHER_NODE_ARGS : [],
@@ -123,6 +128,40 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** CPU time in ms of each thread of a process, by thread id, with the thread's name (`comm`). */
+function threadCpuMs(pid: number): Map<string, { name: string; ms: number }> {
+  const out = new Map<string, { name: string; ms: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** The busiest threads between two readings: `name tid: ms`, at most `top` of them. */
+function busiestThreads(
+  before: Map<string, { name: string; ms: number }>,
+  after: Map<string, { name: string; ms: number }>,
+  top = 4,
+): { name: string; tid: string; ms: number }[] {
+  return [...after]
+    .map(([tid, t]) => ({ name: t.name, tid, ms: t.ms - (before.get(tid)?.ms ?? 0) }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
+}
+
 /** Samples RSS and CPU of Tether (and the sandbox's CPU) every 100 ms until stopped. */
 function sampler(tetherPid: number, sandboxPid: number) {
   let peakRss = procStatus(tetherPid, 'VmRSS');
@@ -135,6 +174,7 @@ function sampler(tetherPid: number, sandboxPid: number) {
   let lastSb = cpuMs(sandboxPid);
   const cpuStart = lastCpu;
   const sbStart = lastSb;
+  const threadsStart = threadCpuMs(tetherPid);
   const timer = setInterval(() => {
     const rss = procStatus(tetherPid, 'VmRSS');
     if (rss > peakRss) {
@@ -167,6 +207,7 @@ function sampler(tetherPid: number, sandboxPid: number) {
         sandboxBusyWhileIdleMs,
         tetherCpuMs: cpuMs(tetherPid) - cpuStart,
         sandboxCpuMs: cpuMs(sandboxPid) - sbStart,
+        threads: busiestThreads(threadsStart, threadCpuMs(tetherPid)),
       };
     },
   };
@@ -241,6 +282,7 @@ interface RunFigures {
   /** CPU time (all threads, user + system) of each process during the run. */
   tetherCpuS: number;
   sandboxCpuS: number;
+  threads: { name: string; tid: string; ms: number }[];
   /** Tether's RSS when the run was triggered. */
   rssBefore: number;
   peakRss: number;
@@ -306,6 +348,7 @@ async function measuredRun(
     sandboxBusyWhileIdleS: s.sandboxBusyWhileIdleMs / 1000,
     tetherCpuS: s.tetherCpuMs / 1000,
     sandboxCpuS: s.sandboxCpuMs / 1000,
+    threads: s.threads,
     rssBefore,
     peakRss: s.peakRss,
     peakAnon: s.peakAnon,
@@ -346,6 +389,11 @@ function report(f: RunFigures, leadsInInstance: number): boolean {
   console.log(
     `   CPU: Tether ${f.tetherCpuS.toFixed(1)} s (${perRecord(f.tetherCpuS)} µs per record, all threads), ` +
       `sandbox ${f.sandboxCpuS.toFixed(1)} s (${perRecord(f.sandboxCpuS)} µs per record)`,
+  );
+  // Per thread (µs per record): the main thread saves, the CSV worker parses; the busiest one bounds
+  // the rate however many cores there are.
+  console.log(
+    `   Tether's busiest threads: ${f.threads.map((t) => `${t.name} ${t.tid} ${perRecord(t.ms / 1000)}`).join(', ')} µs per record`,
   );
   // The sandbox makes the files in its own process (timestamps have a one-second resolution).
   const started = f.jobs.map((j) => Date.parse(j.startedAt ?? '')).filter((t) => !Number.isNaN(t));
@@ -405,6 +453,7 @@ async function main(): Promise<void> {
     console.log(
       `bench:sync: ${fmt(LEADS)} leads, sync "${SYNC}" options ${JSON.stringify(SYNC_OPTIONS)}; ` +
         `sandbox and Tether in their own processes on this machine (${availableParallelism()} CPUs, ` +
+        `store ${DATABASE_URL ? DATABASE_URL.replace(/\/\/[^@/]*@/, '//…@') : 'embedded SQLite'}, ` +
         `load average ${loadavg()
           .map((l) => l.toFixed(1))
           .join(' ')})`,

@@ -136,7 +136,9 @@ export function createTetherHandler(deps: ServerDeps) {
         return;
       }
       if (err instanceof ApiError) {
-        sendJson(res, err.status, err.toBody());
+        // A body refused before its end (413) is still arriving: the connection cannot carry another
+        // request (the rest of the body would be read as one), so it closes after the answer.
+        sendJson(res, err.status, err.toBody(), err.status === 413 ? { Connection: 'close' } : {});
         return;
       }
       const id = crypto.randomUUID();

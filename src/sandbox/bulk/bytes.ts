@@ -74,6 +74,20 @@ export function putNumber(buf: Buffer, at: number, v: number): number {
   return putStr(buf, at, String(v));
 }
 
+/** `String(c / 100)` for an integer 0 ≤ c ≤ 10000 (two decimals at most), without
+ * the shortest-double algorithm. */
+export function putHundredths(buf: Buffer, at: number, c: number): number {
+  const whole = (c / 100) | 0;
+  at = putUint(buf, at, whole);
+  const frac = c - whole * 100;
+  if (frac === 0) return at;
+  const tens = (frac / 10) | 0;
+  buf[at++] = 46; // .
+  buf[at++] = 48 + tens;
+  if (frac !== tens * 10) buf[at++] = 48 + frac - tens * 10;
+  return at;
+}
+
 const N = 110; // n
 const U = 117; // u
 const L = 108; // l

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ISO_MAX_MS, ISO_MIN_MS, putIsoDay, putIsoSeconds, putNumber } from '../bulk/bytes.ts';
+import { ISO_MAX_MS, ISO_MIN_MS, putHundredths, putIsoDay, putIsoSeconds, putNumber } from '../bulk/bytes.ts';
 import { LEAD_FIELDS } from './fields.ts';
 import { LeadGenerator, type LeadSeedInfo } from './generator.ts';
 
@@ -40,6 +40,27 @@ describe('LeadGenerator.lineWriter', () => {
     compare({ seed: 3, leads: 500, asOf: AS_OF }, [...ALL].reverse(), ',', range(1, 500));
   });
 
+  it('does so for every field alone and for random subsets (each draws only what it needs)', () => {
+    const ids = range(1, 400, 97);
+    for (const name of ALL) {
+      compare({ seed: 11, leads: 50_000, asOf: AS_OF }, [name], ',', ids);
+      compare({ seed: 11, leads: 50_000, asOf: AS_OF }, ['id', name], '\t', ids);
+    }
+    // A small deterministic PRNG: the same subsets on every run.
+    let x = 0x2545f491;
+    const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % 1000;
+    for (let round = 0; round < 40; round++) {
+      const names = ALL.filter(() => next() < 300);
+      compare({ seed: round, leads: 50_000, asOf: AS_OF }, names, ';', range(1 + round, 300, 163));
+    }
+  });
+
+  it('does so for ids far beyond 2^31 and past nine base-36 digits', () => {
+    // Forty ids on either side of 36^9: some are Salesforce leads and contacts.
+    const ids = [...range(2 ** 31 - 10, 20), ...range(36 ** 9 - 40, 80), 1e14 + 3];
+    compare({ seed: 5, leads: 2e14, asOf: AS_OF }, ALL, ',', ids);
+  });
+
   it('falls back to the string path for dates outside years 1000..9999', () => {
     // asOf near the epoch start: creation dates are negative epoch ms, birth dates stay in range.
     compare({ seed: 9, leads: 2000, asOf: 1000 }, ALL, ',', range(1, 2000, 7));
@@ -70,6 +91,13 @@ describe('byte writers', () => {
       expect(buf.toString('latin1', 0, putIsoDay(buf, 0, Math.floor(ms / 86_400_000)))).toBe(
         iso.slice(0, 10),
       );
+    }
+  });
+
+  it('write hundredths as String(c / 100) does', () => {
+    const buf = Buffer.alloc(16);
+    for (let c = 0; c <= 10_000; c++) {
+      expect(buf.toString('latin1', 0, putHundredths(buf, 0, c))).toBe(String(c / 100));
     }
   });
 

@@ -7,8 +7,11 @@ import {
   putIsoDay,
   putIsoSeconds,
   putNull,
+  putBool,
+  putHundredths,
   putNumber,
   putStr,
+  putUint,
 } from '../bulk/bytes.ts';
 import { LEAD_FIELDS } from './fields.ts';
 
@@ -536,7 +539,9 @@ export class LeadGenerator {
   lineWriter(names: readonly string[], delimiter: string): (id: number, buf: Buffer, at: number) => number {
     const { write, runs } = compiledWriter(names, delimiter);
     const texts = Array.from({ length: runs }, (): Uint8Array[] => []);
-    return (id, buf, at) => write(this, id, buf, at, texts);
+    // One scratch per writer, reused for every lead (see LeadScratch).
+    const sc = new LeadScratch(seedBytesOf(this));
+    return (id, buf, at) => write(this, id, buf, at, texts, sc);
   }
 
   /** One field of generated lead `id` (null for an unknown name). */
@@ -950,27 +955,142 @@ function compiledLine(names: readonly string[], delimiter: string): CompiledLine
 // ---------------------------------------------------------------------------------------------
 // Export lines as bytes
 
-/**
- * Writes one cell of generated lead `id` into `buf` at `at` (see bulk/bytes.ts: stores past the
- * end are dropped, the returned offset still counts them).
- */
-type ByteFn = (g: LeadGenerator, id: number, buf: Buffer, at: number) => number;
-
 /** UTF-8 bytes of a table string, as a plain Uint8Array (one element kind for every copy). */
 function utf8Bytes(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s, 'utf8'));
 }
-const FIRST_BYTES = FIRST_NAMES.map(utf8Bytes);
-const LAST_BYTES = LAST_NAMES.map(utf8Bytes);
-const PERSONAL_DOMAIN_BYTES = PERSONAL_DOMAINS.map(utf8Bytes);
-const COMPANY_DOMAIN_BYTES = COMPANY_DOMAINS.map(utf8Bytes);
-/** Cookie prefixes by generator (they embed the seed's Munchkin id). */
-const cookiePrefixBytes = new WeakMap<LeadGenerator, Uint8Array>();
 
-function cookiePrefixOf(g: LeadGenerator): Uint8Array {
-  let b = cookiePrefixBytes.get(g);
-  if (b === undefined) cookiePrefixBytes.set(g, (b = utf8Bytes(g.cookiePrefix)));
+/** Bytes that embed the seed (Salesforce ids, cookie prefixes), made once per generator. */
+interface SeedBytes {
+  accountIds: Uint8Array[];
+  ownerIds: Uint8Array[];
+  cookiePrefix: Uint8Array;
+  /** `00Q` / `003` followed by the seed's Salesforce tag: the first six chars of those ids. */
+  leadHead: Uint8Array;
+  contactHead: Uint8Array;
+}
+const seedBytes = new WeakMap<LeadGenerator, SeedBytes>();
+
+function seedBytesOf(g: LeadGenerator): SeedBytes {
+  let b = seedBytes.get(g);
+  if (b === undefined) {
+    b = {
+      accountIds: g.accountIds.map(utf8Bytes),
+      ownerIds: g.ownerIds.map(utf8Bytes),
+      cookiePrefix: utf8Bytes(g.cookiePrefix),
+      leadHead: utf8Bytes(`00Q${g.sfdcTag}`),
+      contactHead: utf8Bytes(`003${g.sfdcTag}`),
+    };
+    seedBytes.set(g, b);
+  }
   return b;
+}
+
+/**
+ * Draws that several fields of one lead share (company, city, names, Salesforce type, dates…),
+ * made once per lead by the compiled writer before its cells. One object per line writer, reused
+ * for every lead: nothing is allocated per lead. Holds only what the writer's fields need (see
+ * DRAWS); the others keep stale values no field reads.
+ */
+class LeadScratch {
+  id = 0;
+  company = 0;
+  cityIdx = 0;
+  city: City = CITY_SLOTS[0]!;
+  firstIdx = 0;
+  lastIdx = 0;
+  /** Percent draw of {@link LeadGenerator.crmType}: < 21 Lead, < 35 Contact. */
+  crm = 0;
+  /** The hash that picks the original (and registration) source. */
+  source = 0;
+  registration = 0;
+  // Epoch ms are doubles: start them as one so the field keeps one representation.
+  createdAt = 0.5;
+  updatedAt = 0.5;
+  /** Percent draw of {@link LeadGenerator.isCustomer}: < 15 customer. */
+  customer = 0;
+  /** Percent draws of the unsubscribed, do-not-call and invalid-email flags. */
+  unsubscribed = 0;
+  doNotCall = 0;
+  emailInvalid = 0;
+  inferred = 0;
+
+  constructor(readonly seed: SeedBytes) {}
+}
+
+/**
+ * How the writer fills each scratch value, in dependency order (updatedAt reads createdAt). The
+ * values are those of the field functions: the same hashes with the same salts.
+ */
+const DRAWS: [keyof LeadScratch, string][] = [
+  ['company', 'sc.company = g.company(id);'],
+  ['cityIdx', 'sc.cityIdx = g.cityIdx(id);\n  sc.city = citySlots[sc.cityIdx];'],
+  ['firstIdx', 'sc.firstIdx = g.firstIdx(id);'],
+  ['lastIdx', 'sc.lastIdx = g.lastIdx(id);'],
+  ['crm', `sc.crm = g.pct(id, ${SALT.crm});`],
+  ['source', `sc.source = g.h(id, ${SALT.source});`],
+  ['registration', `sc.registration = g.pct(id, ${SALT.registration});`],
+  ['createdAt', 'sc.createdAt = g.createdAt(id);'],
+  ['updatedAt', 'sc.updatedAt = updatedAfter(g, id, sc.createdAt);'],
+  ['customer', `sc.customer = g.pct(id, ${SALT.customer});`],
+  ['unsubscribed', `sc.unsubscribed = g.pct(id, ${SALT.flags});`],
+  ['doNotCall', `sc.doNotCall = g.pct(id, ${SALT.flags + 100});`],
+  ['emailInvalid', `sc.emailInvalid = g.pct(id, ${SALT.flags + 200});`],
+  ['inferred', `sc.inferred = g.pct(id, ${SALT.inferred});`],
+];
+
+/**
+ * Writes one cell of the scratch's lead into `buf` at `at` (see bulk/bytes.ts: stores past the end
+ * are dropped, the returned offset still counts them).
+ */
+type ByteFn = (g: LeadGenerator, sc: LeadScratch, buf: Buffer, at: number) => number;
+/** A field's byte writer and the scratch values it reads. */
+interface ByteField {
+  draws: (keyof LeadScratch)[];
+  write: ByteFn;
+}
+
+const bytesOf = (list: readonly string[]): Uint8Array[] => list.map(utf8Bytes);
+const FIRST_BYTES = bytesOf(FIRST_NAMES);
+const LAST_BYTES = bytesOf(LAST_NAMES);
+const FIRST_SLUG_BYTES = bytesOf(FIRST_SLUGS);
+const LAST_SLUG_BYTES = bytesOf(LAST_SLUGS);
+const PERSONAL_DOMAIN_BYTES = bytesOf(PERSONAL_DOMAINS);
+const PARTNER_DOMAIN_BYTES = bytesOf(PARTNER_DOMAINS);
+const COMPANY_DOMAIN_BYTES = bytesOf(COMPANY_DOMAINS);
+const COMPANY_NAME_BYTES = bytesOf(COMPANY_NAMES);
+const COUNTRY_BYTES = bytesOf(CITY_SLOTS.map((c) => c[2]));
+const SALUTATION_BYTES = bytesOf(SALUTATIONS);
+const TITLE_BYTES = bytesOf(TITLES);
+const STREET_BYTES = bytesOf(STREETS);
+const LEAD_STATUS_BYTES = bytesOf(LEAD_STATUSES);
+const LEAD_SOURCE_BYTES = bytesOf(LEAD_SOURCES);
+const RATING_BYTES = bytesOf(RATINGS);
+const ROLE_BYTES = bytesOf(ROLES);
+const INTEREST_BYTES = bytesOf(INTERESTS);
+const SOURCE_TYPE_BYTES = bytesOf(ORIGINAL_SOURCES.map((s) => s[0]));
+const SOURCE_INFO_BYTES = bytesOf(ORIGINAL_SOURCES.map((s) => s[1]));
+const UNSUBSCRIBED_BYTES = bytesOf(['Unsubscribed via email link', 'Too many emails']);
+const SALESFORCE_BYTES = utf8Bytes('Salesforce.com');
+const LEAD_BYTES = utf8Bytes('Lead');
+const CONTACT_BYTES = utf8Bytes('Contact');
+const DO_NOT_CALL_BYTES = utf8Bytes('Requested by lead');
+const BOUNCE_HEAD = utf8Bytes('550 5.1.1 <');
+const BOUNCE_TAIL = utf8Bytes('>: Recipient address rejected: User unknown');
+const PARTNER_HEAD = utf8Bytes('partner.');
+const LOWER_36 = utf8Bytes('0123456789abcdefghijklmnopqrstuvwxyz');
+const UPPER_36 = utf8Bytes('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ');
+/** Salesforce ids hold the number as nine base-36 digits: above that the string path writes it. */
+const SFDC_MAX = 36 ** 9;
+
+function pickBytes(list: readonly Uint8Array[], h: number): Uint8Array {
+  return list[h % list.length]!;
+}
+
+/** {@link leadUpdatedAt} from the lead's creation instant (the same draws). */
+function updatedAfter(g: LeadGenerator, id: number, created: number): number {
+  if (hash(g.s, id, SALT.updated) % 100 < 35) return created;
+  return created + Math.floor(unit(hash(g.s, id, SALT.updatedFrac)) * (g.info.asOf - created));
 }
 
 /** `isoSecondsFast(ms)` as bytes. */
@@ -1004,103 +1124,401 @@ function putFill(buf: Buffer, at: number, template: string, h: number): number {
   return at;
 }
 
+/** `n.toString(36)` of a safe integer n ≥ 0, with `digits` (lower or upper case). */
+function putBase36(buf: Buffer, at: number, n: number, digits: Uint8Array): number {
+  let len = 1;
+  for (let t = n; t >= 36; t = Math.floor(t / 36)) len++;
+  let x = n;
+  for (let p = at + len - 1; p >= at; p--) {
+    const q = Math.floor(x / 36);
+    buf[p] = digits[x - q * 36]!;
+    x = q;
+  }
+  return at + len;
+}
+
+/** Digits of a Salesforce id's number, most significant first. */
+const SFDC_DIGITS = new Uint8Array(9);
+
+/** {@link sfdcId} as bytes: `head` is its prefix and tag, `n` below {@link SFDC_MAX}. */
+function putSfdcId(buf: Buffer, at: number, head: Uint8Array, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i]!;
+    buf[at++] = c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  let x = n;
+  for (let p = 8; p >= 0; p--) {
+    const q = Math.floor(x / 36);
+    SFDC_DIGITS[p] = UPPER_36[x - q * 36]!;
+    x = q;
+  }
+  for (let p = 0; p < 9; p++) {
+    const c = SFDC_DIGITS[p]!;
+    buf[at++] = c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return putFill(buf, at, '@@@', h);
+}
+
+/** `first.last.id@domain`, the email field. */
+function putEmail(g: LeadGenerator, sc: LeadScratch, buf: Buffer, at: number): number {
+  const id = sc.id;
+  at = putBytes(buf, at, FIRST_SLUG_BYTES[sc.firstIdx]!);
+  buf[at++] = 46; // .
+  at = putBytes(buf, at, LAST_SLUG_BYTES[sc.lastIdx]!);
+  buf[at++] = 46;
+  at = putNumber(buf, at, id);
+  buf[at++] = 64; // @
+  const domain =
+    g.pct(id, SALT.personal) < 12
+      ? pickBytes(PERSONAL_DOMAIN_BYTES, g.h(id, SALT.personal + 100))
+      : COMPANY_DOMAIN_BYTES[sc.company]!;
+  return putBytes(buf, at, domain);
+}
+
+const byteField = (draws: (keyof LeadScratch)[], write: ByteFn): ByteField => ({ draws, write });
+const NULL_FIELD = byteField([], (_g, _sc, buf, at) => putNull(buf, at));
+
 /**
- * Byte variants of the field functions that build strings or dates, the bulk of a line's cost:
- * each writes what `cellText` of FIELD_FNS gives (the equivalence test in generator.test.ts
- * compares them with {@link LeadGenerator.lineBuilder} on many leads). Other fields go through
- * their value and `putCell`.
+ * Byte variants of the field functions: each writes what `cellText` of FIELD_FNS gives, reading
+ * the shared draws from the scratch (the equivalence test in generator.test.ts compares them with
+ * {@link LeadGenerator.lineBuilder} on many leads and field lists). Company and city fields are
+ * written as keyed runs (see KEYED). A name without an entry goes through its value and `putCell`.
  */
-const BYTE_FNS = new Map<string, ByteFn>([
-  ['id', (_g, id, buf, at) => putNumber(buf, at, id)],
-  ['createdAt', (g, id, buf, at) => putIsoMs(buf, at, g.createdAt(id))],
-  ['updatedAt', (g, id, buf, at) => putIsoMs(buf, at, g.updatedAt(id))],
-  ['firstName', (g, id, buf, at) => putBytes(buf, at, FIRST_BYTES[g.firstIdx(id)]!)],
-  ['lastName', (g, id, buf, at) => putBytes(buf, at, LAST_BYTES[g.lastIdx(id)]!)],
+const BYTE_FIELDS = new Map<string, ByteField>([
+  ['id', byteField([], (_g, sc, buf, at) => putNumber(buf, at, sc.id))],
+  ['createdAt', byteField(['createdAt'], (_g, sc, buf, at) => putIsoMs(buf, at, sc.createdAt))],
+  ['updatedAt', byteField(['createdAt', 'updatedAt'], (_g, sc, buf, at) => putIsoMs(buf, at, sc.updatedAt))],
   [
-    'email',
-    (g, id, buf, at) => {
-      at = putStr(buf, at, FIRST_SLUGS[g.firstIdx(id)]!);
-      buf[at++] = 46; // .
-      at = putStr(buf, at, LAST_SLUGS[g.lastIdx(id)]!);
-      buf[at++] = 46;
-      at = putNumber(buf, at, id);
-      buf[at++] = 64; // @
-      const domain =
-        g.pct(id, SALT.personal) < 12
-          ? pick(PERSONAL_DOMAIN_BYTES, g.h(id, SALT.personal + 100))
-          : COMPANY_DOMAIN_BYTES[g.company(id)]!;
-      return putBytes(buf, at, domain);
-    },
+    'salutation',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.salutation) < 30
+        ? putBytes(buf, at, pickBytes(SALUTATION_BYTES, g.h(sc.id, 200)))
+        : putNull(buf, at),
+    ),
   ],
+  ['firstName', byteField(['firstIdx'], (_g, sc, buf, at) => putBytes(buf, at, FIRST_BYTES[sc.firstIdx]!))],
+  [
+    'middleName',
+    byteField([], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.middle) >= 12) return putNull(buf, at);
+      buf[at] = 65 + (g.h(sc.id, 201) % 26);
+      buf[at + 1] = 46; // .
+      return at + 2;
+    }),
+  ],
+  ['lastName', byteField(['lastIdx'], (_g, sc, buf, at) => putBytes(buf, at, LAST_BYTES[sc.lastIdx]!))],
+  ['email', byteField(['firstIdx', 'lastIdx', 'company'], putEmail)],
   [
     'phone',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.phone) < 80 ? putFill(buf, at, g.city(id)[4], g.h(id, 202)) : putNull(buf, at),
+    byteField(['cityIdx'], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.phone) < 80 ? putFill(buf, at, sc.city[4], g.h(sc.id, 202)) : putNull(buf, at),
+    ),
   ],
   [
     'mobilePhone',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.mobile) < 40 ? putFill(buf, at, g.city(id)[4], g.h(id, 203)) : putNull(buf, at),
+    byteField(['cityIdx'], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.mobile) < 40 ? putFill(buf, at, sc.city[4], g.h(sc.id, 203)) : putNull(buf, at),
+    ),
   ],
   [
     'fax',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.fax) < 10 ? putFill(buf, at, g.city(id)[4], g.h(id, 204)) : putNull(buf, at),
+    byteField(['cityIdx'], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.fax) < 10 ? putFill(buf, at, sc.city[4], g.h(sc.id, 204)) : putNull(buf, at),
+    ),
   ],
   [
-    'postalCode',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.postal) < 85 ? putFill(buf, at, g.city(id)[3], g.h(id, 209)) : putNull(buf, at),
-  ],
-  [
-    'address',
-    (g, id, buf, at) => {
-      if (g.pct(id, SALT.address) >= 75) return putNull(buf, at);
-      at = putNumber(buf, at, 1 + (g.h(id, 207) % 9800));
-      buf[at++] = 32; // space
-      return putStr(buf, at, pick(STREETS, g.h(id, 208)));
-    },
+    'title',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.title) < 85
+        ? putBytes(buf, at, pickBytes(TITLE_BYTES, g.h(sc.id, 205)))
+        : putNull(buf, at),
+    ),
   ],
   [
     'dateOfBirth',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.birth) < 8
-        ? putIsoDayMs(buf, at, BIRTH_EPOCH + (g.h(id, 206) % (40 * 365)) * DAY_MS)
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.birth) < 8
+        ? putIsoDayMs(buf, at, BIRTH_EPOCH + (g.h(sc.id, 206) % (40 * 365)) * DAY_MS)
         : putNull(buf, at),
+    ),
   ],
   [
-    'renewalDate',
-    (g, id, buf, at) =>
-      g.isCustomer(id)
-        ? putIsoDayMs(buf, at, g.info.asOf + (g.h(id, SALT.renewal) % 365) * DAY_MS)
+    'address',
+    byteField([], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.address) >= 75) return putNull(buf, at);
+      at = putUint(buf, at, 1 + (g.h(sc.id, 207) % 9800));
+      buf[at++] = 32; // space
+      return putBytes(buf, at, pickBytes(STREET_BYTES, g.h(sc.id, 208)));
+    }),
+  ],
+  [
+    'postalCode',
+    byteField(['cityIdx'], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.postal) < 85 ? putFill(buf, at, sc.city[3], g.h(sc.id, 209)) : putNull(buf, at),
+    ),
+  ],
+  [
+    'originalSourceType',
+    byteField(['crm', 'source'], (_g, sc, buf, at) =>
+      putBytes(buf, at, sc.crm < 35 ? SALESFORCE_BYTES : pickBytes(SOURCE_TYPE_BYTES, sc.source)),
+    ),
+  ],
+  [
+    'originalSourceInfo',
+    byteField(['crm', 'source'], (_g, sc, buf, at) =>
+      putBytes(
+        buf,
+        at,
+        sc.crm < 21 ? LEAD_BYTES : sc.crm < 35 ? CONTACT_BYTES : pickBytes(SOURCE_INFO_BYTES, sc.source),
+      ),
+    ),
+  ],
+  [
+    'registrationSourceType',
+    byteField(['registration', 'source'], (_g, sc, buf, at) =>
+      sc.registration < 50 ? putBytes(buf, at, pickBytes(SOURCE_TYPE_BYTES, sc.source)) : putNull(buf, at),
+    ),
+  ],
+  [
+    'registrationSourceInfo',
+    byteField(['registration', 'source'], (_g, sc, buf, at) =>
+      sc.registration < 50 ? putBytes(buf, at, pickBytes(SOURCE_INFO_BYTES, sc.source)) : putNull(buf, at),
+    ),
+  ],
+  [
+    'leadStatus',
+    byteField([], (g, sc, buf, at) =>
+      putBytes(buf, at, pickBytes(LEAD_STATUS_BYTES, g.h(sc.id, SALT.leadStatus))),
+    ),
+  ],
+  [
+    'leadSource',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.leadSource) < 90
+        ? putBytes(buf, at, pickBytes(LEAD_SOURCE_BYTES, g.h(sc.id, 210)))
         : putNull(buf, at),
+    ),
+  ],
+  [
+    'rating',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.rating) < 40
+        ? putBytes(buf, at, pickBytes(RATING_BYTES, g.h(sc.id, 211)))
+        : putNull(buf, at),
+    ),
+  ],
+  [
+    'leadRole',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.role) < 30
+        ? putBytes(buf, at, pickBytes(ROLE_BYTES, g.h(sc.id, 212)))
+        : putNull(buf, at),
+    ),
+  ],
+  [
+    'leadScore',
+    byteField([], (g, sc, buf, at) => putUint(buf, at, Math.floor(unit(g.h(sc.id, SALT.score)) ** 2 * 150))),
+  ],
+  [
+    'relativeScore',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.relScore) < 60 ? putUint(buf, at, 1 + (g.h(sc.id, 213) % 5)) : putNull(buf, at),
+    ),
+  ],
+  [
+    'priority',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.priority) < 40 ? putUint(buf, at, g.h(sc.id, 214) % 101) : putNull(buf, at),
+    ),
+  ],
+  [
+    'urgency',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.urgency) < 40
+        ? putHundredths(buf, at, Math.round(unit(g.h(sc.id, 215)) * 10000))
+        : putNull(buf, at),
+    ),
+  ],
+  ['unsubscribed', byteField(['unsubscribed'], (_g, sc, buf, at) => putBool(buf, at, sc.unsubscribed < 4))],
+  [
+    'unsubscribedReason',
+    byteField(['unsubscribed'], (_g, sc, buf, at) =>
+      sc.unsubscribed < 4 ? putBytes(buf, at, pickBytes(UNSUBSCRIBED_BYTES, sc.id)) : putNull(buf, at),
+    ),
+  ],
+  ['doNotCall', byteField(['doNotCall'], (_g, sc, buf, at) => putBool(buf, at, sc.doNotCall < 3))],
+  [
+    'doNotCallReason',
+    byteField(['doNotCall'], (_g, sc, buf, at) =>
+      sc.doNotCall < 3 ? putBytes(buf, at, DO_NOT_CALL_BYTES) : putNull(buf, at),
+    ),
+  ],
+  ['emailInvalid', byteField(['emailInvalid'], (_g, sc, buf, at) => putBool(buf, at, sc.emailInvalid < 2))],
+  [
+    'emailInvalidCause',
+    byteField(['emailInvalid', 'firstIdx', 'lastIdx', 'company'], (g, sc, buf, at) => {
+      if (sc.emailInvalid >= 2) return putNull(buf, at);
+      at = putBytes(buf, at, BOUNCE_HEAD);
+      return putBytes(buf, putEmail(g, sc, buf, at), BOUNCE_TAIL);
+    }),
+  ],
+  [
+    'inferredCompany',
+    byteField(['inferred', 'company'], (_g, sc, buf, at) =>
+      sc.inferred < 10 ? putBytes(buf, at, COMPANY_NAME_BYTES[sc.company]!) : putNull(buf, at),
+    ),
+  ],
+  [
+    'inferredCountry',
+    byteField(['inferred', 'cityIdx'], (_g, sc, buf, at) =>
+      sc.inferred < 10 ? putBytes(buf, at, COUNTRY_BYTES[sc.cityIdx]!) : putNull(buf, at),
+    ),
+  ],
+  ['anonymousIP', NULL_FIELD],
+  ['isAnonymous', byteField([], (_g, _sc, buf, at) => putBool(buf, at, false))],
+  ['acquisitionProgramId', NULL_FIELD],
+  [
+    'cookies',
+    byteField(['createdAt'], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.cookie) >= 60) return putNull(buf, at);
+      at = putBytes(buf, at, sc.seed.cookiePrefix);
+      at = putNumber(buf, at, sc.createdAt);
+      buf[at++] = 45; // -
+      return putNumber(buf, at, 10_000 + sc.id);
+    }),
+  ],
+  ['leadPartitionId', byteField([], (_g, _sc, buf, at) => putUint(buf, at, 1))],
+  [
+    'facebookId',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.social) < 5 ? putNumber(buf, at, 100_000_000_000_000 + sc.id) : putNull(buf, at),
+    ),
+  ],
+  [
+    'linkedInId',
+    byteField(['firstIdx', 'lastIdx'], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.social + 100) >= 20) return putNull(buf, at);
+      at = putBytes(buf, at, FIRST_SLUG_BYTES[sc.firstIdx]!);
+      buf[at++] = 45; // -
+      at = putBytes(buf, at, LAST_SLUG_BYTES[sc.lastIdx]!);
+      buf[at++] = 45;
+      return putBase36(buf, at, sc.id, LOWER_36);
+    }),
+  ],
+  [
+    'twitterId',
+    byteField(['firstIdx', 'lastIdx'], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.social + 200) >= 10) return putNull(buf, at);
+      at = putBytes(buf, at, FIRST_SLUG_BYTES[sc.firstIdx]!);
+      buf[at++] = 95; // _
+      at = putBytes(buf, at, LAST_SLUG_BYTES[sc.lastIdx]!);
+      return putNumber(buf, at, sc.id);
+    }),
+  ],
+  [
+    'sfdcType',
+    byteField(['crm'], (_g, sc, buf, at) =>
+      sc.crm < 21
+        ? putBytes(buf, at, LEAD_BYTES)
+        : sc.crm < 35
+          ? putBytes(buf, at, CONTACT_BYTES)
+          : putNull(buf, at),
+    ),
+  ],
+  [
+    'sfdcLeadId',
+    byteField(['crm'], (g, sc, buf, at) => {
+      if (sc.crm >= 21) return putNull(buf, at);
+      if (sc.id >= SFDC_MAX) return putStr(buf, at, sfdcId('00Q', g.sfdcTag, sc.id));
+      return putSfdcId(buf, at, sc.seed.leadHead, sc.id);
+    }),
+  ],
+  [
+    'sfdcContactId',
+    byteField(['crm'], (g, sc, buf, at) => {
+      if (sc.crm < 21 || sc.crm >= 35) return putNull(buf, at);
+      if (sc.id >= SFDC_MAX) return putStr(buf, at, sfdcId('003', g.sfdcTag, sc.id));
+      return putSfdcId(buf, at, sc.seed.contactHead, sc.id);
+    }),
+  ],
+  [
+    'sfdcAccountId',
+    byteField(['crm', 'company'], (_g, sc, buf, at) =>
+      sc.crm >= 21 && sc.crm < 35 ? putBytes(buf, at, sc.seed.accountIds[sc.company]!) : putNull(buf, at),
+    ),
+  ],
+  [
+    'sfdcLeadOwnerId',
+    byteField(['crm'], (g, sc, buf, at) =>
+      sc.crm < 35
+        ? putBytes(buf, at, sc.seed.ownerIds[g.h(sc.id, SALT.owner) % OWNER_COUNT]!)
+        : putNull(buf, at),
+    ),
+  ],
+  ['sfdcOpptyId', NULL_FIELD],
+  [
+    'accountTier',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.tier) < 75 ? putUint(buf, at, 1 + (g.h(sc.id, 216) % 4)) : putNull(buf, at),
+    ),
+  ],
+  [
+    'productInterest',
+    byteField([], (g, sc, buf, at) =>
+      g.pct(sc.id, SALT.interest) < 70
+        ? putBytes(buf, at, pickBytes(INTEREST_BYTES, g.h(sc.id, 217)))
+        : putNull(buf, at),
+    ),
+  ],
+  ['isCustomer', byteField(['customer'], (_g, sc, buf, at) => putBool(buf, at, sc.customer < 15))],
+  [
+    'renewalDate',
+    byteField(['customer'], (g, sc, buf, at) =>
+      sc.customer < 15
+        ? putIsoDayMs(buf, at, g.info.asOf + (g.h(sc.id, SALT.renewal) % 365) * DAY_MS)
+        : putNull(buf, at),
+    ),
+  ],
+  [
+    'contractValue',
+    byteField(['customer'], (g, sc, buf, at) =>
+      sc.customer < 15 ? putUint(buf, at, (50 + (g.h(sc.id, SALT.contract) % 2450)) * 100) : putNull(buf, at),
+    ),
   ],
   [
     'lastWebinarAt',
-    (g, id, buf, at) => {
-      if (g.pct(id, SALT.webinar) >= 30) return putNull(buf, at);
-      const created = g.createdAt(id);
-      return putIsoMs(buf, at, created + Math.floor(unit(g.h(id, 218)) * (g.updatedAt(id) - created)));
-    },
+    byteField(['createdAt', 'updatedAt'], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.webinar) >= 30) return putNull(buf, at);
+      const created = sc.createdAt;
+      return putIsoMs(buf, at, created + Math.floor(unit(g.h(sc.id, 218)) * (sc.updatedAt - created)));
+    }),
   ],
   [
-    'cookies',
-    (g, id, buf, at) => {
-      if (g.pct(id, SALT.cookie) >= 60) return putNull(buf, at);
-      at = putBytes(buf, at, cookiePrefixOf(g));
-      at = putNumber(buf, at, g.createdAt(id));
-      buf[at++] = 45; // -
-      return putNumber(buf, at, 10_000 + id);
-    },
-  ],
-  [
-    'facebookId',
-    (g, id, buf, at) =>
-      g.pct(id, SALT.social) < 5 ? putNumber(buf, at, 100_000_000_000_000 + id) : putNull(buf, at),
+    'partnerEmail',
+    byteField([], (g, sc, buf, at) => {
+      if (g.pct(sc.id, SALT.partner) >= 5) return putNull(buf, at);
+      at = putBytes(buf, at, PARTNER_HEAD);
+      at = putNumber(buf, at, sc.id);
+      buf[at++] = 64; // @
+      return putBytes(buf, at, pickBytes(PARTNER_DOMAIN_BYTES, g.h(sc.id, 219)));
+    }),
   ],
 ]);
 
-type WriterFn = (g: LeadGenerator, id: number, buf: Buffer, at: number, texts: Uint8Array[][]) => number;
+/** Scratch values the keyed runs read, by key (see KEYED). */
+const KEY_DRAW: Record<'company' | 'cityIdx', keyof LeadScratch> = { company: 'company', cityIdx: 'cityIdx' };
+
+type WriterFn = (
+  g: LeadGenerator,
+  id: number,
+  buf: Buffer,
+  at: number,
+  texts: Uint8Array[][],
+  sc: LeadScratch,
+) => number;
 interface CompiledWriter {
   write: WriterFn;
   runs: number;
@@ -1110,8 +1528,10 @@ const compiledWriters = new Map<string, CompiledWriter>();
 const CHUNK_FIELDS = 6;
 
 /**
- * {@link compiledLine} writing bytes: the same cells in the same order, each field function in its
- * own constant (one call target per site), keyed runs copied from bytes cached per company or city.
+ * {@link compiledLine} writing bytes: the same cells in the same order. The shared draws the
+ * fields need are made once into the scratch first; then each field's byte writer, held in its
+ * own constant (one call target per site), writes its cell; keyed runs are copied from bytes
+ * cached per company or city.
  */
 function compiledWriter(names: readonly string[], delimiter: string): CompiledWriter {
   if (delimiter.length !== 1 || delimiter.charCodeAt(0) > 127) {
@@ -1121,7 +1541,13 @@ function compiledWriter(names: readonly string[], delimiter: string): CompiledWr
   const cached = compiledWriters.get(key);
   if (cached !== undefined) return cached;
   const fns = names.map((name) => LINE_FNS.get(name) ?? GENERATED.get(name) ?? (() => null));
-  const byteFns = names.map((name) => BYTE_FNS.get(name));
+  const byteFns = names.map((name) => BYTE_FIELDS.get(name)?.write);
+  const needed = new Set<keyof LeadScratch>();
+  for (const name of names) {
+    const keyed = KEYED.get(name);
+    if (keyed !== undefined) needed.add(KEY_DRAW[keyed]);
+    for (const d of BYTE_FIELDS.get(name)?.draws ?? []) needed.add(d);
+  }
   const runs: { from: number; to: number }[] = [];
   const lines: string[] = [];
   for (let i = 0; i < names.length; i++) {
@@ -1132,7 +1558,7 @@ function compiledWriter(names: readonly string[], delimiter: string): CompiledWr
   // after a few fields and calls the rest.
   let chunk = 0;
   let inChunk = 0;
-  const open = () => lines.push(`function chunk${chunk}(g, id, buf, at, texts) {`, '  let k;', '  let t;');
+  const open = () => lines.push(`function chunk${chunk}(g, sc, buf, at, texts) {`, '  let k;', '  let t;');
   open();
   for (let i = 0; i < names.length;) {
     if (inChunk >= CHUNK_FIELDS) {
@@ -1148,20 +1574,21 @@ function compiledWriter(names: readonly string[], delimiter: string): CompiledWr
       let to = i + 1;
       while (to < names.length && KEYED.get(names[to]!) === keyFn) to++;
       const r = runs.push({ from: i, to }) - 1;
-      lines.push(`  k = g.${keyFn}(id);`, `  t = texts[${r}][k];`);
-      lines.push(`  if (t === undefined) t = texts[${r}][k] = runBytes(g, id, ${r});`);
+      lines.push(`  k = sc.${KEY_DRAW[keyFn]};`, `  t = texts[${r}][k];`);
+      lines.push(`  if (t === undefined) t = texts[${r}][k] = runBytes(g, sc.id, ${r});`);
       lines.push('  at = putBytes(buf, at, t);');
       i = to;
       continue;
     }
-    if (byteFns[i]) lines.push(`  at = b${i}(g, id, buf, at);`);
-    else if (NON_ASCII_FIELDS.has(names[i]!)) lines.push(`  at = putCell(buf, at, bytes(f${i}(g, id)));`);
-    else lines.push(`  at = putCell(buf, at, f${i}(g, id));`);
+    if (byteFns[i]) lines.push(`  at = b${i}(g, sc, buf, at);`);
+    else if (NON_ASCII_FIELDS.has(names[i]!)) lines.push(`  at = putCell(buf, at, bytes(f${i}(g, sc.id)));`);
+    else lines.push(`  at = putCell(buf, at, f${i}(g, sc.id));`);
     i++;
   }
   lines.push('  buf[at] = 10;', '  return at + 1;', '}');
-  lines.push('return function exportBytes(g, id, buf, at, texts) {');
-  for (let c = 0; c <= chunk; c++) lines.push(`  at = chunk${c}(g, id, buf, at, texts);`);
+  lines.push('return function exportBytes(g, id, buf, at, texts, sc) {', '  sc.id = id;');
+  for (const [name, code] of DRAWS) if (needed.has(name)) lines.push(`  ${code}`);
+  for (let c = 0; c <= chunk; c++) lines.push(`  at = chunk${c}(g, sc, buf, at, texts);`);
   lines.push('  return at;', '};');
   /** A run's bytes for the lead's company or city (cells joined by the delimiter). */
   const runBytes = (g: LeadGenerator, id: number, r: number): Uint8Array => {
@@ -1170,14 +1597,17 @@ function compiledWriter(names: readonly string[], delimiter: string): CompiledWr
     for (let i = from; i < to; i++) cells.push(cellText(names[i]!, fns[i]!(g, id)));
     return Uint8Array.from(Buffer.from(cells.join(delimiter), 'latin1'));
   };
-  const write = new Function('fns', 'byteFns', 'bytes', 'runBytes', 'putBytes', 'putCell', lines.join('\n'))(
-    fns,
-    byteFns,
-    byteString,
-    runBytes,
-    putBytes,
-    putCell,
-  ) as WriterFn;
+  const write = new Function(
+    'fns',
+    'byteFns',
+    'bytes',
+    'runBytes',
+    'putBytes',
+    'putCell',
+    'citySlots',
+    'updatedAfter',
+    lines.join('\n'),
+  )(fns, byteFns, byteString, runBytes, putBytes, putCell, CITY_SLOTS, updatedAfter) as WriterFn;
   const compiled = { write, runs: runs.length };
   if (compiledWriters.size >= MAX_COMPILED_LINES) compiledWriters.clear();
   compiledWriters.set(key, compiled);

@@ -379,7 +379,7 @@ export async function patchConnection(
       .select('id')
       .executeTakeFirst();
     if (!existing) return false;
-    await tx.db
+    const r = await tx.db
       .updateTable('connections')
       .set({
         updated_at: toIso(nowOf(tx)),
@@ -391,7 +391,10 @@ export async function patchConnection(
           : {}),
       })
       .where('id', '=', existing.id)
-      .execute();
+      // A delete that committed after our read (PostgreSQL) wins: no tag index for a deleted row.
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
     if (patch.tags !== undefined) await writeTagIndex(tx, existing.id, patch.tags);
     return true;
   });
@@ -410,11 +413,14 @@ export async function deleteConnection(
       .executeTakeFirst();
     if (!existing) return false;
     const now = toIso(nowOf(tx));
-    await tx.db
+    const r = await tx.db
       .updateTable('connections')
       .set({ deleted_at: now, updated_at: now, credentials_encrypted: null, credentials_expires_at: null })
       .where('id', '=', existing.id)
-      .execute();
+      // On PostgreSQL two concurrent deletes both read the row live; only the first update still matches.
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
     await tx.db.deleteFrom('connection_tags').where('connection_pk', '=', existing.id).execute();
     return true;
   });
@@ -484,7 +490,9 @@ export function updateMetadata(
   return writeMetadata(ctx, environmentId, providerConfigKey, connectionIds, metadata, true);
 }
 
-/** Replaces the stored credentials (encrypted) of connection `id`; `credentials_expires_at` follows. */
+/**
+ * Replaces the stored credentials (encrypted) of live connection `id`; `credentials_expires_at` follows.
+ */
 export async function setCredentials(
   ctx: DbContext,
   id: number,
@@ -494,6 +502,8 @@ export async function setCredentials(
     .updateTable('connections')
     .set({ ...credentialColumns(ctx, credentials), updated_at: toIso(nowOf(ctx)) })
     .where('id', '=', id)
+    // A deleted connection's credentials stay erased (a refresh may end after the delete).
+    .where('deleted_at', 'is', null)
     .execute();
 }
 
@@ -511,6 +521,8 @@ export async function markRefreshSuccess(
       .selectFrom('connections')
       .select('errors')
       .where('id', '=', id)
+      // A refresh that ends after the connection was deleted must not store its new token there.
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     if (!row) return;
     const errors = (JSON.parse(row.errors) as ConnectionError[]).filter((e) => e.type !== 'auth');
@@ -534,7 +546,8 @@ export async function markRefreshSuccess(
 /**
  * A refresh failed: `last_refresh_failure = now`; `refresh_attempts` goes up by one at most once per UTC
  * calendar day; `refresh_exhausted` once it reaches REFRESH_MAX_ATTEMPTS. `error` (e.g. `{type: "auth",
- * log_id}`) replaces any error of the same type. Returns the new state, or undefined for an unknown id.
+ * log_id}`) replaces any error of the same type. Returns the new state, or undefined for an unknown or
+ * deleted id.
  */
 export async function markRefreshFailure(
   ctx: DbContext,
@@ -546,6 +559,7 @@ export async function markRefreshFailure(
       .selectFrom('connections')
       .select(['errors', 'refresh_attempts', 'last_refresh_failure'])
       .where('id', '=', id)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     if (!row) return undefined;
     const now = toIso(nowOf(tx));

@@ -4,7 +4,7 @@
  * credentials live on the integration (stored encrypted, vault purpose "integration.credentials").
  */
 import { deleteConnectionsOfIntegration, renameConnectionsIntegration } from './connections.ts';
-import { inTransaction, nowOf, type DbContext } from './context.ts';
+import { inTransaction, nowOf, transactionSqlite, type DbContext } from './context.ts';
 import { isUniqueViolation } from './database.ts';
 import { fromIntBool, toIntBool, toIso, type IntegrationRow } from './schema.ts';
 
@@ -110,6 +110,26 @@ export async function getIntegration(
     .where('unique_key', '=', uniqueKey)
     .executeTakeFirst();
   return row ? toIntegration(ctx, row) : undefined;
+}
+
+/**
+ * Whether the integration exists, read inside transaction `tx` so that a deletion cannot slip between
+ * this check and the transaction's writes: on SQLite transactions run one at a time; on PostgreSQL the
+ * row is locked (FOR SHARE) until the transaction ends, so a concurrent delete waits for it.
+ */
+export async function integrationExistsLocked(
+  tx: DbContext,
+  environmentId: number,
+  uniqueKey: string,
+): Promise<boolean> {
+  if (!tx.db.isTransaction) throw new Error('integrationExistsLocked runs inside a transaction');
+  let q = tx.db
+    .selectFrom('integrations')
+    .select('id')
+    .where('environment_id', '=', environmentId)
+    .where('unique_key', '=', uniqueKey);
+  if (transactionSqlite(tx) === undefined) q = q.forShare();
+  return (await q.executeTakeFirst()) !== undefined;
 }
 
 /** Oldest first. */

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { EngineDeps } from './deps.ts';
 import type { Environment } from '../db/environments.ts';
 import type { ConnectSession } from '../db/sessions.ts';
-import { getIntegration } from '../db/integrations.ts';
+import { getIntegration, integrationExistsLocked } from '../db/integrations.ts';
 import { upsertConnection, type ConnectionWithCredentials } from '../db/connections.ts';
 import { CONNECTION_TESTERS } from '../providers/testers.ts';
 import { ApiError } from '../api-error.ts';
-import { nowOf } from '../db/context.ts';
+import { inTransaction, nowOf } from '../db/context.ts';
 import { authWebhook } from './auth-webhooks.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import { isTrafficError } from './traffic.ts';
@@ -115,16 +115,27 @@ export async function connectClientCredentials(
           : null,
       }
     : null;
-  const stored = await upsertConnection(deps.store.ctx, {
-    environmentId: environment.id,
-    connectionId: session.connectionId ?? randomUUID(),
-    providerConfigKey,
-    provider: provider.name,
-    connectionConfig: result.connectionConfig,
-    credentials,
-    ...(endUser ? { endUser } : {}),
-    ...(session.tags ? { tags: session.tags } : {}),
-    ...(session.webhookUrlOverride !== null ? { webhookUrlOverride: session.webhookUrlOverride } : {}),
+  // The connection test took a while: the integration may have been deleted meanwhile. Checked in the
+  // same transaction as the write, or the connection would outlive its integration (an orphan).
+  const stored = await inTransaction(deps.store.ctx, async (tx) => {
+    if (!(await integrationExistsLocked(tx, environment.id, providerConfigKey))) {
+      throw new ApiError(
+        400,
+        'unknown_provider_config',
+        `There is no integration '${providerConfigKey}' (it was deleted).`,
+      );
+    }
+    return upsertConnection(tx, {
+      environmentId: environment.id,
+      connectionId: session.connectionId ?? randomUUID(),
+      providerConfigKey,
+      provider: provider.name,
+      connectionConfig: result.connectionConfig,
+      credentials,
+      ...(endUser ? { endUser } : {}),
+      ...(session.tags ? { tags: session.tags } : {}),
+      ...(session.webhookUrlOverride !== null ? { webhookUrlOverride: session.webhookUrlOverride } : {}),
+    });
   });
   await ensureSyncsForConnection(deps, stored.connection);
   authWebhook(deps, environment, stored.connection, {

@@ -430,6 +430,17 @@ const newLookups = (): Lookups => ({
   connections: new TtlCache<string, ConnectionWithCredentials>(CONNECTION_CACHE_MS),
 });
 
+/**
+ * A connection or an integration was deleted: later proxied calls must not reuse what the lookups
+ * cached (a deleted connection's credentials would still be used for up to CONNECTION_CACHE_MS).
+ * Deletes are rare: everything is forgotten.
+ */
+export function forgetProxyLookups(deps: Pick<EngineDeps, 'store'>): void {
+  const caches = cachesOf(deps.store, 'proxy-lookups', newLookups);
+  caches.integrations.clear();
+  caches.connections.clear();
+}
+
 const kCall = Symbol('proxy.call');
 type CallCarrier = { [kCall]?: Call | undefined };
 

@@ -3,6 +3,7 @@ import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { ApiError } from '../../errors.ts';
 import { deleteConnection as deleteStored } from '../../../db/connections.ts';
+import { forgetProxyLookups } from '../../../engine/proxy.ts';
 import { connectionIdParam, providerConfigKeySchema } from './schemas.ts';
 
 const querySchema = z.object({ provider_config_key: providerConfigKeySchema }).strict();
@@ -25,6 +26,8 @@ export const deleteConnection: RouteDef = {
       connectionId,
     );
     if (!deleted) throw new ApiError(400, 'unknown_connection', 'Failed to find connection');
+    // The proxy's short-lived lookups must not serve the deleted connection's credentials any more.
+    forgetProxyLookups(ctx.deps);
     return { body: { success: true } };
   },
 };

@@ -54,7 +54,9 @@ export const patchConnection: RouteDef = {
     if (body.tags !== undefined) patch.tags = body.tags;
     if (body.webhook_url_override !== undefined) patch.webhookUrlOverride = body.webhook_url_override || null;
     if (Object.keys(patch).length > 0) {
-      await patchStored(store, env.id, q.provider_config_key, connectionId, patch);
+      // Deleted meanwhile (a concurrent DELETE): the same answer as before the read.
+      if (!(await patchStored(store, env.id, q.provider_config_key, connectionId, patch)))
+        throw new ApiError(404, 'not_found', 'Failed to find connection');
     }
     return { body: { success: true } };
   },

@@ -22,6 +22,8 @@ const NOT_FORWARDED = new Set([
   'te',
   'trailer',
   'proxy-authorization',
+  // The HTTP client refuses it (it would answer 502 for the caller's header); 100-continue is hop-by-hop.
+  'expect',
 ]);
 
 function header(ctx: { req: { headers: Record<string, string | string[] | undefined> } }, name: string) {
@@ -84,6 +86,7 @@ export const allProxy: RouteDef = {
       if (typeof value !== 'string') continue;
       if (name.startsWith('nango-proxy-')) {
         const upstreamName = name.slice('nango-proxy-'.length);
+        if (upstreamName === '') throw invalid(name, 'A Nango-Proxy-* header needs a name after the prefix');
         // The token is Tether's business (a caller cannot replace it); framing is the HTTP client's.
         if (!NOT_FORWARDED.has(upstreamName)) headers[upstreamName] = value;
       } else if (name === 'content-type' || name === 'range' || name === 'if-range' || name === 'accept') {
@@ -96,10 +99,17 @@ export const allProxy: RouteDef = {
     if (method !== 'GET' && method !== 'HEAD') {
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_BODY) throw new ApiError(413, 'payload_too_large', 'The body is larger than 10 MiB.');
-        chunks.push(chunk as Buffer);
+      try {
+        for await (const chunk of ctx.req) {
+          size += (chunk as Buffer).length;
+          if (size > MAX_BODY)
+            throw new ApiError(413, 'payload_too_large', 'The body is larger than 10 MiB.');
+          chunks.push(chunk as Buffer);
+        }
+      } catch (err) {
+        // A caller that goes away mid-upload is not a server error (it was logged as one).
+        if (err instanceof ApiError || !ctx.req.destroyed) throw err;
+        throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
       }
       if (size > 0) body = Buffer.concat(chunks);
     }

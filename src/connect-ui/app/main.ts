@@ -544,6 +544,9 @@ function setBusy(state: FormState, on: boolean): void {
     button.classList.toggle('is-busy', on);
   }
   if (status) status.hidden = !on;
+  // Back would replace the form while the attempt runs: its outcome would then have no form to land
+  // in (the error summary is gone) and the user could start a second attempt elsewhere.
+  for (const back of document.querySelectorAll<HTMLButtonElement>('#nav-start button')) back.disabled = on;
   for (const f of state.visible) {
     const el = input(f.name);
     if (el) el.readOnly = on;

@@ -4,10 +4,30 @@ import { parseWith } from '../../../validate.ts';
 import { ApiError } from '../../../errors.ts';
 import { connectClientCredentials } from '../../../../engine/connect.ts';
 
+const MAX_LENGTH = { client_id: 1000, client_secret: 4000 } as const;
+const MAX_PARAM_LENGTH = 2048;
+const TITLES = { client_id: 'Client ID', client_secret: 'Client Secret' } as const;
+
+/**
+ * Zero-width characters and BOMs come along when a value is copied from a web page or a document;
+ * never part of a real credential, and invisible in the form, so the user could not see why Marketo
+ * refuses the ID. (Whitespace at the ends is trimmed by the connect flow.)
+ */
+const INVISIBLE_RE = /[\u200B-\u200D\u2060\uFEFF]/g;
+
+/** A value too long for its field: a clear message naming the field (not zod's "Too big …"). */
+function tooLong(field: string, title: string, max: number): ApiError {
+  return new ApiError(400, 'invalid_body', `The ${title} is too long (more than ${max} characters).`, {
+    step: 'input',
+    field,
+    hint: `Paste only the ${title}, without anything around it.`,
+  });
+}
+
 const bodySchema = z
   .object({
-    client_id: z.string().max(1000).optional(),
-    client_secret: z.string().max(4000).optional(),
+    client_id: z.string().max(MAX_LENGTH.client_id).optional(),
+    client_secret: z.string().max(MAX_LENGTH.client_secret).optional(),
     client_certificate: z.string().max(20_000).optional(),
     client_private_key: z.string().max(20_000).optional(),
   })
@@ -27,7 +47,18 @@ export const postOauth2Auth: RouteDef = {
     if (ctx.query.connection_id !== undefined) {
       throw new ApiError(400, 'invalid_query_params', 'connection_id is forbidden when using session token');
     }
-    const body = parseWith(bodySchema, (await ctx.json()) ?? {}, 'invalid_body');
+    const raw: unknown = (await ctx.json()) ?? {};
+    if (typeof raw === 'object' && raw !== null) {
+      for (const key of ['client_id', 'client_secret'] as const) {
+        const v = (raw as Record<string, unknown>)[key];
+        if (typeof v === 'string' && v.length > MAX_LENGTH[key]) {
+          throw tooLong(key, TITLES[key], MAX_LENGTH[key]);
+        }
+      }
+    }
+    const body = parseWith(bodySchema, raw, 'invalid_body');
+    if (body.client_id !== undefined) body.client_id = body.client_id.replace(INVISIBLE_RE, '');
+    if (body.client_secret !== undefined) body.client_secret = body.client_secret.replace(INVISIBLE_RE, '');
     if (!body.client_id) throw new ApiError(400, 'missing_client_id', 'The Client ID is missing.');
     if (!body.client_secret)
       throw new ApiError(400, 'missing_client_secret', 'The Client Secret is missing.');
@@ -37,7 +68,18 @@ export const postOauth2Auth: RouteDef = {
       for (const [k, v] of Object.entries(rawParams)) if (k !== 'webhook_url') params[k] = v;
     }
     for (const [k, v] of Object.entries(params)) {
-      if (v.length > 2048) throw new ApiError(400, 'invalid_query_params', `params[${k}] is too long.`);
+      if (v.length > MAX_PARAM_LENGTH) {
+        throw new ApiError(
+          400,
+          'invalid_query_params',
+          `The value for ${k} is too long (more than ${MAX_PARAM_LENGTH} characters).`,
+          {
+            step: 'input',
+            field: k,
+            hint: 'Paste only the value asked for, without anything around it.',
+          },
+        );
+      }
     }
     const { connection } = await connectClientCredentials(ctx.deps, {
       environment: ctx.auth.environment,

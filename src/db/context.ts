@@ -3,7 +3,7 @@
  * encrypted columns and token hashes, and a clock (tests pass a fixed one).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import { PostgresAdapter, type Kysely } from 'kysely';
 import type { Vault } from '../engine/vault.ts';
 import type { Database } from './schema.ts';
 
@@ -37,6 +37,11 @@ export function registerSqlite(db: Kysely<Database>, sqlite: BetterSqlite3.Datab
  */
 export function transactionSqlite(ctx: DbContext): BetterSqlite3.Database | undefined {
   return sqliteOfTx.get(ctx.db);
+}
+
+/** True when `ctx` talks to PostgreSQL (row locks such as FOR SHARE exist there, not on SQLite). */
+export function isPostgres(ctx: DbContext): boolean {
+  return ctx.db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 /** Runs `fn` in a transaction, with a context whose `db` is the transaction. */

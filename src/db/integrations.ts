@@ -4,7 +4,7 @@
  * credentials live on the integration (stored encrypted, vault purpose "integration.credentials").
  */
 import { deleteConnectionsOfIntegration, renameConnectionsIntegration } from './connections.ts';
-import { inTransaction, nowOf, transactionSqlite, type DbContext } from './context.ts';
+import { inTransaction, isPostgres, nowOf, type DbContext } from './context.ts';
 import { isUniqueViolation } from './database.ts';
 import { fromIntBool, toIntBool, toIso, type IntegrationRow } from './schema.ts';
 
@@ -128,7 +128,7 @@ export async function integrationExistsLocked(
     .select('id')
     .where('environment_id', '=', environmentId)
     .where('unique_key', '=', uniqueKey);
-  if (transactionSqlite(tx) === undefined) q = q.forShare();
+  if (isPostgres(tx)) q = q.forShare();
   return (await q.executeTakeFirst()) !== undefined;
 }
 

@@ -793,20 +793,31 @@ export async function pruneRecords(
     }>(
       tx,
       `select id, external_id, created_at, updated_at, deleted_at from records
-       where connection_pk = ? and model = ? and (updated_at, id) <= (?, ?) and pruned_at is null
+       where connection_pk = ? and model = ? and (updated_at, id) <= (?, cast(? as bigint)) and pruned_at is null
        order by updated_at, id limit ?`,
       [input.connectionPk, input.model, until.updatedAt, until.id, input.limit],
     );
+    let count = 0;
+    let last: (typeof rows)[number] | undefined;
     for (const r of rows) {
-      await run(tx, 'update records set payload = ?, meta = ?, pruned_at = ? where id = ?', [
-        withId('{}', r.external_id),
-        metaJson(r.created_at, r.updated_at, r.deleted_at, stamp),
-        stamp,
-        r.id,
-      ]);
+      // Only the row as read: on PostgreSQL a sync may have rewritten it since (it moved past the cursor
+      // with a new payload, which must not be emptied; the update waits for that write, then skips it).
+      const u = await run(
+        tx,
+        'update records set payload = ?, meta = ?, pruned_at = ? where id = ? and updated_at = ? and pruned_at is null',
+        [
+          withId('{}', r.external_id),
+          metaJson(r.created_at, r.updated_at, r.deleted_at, stamp),
+          stamp,
+          r.id,
+          r.updated_at,
+        ],
+      );
+      if (u.changes === 0) continue;
+      count++;
+      last = r;
     }
-    const last = rows[rows.length - 1];
-    return { count: rows.length, lastCursor: last ? encodeCursor(last.updated_at, last.id) : null };
+    return { count, lastCursor: last ? encodeCursor(last.updated_at, last.id) : null };
   });
 }
 
@@ -899,7 +910,8 @@ function listConditions(input: ListRecordsInput): { where: string; params: unkno
 
 /**
  * One page of raw rows in `(updated_at, id)` order (limit + 1 probe) and the next cursor (null on the last
- * page). Throws InvalidCursorError.
+ * page). Throws InvalidCursorError. Cursor ids are bound as `bigint`: PostgreSQL's ids are 4-byte integers,
+ * and a larger id in a hand-made cursor must mean "after every id", not fail the query.
  *
  * After a cursor `(t, i)` the page is read as two index range scans — rows with `updated_at = t and id > i`,
  * then rows with `updated_at > t` — because SQLite evaluates the row value `(updated_at, id) > (t, i)` as a
@@ -923,7 +935,7 @@ export async function listRecordRows(
       where connection_pk = ? and model = ? and external_id in (${marks(ids.length)}))`;
     const params: unknown[] = [input.connectionPk, input.model, ...ids];
     if (cursor) {
-      q += ' and (updated_at, id) > (?, ?)';
+      q += ' and (updated_at, id) > (?, cast(? as bigint))';
       params.push(cursor.updatedAt, cursor.id);
     }
     q += `${extra.where} order by updated_at, id limit ?`;
@@ -933,7 +945,7 @@ export async function listRecordRows(
     rows = await inSnapshot(ctx, async (tx) => {
       const first = await run<RecordRow>(
         tx,
-        `select ${ROW_COLUMNS} from records where connection_pk = ? and model = ? and updated_at = ? and id > ?${extra.where}
+        `select ${ROW_COLUMNS} from records where connection_pk = ? and model = ? and updated_at = ? and id > cast(? as bigint)${extra.where}
          order by updated_at, id limit ?`,
         [input.connectionPk, input.model, cursor.updatedAt, cursor.id, ...extra.params, want],
       );

@@ -5,7 +5,7 @@
 import type { Generated, Kysely } from 'kysely';
 import { fromJson, toJson, type DbContext } from './context.ts';
 import { toIso, type Database } from './schema.ts';
-import type { SyncsTables } from './syncs.ts';
+import { idParam, type SyncsTables } from './syncs.ts';
 
 export type RunLogLevel = 'info' | 'warn' | 'error';
 
@@ -68,7 +68,7 @@ export async function listRunLog(
   opts: { runId: number; limit: number; afterId?: number },
 ): Promise<StoredRunLogLine[]> {
   let q = runLogsDb(ctx).selectFrom('sync_run_logs').selectAll().where('run_id', '=', opts.runId);
-  if (opts.afterId !== undefined) q = q.where('id', '>', opts.afterId);
+  if (opts.afterId !== undefined) q = q.where('id', '>', idParam(opts.afterId));
   const rows = await q.orderBy('id', 'asc').limit(opts.limit).execute();
   return rows.map((r) => ({
     id: Number(r.id),

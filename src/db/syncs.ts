@@ -11,7 +11,7 @@
  * whoever claims the sync next.
  */
 import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
-import { fromJson, inTransaction, toJson, type DbContext } from './context.ts';
+import { fromJson, inTransaction, isPostgres, toJson, type DbContext } from './context.ts';
 import { toIso, type Database } from './schema.ts';
 import { deleteAllRecords } from './records.ts';
 
@@ -145,6 +145,22 @@ export class LeaseLostError extends Error {
     super(`The lease of sync ${syncId} was lost.`);
     this.name = 'LeaseLostError';
   }
+}
+
+/** The sync's connection was deleted: the page is not written (the run ends CANCELLED). */
+export class ConnectionDeletedError extends Error {
+  constructor(syncId: number) {
+    super(`The connection of sync ${syncId} was deleted.`);
+    this.name = 'ConnectionDeletedError';
+  }
+}
+
+/**
+ * An id from a request, bound as `bigint`: PostgreSQL's ids are 4-byte integers, and a larger id (a valid
+ * positive integer in the API) must match nothing rather than fail the query.
+ */
+export function idParam(id: number) {
+  return sql<number>`cast(${id} as bigint)`;
 }
 
 /** Runs kept per sync; older ones are deleted when a run ends. */
@@ -618,7 +634,8 @@ export type PageCounts = Record<string, ModelCounts & { unchanged: number }>;
 
 /**
  * One page of a run, atomically: the lease is checked (and renewed), `write` stores the records, the
- * checkpoint that follows them is saved, and the run's counts grow. Throws {@link LeaseLostError} (nothing
+ * checkpoint that follows them is saved, and the run's counts grow. Throws {@link ConnectionDeletedError}
+ * (nothing written) when the sync's connection was deleted, {@link LeaseLostError} (nothing
  * written) when the lease was lost.
  */
 export async function savePage(
@@ -642,8 +659,18 @@ export async function savePage(
       .where('id', '=', opts.syncId)
       .where('lease_owner', '=', opts.owner)
       .where('current_run_id', '=', opts.runId)
+      .returning('connection_pk')
       .executeTakeFirst();
-    if (changes(owned) !== 1) throw new LeaseLostError(opts.syncId);
+    if (!owned) throw new LeaseLostError(opts.syncId);
+    // A deleted connection gets no more records. On PostgreSQL the shared row lock makes a concurrent
+    // delete wait for this page (or this page see the committed delete); SQLite runs one writer at a time.
+    let live = db
+      .selectFrom('connections')
+      .select('id')
+      .where('id', '=', owned.connection_pk)
+      .where('deleted_at', 'is', null);
+    if (isPostgres(tx)) live = live.forShare();
+    if (!(await live.executeTakeFirst())) throw new ConnectionDeletedError(opts.syncId);
     const counts = await write(tx);
     const run = await db
       .selectFrom('sync_runs')
@@ -788,7 +815,11 @@ export async function releaseLease(ctx: DbContext, syncId: number, owner: string
 // Runs
 
 export async function getRun(ctx: DbContext, id: number): Promise<SyncRun | undefined> {
-  const row = await syncsDb(ctx).selectFrom('sync_runs').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await syncsDb(ctx)
+    .selectFrom('sync_runs')
+    .selectAll()
+    .where('id', '=', idParam(id))
+    .executeTakeFirst();
   return row ? toRun(row) : undefined;
 }
 
@@ -799,7 +830,7 @@ export async function listRuns(
 ): Promise<SyncRun[]> {
   if (opts.syncIds.length === 0) return [];
   let q = syncsDb(ctx).selectFrom('sync_runs').selectAll().where('sync_id', 'in', opts.syncIds);
-  if (opts.beforeId !== undefined) q = q.where('id', '<', opts.beforeId);
+  if (opts.beforeId !== undefined) q = q.where('id', '<', idParam(opts.beforeId));
   const rows = await q.orderBy('id', 'desc').limit(opts.limit).execute();
   return rows.map(toRun);
 }

@@ -29,6 +29,7 @@ import { RunLog } from './run-log.ts';
 import { getConnectionById, type ConnectionWithCredentials } from '../../db/connections.ts';
 import { markDeleted, markMissingDeleted, upsertRecords } from '../../db/records.ts';
 import {
+  ConnectionDeletedError,
   finishRun,
   getRun,
   heartbeat,
@@ -325,7 +326,11 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: 'LOST', runId, apiCalls };
         return { end: 'PAUSED', runId, apiCalls, error };
       }
-      if (isGone(err) || !(await getConnectionById(ctx, sync.connectionPk))) {
+      if (
+        err instanceof ConnectionDeletedError ||
+        isGone(err) ||
+        !(await getConnectionById(ctx, sync.connectionPk))
+      ) {
         await finish('CANCELLED', {
           error: { type: 'connection_deleted', message: 'The connection was deleted.' },
         });
@@ -352,6 +357,13 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     }
 
     if (lost) return { end: 'LOST', runId, apiCalls };
+    // Deleted after the last page: no success (nor its webhooks) for a connection that is gone.
+    if (!(await getConnectionById(ctx, sync.connectionPk))) {
+      await finish('CANCELLED', {
+        error: { type: 'connection_deleted', message: 'The connection was deleted.' },
+      });
+      return { end: 'CANCELLED', runId, apiCalls };
+    }
     const counts = await getRun(ctx, runId);
     if (counts) {
       const { added, updated, deleted } = counts;

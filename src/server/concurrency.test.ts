@@ -133,16 +133,7 @@ describe('deletes racing other work', () => {
         .status,
     ).toBe(200);
     const token = await t.session({ end_user: { id: 'gone' }, allowed_integrations: [key] });
-    const q = new URLSearchParams({
-      connect_session_token: token,
-      'params[endpointURL]': t.sandbox.endpoint,
-      'params[identityURL]': t.sandbox.identity,
-    });
-    const res = await fetch(`${t.url}/oauth2/auth/${key}?${q}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: t.sandbox.clientId, client_secret: t.sandbox.clientSecret }),
-    });
+    const res = await t.connect(token, {}, key);
     const id = ((await res.json()) as { connectionId: string }).connectionId;
     expect((await proxyGet(id, key)).status).toBe(200);
     expect((await t.api(`/integrations/${key}`, { method: 'DELETE' })).status).toBe(200);

@@ -24,10 +24,14 @@ export interface TestTether {
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   /** Create a connect session and return its token. */
   session(body?: Record<string, unknown>): Promise<string>;
-  /** Run the Connect UI's auth call for the sandbox's default service; returns the response. */
+  /**
+   * Run the Connect UI's auth call for the sandbox's default service (through integration
+   * `providerConfigKey`, default `marketo`); returns the response.
+   */
   connect(
     token: string,
     creds?: { clientId?: string; clientSecret?: string; endpointURL?: string; identityURL?: string },
+    providerConfigKey?: string,
   ): Promise<Response>;
   close(): Promise<void>;
 }
@@ -89,12 +93,12 @@ export async function startTestTether(
       if (res.status !== 201) throw new Error(`session: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { data: { token: string } }).data.token;
     },
-    connect: (token, creds = {}) => {
+    connect: (token, creds = {}, providerConfigKey = 'marketo') => {
       const q = new URLSearchParams();
       q.set('connect_session_token', token);
       q.set('params[endpointURL]', creds.endpointURL ?? sandbox.endpoint);
       q.set('params[identityURL]', creds.identityURL ?? sandbox.identity);
-      return fetch(`${tether.url}/oauth2/auth/marketo?${q}`, {
+      return fetch(`${tether.url}/oauth2/auth/${encodeURIComponent(providerConfigKey)}?${q}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({

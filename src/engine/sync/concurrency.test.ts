@@ -230,16 +230,7 @@ describe('a run racing deletes', () => {
     expect(created.status).toBe(200);
     const reached = gates.reached();
     const token = await t.session({ end_user: { id: 'user-x' }, allowed_integrations: [key] });
-    const q = new URLSearchParams({
-      connect_session_token: token,
-      'params[endpointURL]': t.sandbox.endpoint,
-      'params[identityURL]': t.sandbox.identity,
-    });
-    const res = await fetch(`${t.url}/oauth2/auth/${key}?${q}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: t.sandbox.clientId, client_secret: t.sandbox.clientSecret }),
-    });
+    const res = await t.connect(token, {}, key);
     expect(res.status).toBe(200);
     const connectionId = ((await res.json()) as { connectionId: string }).connectionId;
     expect(await reached).toBe(0);

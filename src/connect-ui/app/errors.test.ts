@@ -67,6 +67,33 @@ describe('describeError', () => {
     expect(d.details).toContain('Marketo refused the Client Secret');
   });
 
+  it('a value refused as too long: in French, a translated message on the named field, the server words as details', () => {
+    const tooLong = {
+      error: {
+        code: 'invalid_body',
+        message: 'The Client Secret is too long (more than 4000 characters).',
+        step: 'input',
+        field: 'client_secret',
+        hint: 'Paste only the Client Secret, without anything around it.',
+      },
+    };
+    const fr = describeError(parseApiError(400, tooLong), {
+      lang: 'fr',
+      providerName: 'Marketo',
+      fieldNames: FIELDS,
+    });
+    expect(fr.message).toBe('Une valeur du formulaire n’est pas acceptée (trop longue, ou d’un autre type).');
+    expect(fr.field).toBe('client_secret');
+    expect(fr.details).toContain('The Client Secret is too long');
+    const en = describeError(parseApiError(400, tooLong), {
+      lang: 'en',
+      providerName: 'Marketo',
+      fieldNames: FIELDS,
+    });
+    expect(en.message).toBe('The Client Secret is too long (more than 4000 characters).');
+    expect(en.details).toBeNull();
+  });
+
   it('infers the step from the code when the server gives none', () => {
     const api = describeError(
       { status: 400, code: 'marketo_permission_missing', message: 'lacks Read-Only Lead' },

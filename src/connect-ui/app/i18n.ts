@@ -110,6 +110,11 @@ const en = {
   'code.missing_field.hint': 'Fill in the highlighted field.',
   'code.invalid_format.message': 'A field has an unexpected format.',
   'code.invalid_format.hint': 'Check the highlighted field.',
+  'code.invalid_body.message': 'A value in the form is not accepted (too long, or of the wrong kind).',
+  'code.invalid_body.hint': 'Check the highlighted field and paste only the value it asks for.',
+  'code.invalid_query_params.message':
+    'A value in the form is not accepted (too long, or of the wrong kind).',
+  'code.invalid_query_params.hint': 'Check the highlighted field and paste only the value it asks for.',
   'code.host_mismatch.message': 'The two addresses point to different instances.',
   'code.host_mismatch.hint': 'Copy both addresses from the same instance.',
   'code.invalid_client_secret.message': 'The Client Secret was refused for this Client ID.',
@@ -287,6 +292,12 @@ const fr: Dictionary = {
   'code.missing_field.hint': 'Remplissez le champ signalé.',
   'code.invalid_format.message': 'Un champ a un format inattendu.',
   'code.invalid_format.hint': 'Vérifiez le champ signalé.',
+  'code.invalid_body.message':
+    'Une valeur du formulaire n’est pas acceptée (trop longue, ou d’un autre type).',
+  'code.invalid_body.hint': 'Vérifiez le champ signalé et collez seulement la valeur demandée.',
+  'code.invalid_query_params.message':
+    'Une valeur du formulaire n’est pas acceptée (trop longue, ou d’un autre type).',
+  'code.invalid_query_params.hint': 'Vérifiez le champ signalé et collez seulement la valeur demandée.',
   'code.host_mismatch.message': 'Les deux adresses désignent des instances différentes.',
   'code.host_mismatch.hint': 'Copiez les deux adresses depuis la même instance.',
   'code.invalid_client_secret.message': 'Le secret client a été refusé pour cet ID client.',

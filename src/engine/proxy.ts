@@ -720,6 +720,17 @@ async function attemptOnce(
     }
 
     const answered = upstream.status;
+    if (answered < 100 || answered > 599) {
+      // Not an HTTP status (undici passes any three digits): no answer a caller could read.
+      guard.release({ kind: 'fail', code: 'invalid_status' });
+      if (buffered === undefined) upstream.body.resume();
+      codes.push('invalid_status');
+      throw new ApiError(
+        502,
+        'upstream_invalid_status',
+        `The call to ${call.target.provider.display_name} failed: it answered HTTP status ${answered}.`,
+      );
+    }
     let outcome = profile.outcome(
       json !== undefined ? { status: answered, body: json } : { status: answered },
       nowMs(ctx),

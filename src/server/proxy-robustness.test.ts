@@ -408,6 +408,11 @@ describe('proxy: hostile upstream', () => {
         ),
         true
       ),
+      // Was passed through as is: a status HTTP does not define is no answer a caller can read.
+      'status 999': (req) => (
+        req.socket.end('HTTP/1.1 999 Odd\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok'),
+        true
+      ),
       'header of 200 KB': (req) => (
         req.socket.end(`HTTP/1.1 200 OK\r\nx-a: ${'a'.repeat(200_000)}\r\ncontent-length: 2\r\n\r\nok`),
         true

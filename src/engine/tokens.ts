@@ -39,6 +39,8 @@ export const EXPIRY_MARGIN_MS = 60_000;
 export const BACKOFF_MS = 30_000;
 /** When the token response has no `expires_in` (Nango: 55 minutes). */
 const DEFAULT_LIFETIME_S = 55 * 60;
+/** Longest lifetime believed (Marketo's tokens live 1 h). */
+const MAX_LIFETIME_S = 24 * 3600;
 const IDENTITY_TIMEOUT_MS = 15_000;
 const IDENTITY_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -60,6 +62,22 @@ export class RefreshError extends Error {
 
 type TokenDeps = Pick<EngineDeps, 'store' | 'outbound' | 'providers' | 'webhooks' | 'log'> &
   Partial<Pick<EngineDeps, 'usage'>>;
+
+/**
+ * Per store and connection pk: a token the identity endpoint just answered again with less than the
+ * margin left. Marketo returns the same token until it expires, so asking again before then only costs
+ * identity calls (one per caller during the token's last minute): it is used as is until it expires.
+ */
+const lastAnswer = new WeakMap<object, Map<number, string>>();
+
+function lastAnswerOf(deps: TokenDeps): Map<number, string> {
+  let map = lastAnswer.get(deps.store);
+  if (!map) {
+    map = new Map();
+    lastAnswer.set(deps.store, map);
+  }
+  return map;
+}
 
 /** In-flight refreshes, per store (several Tethers may share a process in tests) and connection pk. */
 const flights = new WeakMap<object, Map<number, Promise<ConnectionWithCredentials>>>();
@@ -121,6 +139,11 @@ export async function getValidCredentials(
       );
     }
     if (isFresh(connection, now)) return connection;
+    const exp = expiresAtMs(connection);
+    const token = connection.credentials?.token;
+    if (exp !== null && exp > now.getTime() && token && lastAnswerOf(deps).get(connection.id) === token) {
+      return connection;
+    }
   }
   const map = flightsOf(deps);
   let flight = map.get(connection.id);
@@ -221,7 +244,8 @@ async function fetchToken(deps: TokenDeps, c: ConnectionWithCredentials): Promis
     }
     throw err;
   }
-  const lifetime = parsed.expiresIn ?? DEFAULT_LIFETIME_S;
+  // Garbage lifetimes (negative, or so large the date is invalid) must not break the refresh.
+  const lifetime = Math.min(Math.max(parsed.expiresIn ?? DEFAULT_LIFETIME_S, 0), MAX_LIFETIME_S);
   const next: ConnectionCredentials = {
     type: 'OAUTH2_CC',
     token: parsed.token,
@@ -249,6 +273,10 @@ async function refresh(
   if (!force && isFresh(current, nowOf(ctx))) return current;
   try {
     const credentials = await fetchToken(deps, current);
+    const token = String(credentials.token);
+    if (token === current.credentials?.token && !isFresh({ ...current, credentials }, nowOf(ctx))) {
+      lastAnswerOf(deps).set(id, token);
+    } else lastAnswerOf(deps).delete(id);
     await markRefreshSuccess(ctx, id, credentials);
     const updated = await getConnectionById(ctx, id);
     if (!updated) throw gone();

@@ -51,10 +51,14 @@ export interface WebhookSenderOptions {
   backoffMs?: (attempt: number) => number;
   onResult?: (r: WebhookResult) => void;
   version?: string;
+  /** How long {@link WebhookSender.drain} lets deliveries finish before it abandons them (default 3 s). */
+  drainGraceMs?: number;
 }
 
 export class WebhookSender {
   private readonly pending = new Set<Promise<WebhookResult>>();
+  /** Aborted when a drain's grace ran out: cancels waits between retries and calls in flight. */
+  private stop = new AbortController();
   private readonly userAgent: string;
 
   constructor(private readonly opts: WebhookSenderOptions) {
@@ -67,9 +71,22 @@ export class WebhookSender {
     this.pending.add(p);
   }
 
-  /** Wait until every queued delivery finished (tests, shutdown). */
+  /**
+   * Wait until every queued delivery finished (tests, shutdown). Deliveries still running after the
+   * grace are abandoned (reported with error `aborted`): a receiver that never answers, or retries
+   * waiting 3 s and 6 s, must not hold a shutdown for a minute.
+   */
   async drain(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    if (this.pending.size === 0) return;
+    const stop = this.stop;
+    const timer = setTimeout(() => stop.abort(), this.opts.drainGraceMs ?? 3000);
+    try {
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    } finally {
+      clearTimeout(timer);
+      // Deliveries queued after this drain get a fresh signal.
+      if (stop.signal.aborted) this.stop = new AbortController();
+    }
   }
 
   private async deliver(d: WebhookDelivery): Promise<WebhookResult> {
@@ -81,9 +98,14 @@ export class WebhookSender {
     };
     const retries = this.opts.retries ?? 2;
     const backoff = this.opts.backoffMs ?? ((n: number) => 3000 * 2 ** n);
+    const signal = this.stop.signal;
     let result: WebhookResult = { url: d.url, ok: false, attempts: 0 };
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, backoff(attempt - 1)));
+      if (attempt > 0) await abortableDelay(backoff(attempt - 1), signal);
+      if (signal.aborted) {
+        result.error = 'aborted';
+        break;
+      }
       result = { url: d.url, ok: false, attempts: attempt + 1 };
       try {
         const res = await this.opts.client.request({
@@ -92,6 +114,7 @@ export class WebhookSender {
           headers,
           body,
           timeoutMs: this.opts.timeoutMs ?? 20_000,
+          signal,
         });
         await readResponseBody(res, 64 * 1024).catch(() => undefined);
         result.status = res.status;
@@ -105,10 +128,25 @@ export class WebhookSender {
         const e = err as OutboundError;
         result.error = e.code ?? 'network_error';
         // A URL the policy refuses will be refused again.
+        if (e.code === 'aborted' || signal.aborted) break;
         if (e.code === 'host_not_allowed' || e.code === 'private_address' || e.code === 'invalid_url') break;
       }
     }
     this.opts.onResult?.(result);
     return result;
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -97,8 +97,10 @@ export async function startTether(
   try {
     store = await openStore(config);
     const outbound = new OutboundClient({ allowedHosts });
+    // Webhook receivers may be anywhere (any host suffix); its keep-alive sockets close with Tether.
+    const webhookClient = new OutboundClient({ allowedHosts, allowedSuffixes: [''] });
     const webhooks = new WebhookSender({
-      client: new OutboundClient({ allowedHosts, allowedSuffixes: [''] }),
+      client: webhookClient,
       ...(opts.webhookBackoffMs ? { backoffMs: opts.webhookBackoffMs } : {}),
       onResult: (r) =>
         r.ok
@@ -169,6 +171,7 @@ export async function startTether(
         await openedUsage.close();
         await openedLog.close();
         await webhooks.drain();
+        webhookClient.close();
         outbound.close();
         await openedStore.close();
         await sandbox?.close();

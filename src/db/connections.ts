@@ -509,7 +509,8 @@ export async function setCredentials(
 
 /**
  * A refresh succeeded: new credentials, `last_refresh_success = last_fetched_at = now`, attempts reset,
- * not exhausted, `auth` errors cleared.
+ * not exhausted, `auth` errors cleared. Nothing is written when the stored client credentials are no
+ * longer the ones the refresh used (a reconnect changed them meanwhile).
  */
 export async function markRefreshSuccess(
   ctx: DbContext,
@@ -519,12 +520,23 @@ export async function markRefreshSuccess(
   await inTransaction(ctx, async (tx) => {
     const row = await tx.db
       .selectFrom('connections')
-      .select('errors')
+      .select(['errors', 'credentials_encrypted'])
       .where('id', '=', id)
       // A refresh that ends after the connection was deleted must not store its new token there.
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
     if (!row) return;
+    // A reconnect that stored other client credentials while this refresh was asking (with the old
+    // ones) wins: its credentials and token are newer, so this token is not written over them.
+    const stored =
+      row.credentials_encrypted === null
+        ? null
+        : tx.vault.decrypt<ConnectionCredentials>(row.credentials_encrypted, CREDENTIALS_PURPOSE);
+    if (
+      stored !== null &&
+      (stored.client_id !== credentials.client_id || stored.client_secret !== credentials.client_secret)
+    )
+      return;
     const errors = (JSON.parse(row.errors) as ConnectionError[]).filter((e) => e.type !== 'auth');
     const now = toIso(nowOf(tx));
     await tx.db

@@ -71,6 +71,36 @@ describe('deletes racing other work', () => {
     expect(serverErrors()).toEqual([]);
   });
 
+  it('a reconnect with other client credentials during a token refresh wins (the refresh wrote the old ones back)', async () => {
+    const id = await connectNew(t);
+    const svc = await t.sandbox.control<{ clientId: string; clientSecret: string }>(
+      'POST',
+      admin('/services'),
+      { name: 'Second app', user: 'api@sandbox.tether.dev' },
+    );
+    expect(svc.status).toBe(201);
+    const rs = await t.api('/connect/sessions/reconnect', {
+      method: 'POST',
+      json: { connection_id: id, integration_id: 'marketo' },
+    });
+    expect(rs.status).toBe(201);
+    const token = ((await rs.json()) as { data: { token: string } }).data.token;
+    // The refresh asks with the first app's credentials and is held at the sandbox; the reconnect
+    // stores the second app's credentials (and its token) meanwhile.
+    const reached = await slowNextIdentityCall(1000);
+    const refresh = t.api(`/connections/${id}?provider_config_key=marketo&force_refresh=true`);
+    await reached();
+    const re = await t.connect(token, { clientId: svc.body.clientId, clientSecret: svc.body.clientSecret });
+    expect(re.status).toBe(200);
+    expect((await refresh).status).toBe(200);
+    const after = await t.api(`/connections/${id}?provider_config_key=marketo`);
+    const creds = ((await after.json()) as { credentials: { client_id: string; client_secret: string } })
+      .credentials;
+    expect(creds.client_id).toBe(svc.body.clientId);
+    expect(creds.client_secret).toBe(svc.body.clientSecret);
+    expect(serverErrors()).toEqual([]);
+  });
+
   it('an integration deleted during a connect leaves no orphan connection (the connect used to succeed)', async () => {
     const key = 'marketo-race';
     const created = await t.api('/integrations', {

@@ -14,7 +14,15 @@ export const limitsSchema = z
     concurrency: z.object({ enabled: z.boolean(), max: z.number().int().min(1) }),
     daily: z.object({ enabled: z.boolean(), quota: z.number().int().min(0) }),
     body: z.object({ enabled: z.boolean(), maxBytes: z.number().int().min(1) }),
-    uri: z.object({ enabled: z.boolean(), maxBytes: z.number().int().min(1) }),
+    /**
+     * `maxBytes` for the lead-database and bulk APIs (8 KB); the asset API raised its own limit to
+     * 65 KiB in Sep 2020 (spec section 4), `assetMaxBytes`.
+     */
+    uri: z.object({
+      enabled: z.boolean(),
+      maxBytes: z.number().int().min(1),
+      assetMaxBytes: z.number().int().min(1),
+    }),
     bulk: z.object({
       enabled: z.boolean(),
       maxProcessing: z.number().int().min(1),
@@ -56,7 +64,7 @@ export function defaultLimits(): Limits {
     concurrency: { enabled: true, max: 10 },
     daily: { enabled: true, quota: 50_000 },
     body: { enabled: true, maxBytes: 1_048_576 },
-    uri: { enabled: true, maxBytes: 8_192 },
+    uri: { enabled: true, maxBytes: 8_192, assetMaxBytes: 65 * 1024 },
     bulk: { enabled: true, maxProcessing: 2, maxQueued: 10, dailyBytes: 500 * 1024 * 1024 },
   };
 }

@@ -35,7 +35,9 @@ export class Sandbox {
         this.staticRoutes.set(r.path, list);
       }
     }
-    this.server = createServer((req, res) => {
+    // Asset-API URIs may reach 65 KiB (spec section 4): Node's default 16 KiB header cap would
+    // refuse them with 431 before the sandbox could judge them.
+    this.server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         // Never crash on a request: answer 611 if nothing was sent yet.
         console.error('sandbox: unhandled error', err);
@@ -110,10 +112,13 @@ export class Sandbox {
 
     // Instance by path prefix (`/<munchkin>/rest/...`) or by Host (`<munchkin>.mktorest.com`).
     let inst: Instance | undefined;
+    // Bytes of the `/<munchkin>` prefix: on Marketo the instance is the host, not part of the URI.
+    let prefixBytes = 0;
     const second = rawPath.indexOf('/', 1);
     const first = second === -1 ? rawPath.slice(1) : rawPath.slice(1, second);
     if (MUNCHKIN_RE.test(first)) {
       inst = this.instances.get(first.toUpperCase());
+      prefixBytes = 1 + first.length;
       rawPath = second === -1 ? '/' : rawPath.slice(second);
     } else {
       const host = (req.headers.host ?? '').split(':')[0]!.toLowerCase();
@@ -128,7 +133,9 @@ export class Sandbox {
     // Clients such as node-marketo build `/rest/../bulk/v1/...`; the gateway normalises it.
     if (rawPath.includes('/.')) rawPath = posix.normalize(rawPath);
 
-    if (inst.limits.uri.enabled && Buffer.byteLength(url) > inst.limits.uri.maxBytes) {
+    const uri = inst.limits.uri;
+    const maxUri = rawPath.startsWith('/rest/asset/') ? uri.assetMaxBytes : uri.maxBytes;
+    if (uri.enabled && Buffer.byteLength(url) - prefixBytes > maxUri) {
       inst.counters.error('414', inst.clock.now());
       req.resume();
       sendGatewayError(res, 414);

@@ -29,7 +29,7 @@ import type { ConnectionWithCredentials } from '../db/connections.ts';
 import { nowOf } from '../db/context.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
-import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
+import { mayOverrideGet, TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
 import { upstreamUrl } from './proxy.ts';
 import { getValidCredentials } from './tokens.ts';
 import { isOutboundError, readResponseBody, type OutboundResponse } from './outbound.ts';
@@ -214,7 +214,12 @@ export async function providerCall(
   let url = upstreamUrl(base, req.path);
   let body = encodeBody(req.body, headers);
   const idempotent = method === 'GET' || method === 'HEAD';
-  if (method === 'GET' && profile.maxUriBytes !== undefined && Buffer.byteLength(url) > profile.maxUriBytes) {
+  if (
+    method === 'GET' &&
+    profile.maxUriBytes !== undefined &&
+    Buffer.byteLength(url) > profile.maxUriBytes &&
+    mayOverrideGet(profile, url)
+  ) {
     const u = new URL(url);
     body = u.searchParams.toString();
     url = `${u.origin}${u.pathname}?_method=GET`;

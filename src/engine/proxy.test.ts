@@ -422,6 +422,17 @@ describe('proxy: headers, pass-through, long GETs', () => {
     expect(ctr.byEndpoint).toEqual({ [LEADS]: 1 }); // served as the GET it stands for
     expect(ctr.errorsByCode['414']).toBeUndefined();
   });
+
+  it('an asset API GET longer than 8 KB is sent as the GET it is (the asset API dropped _method; 65 KiB limit)', async () => {
+    const path = `/rest/asset/v1/programs.json?maxReturn=1&offset=0&tag=${'x'.repeat(20_000)}`;
+    const { value: res, calls } = await watchOutbound(() => proxyJson(c, path));
+    expect(res.status).toBe(200);
+    const sent = calls.filter((x) => x.opts.url.includes('/rest/asset/v1/programs.json'));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.opts.method).toBe('GET');
+    expect(sent[0]!.opts.url).not.toContain('_method');
+    expect(Buffer.byteLength(sent[0]!.opts.url)).toBeGreaterThan(20_000);
+  });
 });
 
 describe('proxy: tokens', () => {

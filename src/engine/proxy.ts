@@ -8,7 +8,7 @@ import { getConnection, getConnectionById, type ConnectionWithCredentials } from
 import { getIntegration } from '../db/integrations.ts';
 import { proxyBaseUrl } from '../providers/registry.ts';
 import type { ProviderDefinition } from '../providers/types.ts';
-import { TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
+import { mayOverrideGet, TRAFFIC_PROFILES, type TrafficProfile } from '../providers/traffic.ts';
 import { ApiError } from '../api-error.ts';
 import { cachesOf, TtlCache } from './lookup-cache.ts';
 import {
@@ -488,7 +488,8 @@ export async function proxyCall(
     method === 'GET' &&
     maxUri !== undefined &&
     url.length > maxUri / 3 &&
-    Buffer.byteLength(url) > maxUri
+    Buffer.byteLength(url) > maxUri &&
+    mayOverrideGet(target.profile, url)
   ) {
     const u = new URL(url);
     body = Buffer.from(u.searchParams.toString());

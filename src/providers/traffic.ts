@@ -18,8 +18,13 @@ export interface TrafficProfile {
   okWithoutParse?(status: number, body: Buffer): boolean;
   /** All connections to one instance share its limits. */
   instanceKey(connectionConfig: Record<string, string>): string;
-  /** URIs above this length go as POST with `_method=GET` and the query as a form body. */
+  /**
+   * The provider's smallest URI limit: a GET at or under it is always sent as is. Above it, `uriLimit`
+   * (when given) says the limit of that URL and whether the provider takes `POST ?_method=GET` with the
+   * query as a form body; without `uriLimit`, every longer GET goes that way.
+   */
   maxUriBytes?: number;
+  uriLimit?(url: string): { maxBytes: number; methodOverride: boolean };
   /**
    * The instance a raw API URL belongs to, for calls made before a connection exists (the connect
    * test); undefined for calls the provider does not count (identity).
@@ -34,6 +39,12 @@ export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
     okWithoutParse: marketoOkWithoutParse,
     instanceKey: (config) => instanceRoot({ endpointURL: config.endpointURL ?? '' }).toLowerCase(),
     maxUriBytes: 8 * 1024,
+    // Spec §4: the asset API dropped `_method` in Sep 2020 and raised its URI limit to 65 KiB; the lead
+    // database and bulk keep 8 KB with `_method=GET`.
+    uriLimit: (url) =>
+      url.includes('/rest/asset/')
+        ? { maxBytes: 65 * 1024, methodOverride: false }
+        : { maxBytes: 8 * 1024, methodOverride: true },
     instanceKeyOfUrl: (url) => {
       const m = /^(.*?)\/(rest|bulk)\//.exec(url);
       if (!m) return undefined;
@@ -45,3 +56,13 @@ export const TRAFFIC_PROFILES: Readonly<Record<string, TrafficProfile>> = {
     },
   },
 };
+
+/**
+ * Whether a GET longer than the provider's smallest URI limit goes as `POST ?_method=GET`: yes above that
+ * URL's own limit when the provider takes the override there (Marketo's asset API does not: it takes
+ * 65 KiB GETs as they are).
+ */
+export function mayOverrideGet(profile: TrafficProfile, url: string): boolean {
+  const limit = profile.uriLimit?.(url);
+  return limit === undefined || (limit.methodOverride && Buffer.byteLength(url) > limit.maxBytes);
+}

@@ -9,6 +9,8 @@ import type { AuthInfo, ServerDeps } from './deps.ts';
 import type { QueryValue } from './query.ts';
 
 const JSON_LIMIT = 1024 * 1024;
+/** Request line + headers: room for a 65 KiB URI (Marketo's asset API limit) and the usual headers. */
+const MAX_HEADER_BYTES = 128 * 1024;
 
 export function sendJson(
   res: ServerResponse,
@@ -180,7 +182,9 @@ export interface ListeningServer {
 
 export async function listen(deps: ServerDeps, port: number, host: string): Promise<ListeningServer> {
   const handler = createTetherHandler(deps);
-  const server = createServer((req, res) => void handler(req, res));
+  // Node's default 16 KiB for the request line and headers would refuse (431) proxied GETs that
+  // Marketo takes: the asset API accepts URIs up to 65 KiB.
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void handler(req, res));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -386,6 +386,20 @@ export interface AbortSignalLike {
   removeEventListener(type: 'abort', listener: AbortListener): void;
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (or has aborted). */
+export function abortableSleep(ms: number, signal: AbortSignalLike): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
  * A one-shot cancellation that is its own signal. An AbortController costs an EventTarget and its
  * bookkeeping: a measurable share of a proxied call, which needs one per call and per attempt.

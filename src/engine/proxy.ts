@@ -24,7 +24,7 @@ import {
   coarseTimers,
   isOutboundError,
   readResponseBody,
-  type AbortSignalLike,
+  abortableSleep,
   type Expiring,
   type OutboundRequestOptions,
   type OutboundResponse,
@@ -128,19 +128,6 @@ export function upstreamUrl(base: string, endpoint: string): string {
 
 const tokenOf = (c: ConnectionWithCredentials): string =>
   typeof c.credentials?.token === 'string' ? c.credentials.token : '';
-
-function sleep(ms: number, signal: AbortSignalLike): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Renewal after 601/602: one identity call per dead token
@@ -563,7 +550,7 @@ export async function proxyCall(
         continue;
       }
       attempt++;
-      await sleep(result.delayMs, gone);
+      await abortableSleep(result.delayMs, gone);
       if (gone.aborted) throw new ApiError(499, 'client_closed', 'The caller closed the connection.');
     }
   } catch (err) {

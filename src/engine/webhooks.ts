@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import os from 'node:os';
-import { OutboundClient, readResponseBody, type OutboundError } from './outbound.ts';
+import { abortableSleep, OutboundClient, readResponseBody, type OutboundError } from './outbound.ts';
 
 /**
  * Webhooks to the customer's backend in Nango's shape (spec nango-api.md 2.6): the body is
@@ -101,7 +101,7 @@ export class WebhookSender {
     const signal = this.stop.signal;
     let result: WebhookResult = { url: d.url, ok: false, attempts: 0 };
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await abortableDelay(backoff(attempt - 1), signal);
+      if (attempt > 0) await abortableSleep(backoff(attempt - 1), signal);
       if (signal.aborted) {
         result.error = 'aborted';
         break;
@@ -135,18 +135,4 @@ export class WebhookSender {
     this.opts.onResult?.(result);
     return result;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -213,12 +213,19 @@ function learnKeys(keys: string[]): void {
 // eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
+/**
+ * `JSON.stringify(v)` of a string. Most values need no escaping; testing for that is cheaper than
+ * JSON.stringify of each. Also used by the provider readers that write payload text without an object.
+ */
+export function jsonString(v: string): string {
+  return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
+}
+
 /** JSON text of one member value (JSON.stringify semantics, nested objects with sorted keys). */
 function valueJson(v: unknown): string | undefined {
   switch (typeof v) {
     case 'string':
-      // Most values need no escaping; testing for that is cheaper than JSON.stringify of each string.
-      return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
+      return jsonString(v);
     case 'number':
       return Number.isFinite(v) ? String(v) : 'null';
     case 'boolean':

@@ -10,7 +10,7 @@ import {
 } from './activities.ts';
 import { activityIdOfGuid, ActivityRowConverter, restAttributes } from './activity-exports.ts';
 import type { MemoryEngine } from './testing.ts';
-import { ok, readAllSince, startHarness, type Harness } from './test-helpers.ts';
+import { ok, readAllSince, startHarness, TEST_ACTIVITY_HEADER, type Harness } from './test-helpers.ts';
 import type { SyncRecord } from './types.ts';
 
 const DAY = 86_400_000;
@@ -23,16 +23,7 @@ function plain(engine: MemoryEngine): Map<string, SyncRecord> {
 }
 
 describe('activity export rows → records', () => {
-  const header = [
-    'marketoGUID',
-    'leadId',
-    'activityDate',
-    'activityTypeId',
-    'campaignId',
-    'primaryAttributeValueId',
-    'primaryAttributeValue',
-    'attributes',
-  ];
+  const header = [...TEST_ACTIVITY_HEADER];
 
   it('an export row and the REST item of the same activity give the same record', () => {
     const row = [

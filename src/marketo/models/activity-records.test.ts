@@ -17,21 +17,12 @@ import {
   ActivityRowConverter,
   type ActivityItem,
 } from './activity-records.ts';
-import { startHarness, type Harness } from './test-helpers.ts';
+import { startHarness, TEST_ACTIVITY_HEADER, type Harness } from './test-helpers.ts';
 
 const RECIPE: CsvRecipe = { kind: 'activity' };
 const reader = recipeReader(RECIPE);
 
-const HEADER = [
-  'marketoGUID',
-  'leadId',
-  'activityDate',
-  'activityTypeId',
-  'campaignId',
-  'primaryAttributeValueId',
-  'primaryAttributeValue',
-  'attributes',
-];
+const HEADER = TEST_ACTIVITY_HEADER;
 
 /** Attribute cells as Marketo writes them (JSON), with escapes, unicode, nesting, and some that are not JSON. */
 const ATTRIBUTES = [

@@ -9,7 +9,7 @@
  * parsing and the serialising and the main thread only saves. Kept free of the exporter (bulk/exports.ts)
  * so the worker loads little.
  */
-import { payloadJson, stableStringify } from '../../db/record-json.ts';
+import { jsonString, payloadJson, stableStringify } from '../../db/record-json.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import type { CsvReader, CsvRow } from '../bulk/csv.ts';
 import { isoSeconds, parseMarketoDate } from './api.ts';
@@ -186,15 +186,6 @@ const NUMERIC = 3;
 const DATE = 4;
 const TEXT = 5;
 
-/** Characters JSON.stringify escapes (and surrogates, escaped when unpaired). */
-// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function stringJson(v: string): string {
-  // Most cells need no escaping; testing for that is cheaper than JSON.stringify of each.
-  return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
-}
-
 /**
  * The payload text of {@link ActivityRowConverter.record}'s record written from the cells, with no object
  * in between: the records cache's format (members in sorted key order, empty ones left out, `"id"` last),
@@ -256,7 +247,7 @@ class ActivityPayloadWriter {
     for (let m = 0; m < kinds.length; m++) {
       const kind = kinds[m];
       let json: string;
-      if (kind === GUID) json = stringJson(guid);
+      if (kind === GUID) json = jsonString(guid);
       else if (kind === ACTIVITY_ID) {
         const n = activityIdOfGuid(guid);
         if (n === undefined) continue;
@@ -267,15 +258,15 @@ class ActivityPayloadWriter {
         if (v === null || v === undefined || v === '') continue;
         if (kind === NUMERIC) {
           const n = numberOrText(v);
-          json = typeof n === 'number' ? String(n) : stringJson(n);
-        } else if (kind === DATE) json = stringJson(activityDate(v) as string);
-        else json = stringJson(v);
+          json = typeof n === 'number' ? String(n) : jsonString(n);
+        } else if (kind === DATE) json = jsonString(activityDate(v) as string);
+        else json = jsonString(v);
       }
       if (out.length > 1) out += ',';
       out += prefixes[m]!;
       out += json;
     }
-    return out.length > 1 ? `${out},"id":${stringJson(guid)}}` : `{"id":${stringJson(guid)}}`;
+    return out.length > 1 ? `${out},"id":${jsonString(guid)}}` : `{"id":${jsonString(guid)}}`;
   }
 
   /** The `attributes` member as stableStringify writes the converter's `[{name, value}]`. */
@@ -294,8 +285,8 @@ class ActivityPayloadWriter {
       const a = list[i]!;
       if (i > 0) out += ',';
       // `{name, value}` with its keys sorted: name, then value (never undefined: JSON has none).
-      const value = typeof a.value === 'string' ? stringJson(a.value) : (stableStringify(a.value) ?? 'null');
-      out += `{"name":${stringJson(a.name)},"value":${value}}`;
+      const value = typeof a.value === 'string' ? jsonString(a.value) : (stableStringify(a.value) ?? 'null');
+      out += `{"name":${jsonString(a.name)},"value":${value}}`;
     }
     return `${out}]`;
   }

@@ -16,6 +16,7 @@
  * text, written straight into the payload text the records cache stores by a reader built once per
  * header ({@link LeadPayloadReader}: no cell array, no `null` strings, no object).
  */
+import { jsonString } from '../../db/record-json.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, type CsvReader, type CsvRow } from '../bulk/csv.ts';
 import { call, isoSeconds, parseMarketoDate, type MarketoItem } from './api.ts';
@@ -394,13 +395,9 @@ function numberAt(text: string, p: number, j: number): unknown {
  * single byte) or one to escape is written as a string instead ({@link LeadPayloadReader.slow}).
  */
 
-/** Characters JSON.stringify escapes (and surrogates, escaped when unpaired). */
-// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
 /** JSON text of a converted cell (string, finite number or boolean), as the records cache writes it. */
 function valueJson(v: unknown): string {
-  if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
+  if (typeof v === 'string') return jsonString(v);
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
   return v === true ? 'true' : v === false ? 'false' : (JSON.stringify(v) ?? 'null');
 }

@@ -25,6 +25,18 @@ export const TEST_LEAD_FIELDS: readonly LeadFieldType[] = [
   { name: 'postalCode', kind: 'string' },
 ];
 
+/** The columns of an activity export file by default (Marketo's, without `actionResult`). */
+export const TEST_ACTIVITY_HEADER: readonly string[] = [
+  'marketoGUID',
+  'leadId',
+  'activityDate',
+  'activityTypeId',
+  'campaignId',
+  'primaryAttributeValueId',
+  'primaryAttributeValue',
+  'attributes',
+];
+
 export interface Harness {
   sb: TestSandbox;
   engine: MemoryEngine;

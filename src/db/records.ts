@@ -46,8 +46,8 @@
  * through Kysely. records-sqlite.test.ts checks that both store the same rows.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely';
-import { inTransaction, nowOf, transactionSqlite, type DbContext } from './context.ts';
+import { CompiledQuery, type Generated, type Kysely } from 'kysely';
+import { inTransaction, isPostgres, nowOf, transactionSqlite, type DbContext } from './context.ts';
 import { PayloadRecord } from '../record-payload.ts';
 import { payloadJson } from './record-json.ts';
 import type { Database } from './schema.ts';
@@ -236,24 +236,14 @@ const ROWS_PER_STATEMENT = 500;
  * fewer payload strings alive at a time.
  */
 const SQLITE_ROWS_PER_STATEMENT = 100;
-const placeholderStyle = new WeakMap<object, boolean>();
-
-/** True when `db` compiles `$1` placeholders (PostgreSQL). */
-function usesDollar(db: Kysely<unknown>): boolean {
-  let v = placeholderStyle.get(db);
-  if (v === undefined) {
-    v = sql`${1}`.compile(db).sql === '$1';
-    placeholderStyle.set(db, v);
-  }
-  return v;
-}
 
 async function run<R = Record<string, unknown>>(
   ctx: DbContext,
   text: string,
   params: unknown[],
 ): Promise<{ rows: R[]; changes: number }> {
-  const q = usesDollar(ctx.db as Kysely<unknown>) ? dollarText(text) : text;
+  // PostgreSQL compiles `$1` placeholders; the texts here are written with `?`.
+  const q = isPostgres(ctx) ? dollarText(text) : text;
   const r = await ctx.db.executeQuery<R>(CompiledQuery.raw(q, params));
   return { rows: r.rows, changes: Number(r.numAffectedRows ?? 0n) };
 }
@@ -316,7 +306,7 @@ async function writeStampOf(
 ): Promise<{ stamp: string; empty: boolean }> {
   // PostgreSQL runs writers concurrently: serialise those of one (connection, model) until commit, as
   // Nango does. (SQLite writes are serialised already.)
-  if (usesDollar(ctx.db as Kysely<unknown>))
+  if (isPostgres(ctx))
     await run(ctx, 'select pg_advisory_xact_lock(hashtext(?)) as locked', [
       `tether.records:${connectionPk}:${model}`,
     ]);

@@ -4,7 +4,7 @@
  */
 import { CompiledQuery, type Generated, type Kysely } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
-import { inTransaction, transactionSqlite, type DbContext } from './context.ts';
+import { inTransaction, isPostgres, transactionSqlite, type DbContext } from './context.ts';
 import type { Database } from './schema.ts';
 
 export interface RequestLogTable {
@@ -84,11 +84,6 @@ function insertText(rows: number, dollar: boolean): string {
   return text;
 }
 
-/** Whether the database numbers its parameters (`$1`, PostgreSQL) or not (`?`, SQLite). */
-function numbersParameters(d: Kysely<Database & RequestLogTables>): boolean {
-  return d.selectFrom('request_log').select('id').where('id', '=', 0).compile().sql.includes('$1');
-}
-
 /** The single-row INSERT, prepared once per SQLite connection. */
 const sqliteInserts = new WeakMap<BetterSqlite3.Database, BetterSqlite3.Statement>();
 
@@ -130,7 +125,8 @@ export async function insertRequestLog(ctx: DbContext, rows: readonly RequestLog
   }
   const db = logDb(ctx);
   const write = async (d: Kysely<Database & RequestLogTables>) => {
-    const dollar = numbersParameters(d);
+    // PostgreSQL numbers its parameters (`$1`); SQLite takes `?`.
+    const dollar = isPostgres(ctx);
     for (let i = 0; i < rows.length; i += CHUNK) {
       const end = Math.min(rows.length, i + CHUNK);
       const params: unknown[] = [];

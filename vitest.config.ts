@@ -15,6 +15,9 @@ import { postgresBinDir } from './src/db/postgres-cluster.ts';
 /** Tests of the SQLite-only write path, or that choose their database themselves. */
 const SQLITE_ONLY = new Set(['src/db/records-sqlite.test.ts', 'src/db/database.test.ts']);
 
+/** The test helpers that open Tether's database (src/db/testing.ts, src/server/testing.ts and its wrappers). */
+const DATABASE_HELPERS = /\b(openTestDb|startTestTether|startTetherWithReceiver)\(/;
+
 function databaseTests(): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
@@ -26,7 +29,7 @@ function databaseTests(): string[] {
         !entry.name.endsWith('.browser.test.ts') &&
         !SQLITE_ONLY.has(file)
       ) {
-        if (/\b(openTestDb|startTestTether)\(/.test(readFileSync(file, 'utf8'))) out.push(file);
+        if (DATABASE_HELPERS.test(readFileSync(file, 'utf8'))) out.push(file);
       }
     }
   };

@@ -4,8 +4,7 @@
  * mid-run. The races are lined up without sleeps: the test sync (a provider sync of its own, registered
  * for `marketo`) makes a real call to the sandbox, then waits at a gate the test opens once the racing
  * request has been answered. Expected: consistent state, no record written for a deleted connection, one
- * run per request, clear 4xx, never a 5xx. (startTetherWithReceiver calls startTestTether(), which
- * also puts this file in the `postgres` test project.)
+ * run per request, clear 4xx, never a 5xx.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestTether } from '../../server/testing.ts';

@@ -16,7 +16,8 @@
  * 1. Initial run: records, seconds (the run's `started_at` → `ended_at`), records/s, the time Tether sat
  *    idle (CPU < 10% of a 100 ms sample) during the run, i.e. waiting for export files or the network,
  *    records/s without it, peak RSS of the Tether process (VmRSS every 100 ms and VmHWM), Marketo calls
- *    (sandbox counters) in total and per 100,000 leads, export jobs and file bytes.
+ *    (sandbox counters) in total and per 100,000 leads, export jobs and file bytes, and how long Tether's
+ *    `GET /health` took meanwhile (p50/p99/max, one every 50 ms: stalls of the main thread show there).
  * 2. BENCH_CHANGE_PCT (default 1) percent of the leads changed through the REST API (sync leads,
  *    `updateOnly` by id, 300 per call, straight to the sandbox), then an incremental run: the same figures
  *    plus what the run wrote (added/updated must equal the changed leads, not more).
@@ -68,6 +69,8 @@ const SAMPLE_MS = 100;
 const IDLE_SHARE = 0.1;
 const TARGET_RATE = 100_000;
 const TARGET_RSS = 300e6;
+/** Pause between two `/health` probes during a run. */
+const PROBE_MS = 50;
 const TARGET_CALLS_PER_100K = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -213,6 +216,37 @@ function sampler(tetherPid: number, sandboxPid: number) {
   };
 }
 
+/**
+ * Asks Tether's `/health` one request after another (every PROBE_MS) until stopped: how long an API
+ * call waits while a sync writes (a COMMIT or checkpoint on the main thread stalls every request).
+ */
+function responsiveness(url: string) {
+  const latencies: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t = performance.now();
+      try {
+        const res = await fetch(`${url}/health`);
+        await res.arrayBuffer();
+        latencies.push(performance.now() - t);
+      } catch {
+        // A refused probe is not a latency; the run's own checks report a dead Tether.
+      }
+      await sleep(PROBE_MS);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      const sorted = latencies.sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+      return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Tether and sandbox APIs
 
@@ -294,6 +328,8 @@ interface RunFigures {
   identityCalls: number;
   byEndpoint: Record<string, number>;
   jobs: ExportJobView[];
+  /** `/health` latencies (ms) during the run. */
+  health: { count: number; p50: number; p99: number; max: number };
 }
 
 async function measuredRun(
@@ -311,6 +347,7 @@ async function measuredRun(
   await control(sb.info, 'DELETE', '/counters');
   const rssBefore = procStatus(tether.pid, 'VmRSS');
   const sampling = sampler(tether.pid, sb.child.pid!);
+  const probe = responsiveness(tether.url);
   const t0 = performance.now();
   await api('/sync/trigger', {
     method: 'POST',
@@ -334,6 +371,7 @@ async function measuredRun(
     }
   }
   const s = sampling.stop();
+  const health = await probe.stop();
   const counters = (await control(sb.info, 'GET', '/counters')) as Counters;
   if (run.status !== 'SUCCESS') {
     throw new Error(`${label}: run ${run.id} ended ${run.status}: ${JSON.stringify(run.error)}`);
@@ -358,6 +396,7 @@ async function measuredRun(
     identityCalls: counters.identityCalls,
     byEndpoint: counters.byEndpoint,
     jobs,
+    health,
   };
 }
 
@@ -410,6 +449,10 @@ function report(f: RunFigures, leadsInInstance: number): boolean {
   console.log(
     `   Marketo calls: ${f.calls} (${perHundredK.toFixed(1)} per 100,000 leads; Tether counted ${f.run.api_calls}), ` +
       `identity calls ${f.identityCalls}; ${calls}`,
+  );
+  console.log(
+    `   API during the run: GET /health p50 ${f.health.p50.toFixed(1)} ms, p99 ${f.health.p99.toFixed(1)} ms, ` +
+      `max ${f.health.max.toFixed(1)} ms (${f.health.count} requests, one every ${PROBE_MS} ms)`,
   );
   const rateOk = rate >= TARGET_RATE;
   const rssOk = Math.max(f.peakRss, f.hwm) < TARGET_RSS;

@@ -1,0 +1,188 @@
+/**
+ * WAL checkpoints of an SQLite database file on a thread of their own.
+ *
+ * Why: a checkpoint copies the write-ahead log into the database file and syncs both. Run by SQLite's
+ * automatic checkpoint, it happens inside the COMMIT of whichever write crossed the threshold, on the main
+ * thread: during a bulk sync that was a 0.5–0.7 s stall of the event loop every 256 MiB of log (proxied
+ * calls and API reads waiting behind it), and ~7 µs per lead of the main thread's time in bench:sync.
+ * Here a worker thread with its own connection runs PASSIVE checkpoints (they never block the writer or
+ * readers) as the log grows, so that when the main connection's automatic checkpoint comes due, nearly
+ * every frame is already copied and synced: it only copies the tail and lets the next write start the log
+ * over. The automatic checkpoint stays the backstop (and the only checkpointer when this thread cannot
+ * start). Durability is unchanged: the same checkpoints with the same syncs, run elsewhere.
+ *
+ * The thread starts lazily, the first time the log passes `startBytes`: an idle Tether, or a test's
+ * database, never pays for it.
+ */
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+export interface BackgroundCheckpoints {
+  /** Stops the thread (after the checkpoint in progress) and closes its connection. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Checkpoints finished by the thread so far, and the last error it met (tests, diagnostics). */
+  readonly stats: { checkpoints: number; lastError: string | undefined; started: boolean };
+}
+
+export interface BackgroundCheckpointOptions {
+  /** How often the log file is looked at (ms). */
+  pollMs?: number;
+  /** Log size from which the thread is started and a checkpoint is asked for when the log changed. */
+  startBytes?: number;
+  /** How long the log must stay unchanged before the thread empties its file (ms). */
+  quietMs?: number;
+}
+
+const DEFAULT_POLL_MS = 100;
+const DEFAULT_START_BYTES = 16 * 1024 * 1024;
+const DEFAULT_QUIET_MS = 1_000;
+/** How long `stop` waits for a checkpoint in progress before terminating the thread. */
+const STOP_GRACE_MS = 5_000;
+
+/*
+ * The thread's code: plain CommonJS evaluated in the worker, so that it runs the same from the TypeScript
+ * sources (tests) and from the bundle. better-sqlite3 is loaded from the path the main thread resolved.
+ * Each 'checkpoint' message runs one PASSIVE checkpoint and answers with its result.
+ */
+const WORKER_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const text = (err) => String(err && err.message ? err.message : err);
+let db;
+try {
+  const Database = require(workerData.module);
+  db = new Database(workerData.file, { fileMustExist: true });
+  db.pragma('busy_timeout = 0');
+} catch (err) {
+  parentPort.postMessage({ ok: false, fatal: true, error: text(err) });
+  parentPort.close();
+}
+if (db !== undefined) parentPort.on('message', (msg) => {
+  if (msg === 'stop') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    const row = db.pragma(msg === 'truncate' ? 'wal_checkpoint(TRUNCATE)' : 'wal_checkpoint(PASSIVE)')[0];
+    parentPort.postMessage({ ok: true, busy: row.busy, log: row.log, checkpointed: row.checkpointed });
+  } catch (err) {
+    parentPort.postMessage({ ok: false, error: text(err) });
+  }
+});
+if (db !== undefined) parentPort.postMessage({ ok: true, ready: true });
+`;
+
+interface WorkerAnswer {
+  ok: boolean;
+  ready?: boolean;
+  /** The thread could not open the database and has ended. */
+  fatal?: boolean;
+  error?: string;
+}
+
+/** Starts watching `file`'s log (`<file>-wal`). The main connection must already be in WAL mode. */
+export function startBackgroundCheckpoints(
+  file: string,
+  options: BackgroundCheckpointOptions = {},
+): BackgroundCheckpoints {
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const startBytes = options.startBytes ?? DEFAULT_START_BYTES;
+  const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
+  const walFile = `${file}-wal`;
+  const stats: BackgroundCheckpoints['stats'] = { checkpoints: 0, lastError: undefined, started: false };
+  let worker: Worker | undefined;
+  let failed = false;
+  let stopped = false;
+  let inFlight = false;
+  /** The log's modification time at the last checkpoint asked for: an unchanged log needs none. */
+  let lastMtime = -1;
+  /** When the log was last seen changing, and whether its file was emptied since. */
+  let changedAt = Date.now();
+  let seenMtime = -1;
+  let truncated = true;
+
+  const spawn = (): Worker | undefined => {
+    try {
+      const module = createRequire(import.meta.url).resolve('better-sqlite3');
+      const w = new Worker(WORKER_CODE, { eval: true, workerData: { module, file } });
+      w.unref();
+      // The thread gone (could not load better-sqlite3 or open the file, or crashed): SQLite's automatic
+      // checkpoint carries on alone.
+      const fail = (error: string): void => {
+        stats.lastError = error;
+        failed = true;
+        inFlight = false;
+        worker = undefined;
+      };
+      w.on('message', (msg: WorkerAnswer) => {
+        if (msg.ready === true) return;
+        if (msg.fatal === true) return fail(msg.error ?? 'checkpointer thread ended');
+        inFlight = false;
+        if (msg.ok) stats.checkpoints++;
+        else stats.lastError = msg.error;
+      });
+      w.on('error', (err: unknown) => fail(err instanceof Error && err.message ? err.message : String(err)));
+      stats.started = true;
+      return w;
+    } catch (err) {
+      stats.lastError = err instanceof Error ? err.message : String(err);
+      failed = true;
+      return undefined;
+    }
+  };
+
+  const tick = (): void => {
+    if (stopped || failed || inFlight) return;
+    let size: number;
+    let mtime: number;
+    try {
+      const st = statSync(walFile);
+      size = st.size;
+      mtime = st.mtimeMs;
+    } catch {
+      return; // no log yet (or the database is gone)
+    }
+    const now = Date.now();
+    if (mtime !== seenMtime) {
+      seenMtime = mtime;
+      changedAt = now;
+      truncated = false;
+    }
+    if (size >= startBytes && mtime !== lastMtime) {
+      worker ??= spawn();
+      if (worker === undefined) return;
+      lastMtime = mtime;
+      inFlight = true;
+      worker.postMessage('checkpoint');
+    } else if (worker !== undefined && !truncated && size > 0 && now - changedAt >= quietMs) {
+      // Writes paused: copy what is left and cut the file to zero. The main connection's
+      // journal_size_limit is set above the log's size between its checkpoints (database.ts), so that
+      // it never truncates a log of hundreds of MiB in the middle of a sync's COMMIT; this does, at rest.
+      truncated = true;
+      inFlight = true;
+      worker.postMessage('truncate');
+    }
+  };
+
+  const timer = setInterval(tick, pollMs);
+  timer.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      stopped = true;
+      clearInterval(timer);
+      const w = worker;
+      worker = undefined;
+      if (w === undefined) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.postMessage('stop');
+      const grace = new Promise<'late'>((resolve) =>
+        setTimeout(() => resolve('late'), STOP_GRACE_MS).unref(),
+      );
+      if ((await Promise.race([exited, grace])) === 'late') await w.terminate();
+    })());
+
+  return { stop, stats };
+}

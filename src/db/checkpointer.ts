@@ -43,39 +43,72 @@ const STOP_GRACE_MS = 5_000;
 /*
  * The thread's code: plain CommonJS evaluated in the worker, so that it runs the same from the TypeScript
  * sources (tests) and from the bundle. better-sqlite3 is loaded from the path the main thread resolved.
- * Each 'checkpoint' message runs one PASSIVE checkpoint and answers with its result.
+ * The thread drives itself on its own timer: a main thread busy for seconds in a chain of synchronous
+ * writes (microtasks only, no timers) still gets its log checkpointed. Every `pollMs` it looks at the
+ * log file: grown since the last look and at least `startBytes`: a PASSIVE checkpoint; unchanged for
+ * `quietMs`: a TRUNCATE checkpoint, once, which empties the file. It tells the main thread what it did.
  */
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { statSync } = require('node:fs');
+const { file, pollMs, startBytes, quietMs } = workerData;
 const text = (err) => String(err && err.message ? err.message : err);
 let db;
 try {
   const Database = require(workerData.module);
-  db = new Database(workerData.file, { fileMustExist: true });
+  db = new Database(file, { fileMustExist: true });
   db.pragma('busy_timeout = 0');
 } catch (err) {
   parentPort.postMessage({ ok: false, fatal: true, error: text(err) });
   parentPort.close();
 }
-if (db !== undefined) parentPort.on('message', (msg) => {
-  if (msg === 'stop') {
-    db.close();
-    parentPort.close();
-    return;
-  }
+let lastMtime = -1;
+let seenMtime = -1;
+let changedAt = Date.now();
+let truncated = false;
+function checkpoint(mode) {
   try {
-    const row = db.pragma(msg === 'truncate' ? 'wal_checkpoint(TRUNCATE)' : 'wal_checkpoint(PASSIVE)')[0];
-    parentPort.postMessage({ ok: true, busy: row.busy, log: row.log, checkpointed: row.checkpointed });
+    db.pragma('wal_checkpoint(' + mode + ')');
+    parentPort.postMessage({ ok: true, mode });
   } catch (err) {
     parentPort.postMessage({ ok: false, error: text(err) });
   }
-});
-if (db !== undefined) parentPort.postMessage({ ok: true, ready: true });
+}
+function tick() {
+  let st;
+  try {
+    st = statSync(file + '-wal');
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  if (st.mtimeMs !== seenMtime) {
+    seenMtime = st.mtimeMs;
+    changedAt = now;
+    truncated = false;
+  }
+  if (st.size >= startBytes && st.mtimeMs !== lastMtime) {
+    lastMtime = st.mtimeMs;
+    checkpoint('PASSIVE');
+  } else if (!truncated && st.size > 0 && now - changedAt >= quietMs) {
+    truncated = true;
+    checkpoint('TRUNCATE');
+  }
+}
+if (db !== undefined) {
+  const timer = setInterval(tick, pollMs);
+  parentPort.on('message', (msg) => {
+    if (msg !== 'stop') return;
+    clearInterval(timer);
+    db.close();
+    parentPort.close();
+  });
+  tick();
+}
 `;
 
 interface WorkerAnswer {
   ok: boolean;
-  ready?: boolean;
   /** The thread could not open the database and has ended. */
   fatal?: boolean;
   error?: string;
@@ -89,90 +122,55 @@ export function startBackgroundCheckpoints(
   const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
   const startBytes = options.startBytes ?? DEFAULT_START_BYTES;
   const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
-  const walFile = `${file}-wal`;
   const stats: BackgroundCheckpoints['stats'] = { checkpoints: 0, lastError: undefined, started: false };
   let worker: Worker | undefined;
-  let failed = false;
-  let stopped = false;
-  let inFlight = false;
-  /** The log's modification time at the last checkpoint asked for: an unchanged log needs none. */
-  let lastMtime = -1;
-  /** When the log was last seen changing, and whether its file was emptied since. */
-  let changedAt = Date.now();
-  let seenMtime = -1;
-  let truncated = true;
 
-  const spawn = (): Worker | undefined => {
+  const spawn = (): void => {
+    stats.started = true;
     try {
       const module = createRequire(import.meta.url).resolve('better-sqlite3');
-      const w = new Worker(WORKER_CODE, { eval: true, workerData: { module, file } });
+      const w = new Worker(WORKER_CODE, {
+        eval: true,
+        workerData: { module, file, pollMs, startBytes, quietMs },
+      });
       w.unref();
       // The thread gone (could not load better-sqlite3 or open the file, or crashed): SQLite's automatic
       // checkpoint carries on alone.
       const fail = (error: string): void => {
         stats.lastError = error;
-        failed = true;
-        inFlight = false;
-        worker = undefined;
+        if (worker === w) worker = undefined;
       };
       w.on('message', (msg: WorkerAnswer) => {
-        if (msg.ready === true) return;
-        if (msg.fatal === true) return fail(msg.error ?? 'checkpointer thread ended');
-        inFlight = false;
-        if (msg.ok) stats.checkpoints++;
+        if (msg.fatal === true) fail(msg.error ?? 'checkpointer thread ended');
+        else if (msg.ok) stats.checkpoints++;
         else stats.lastError = msg.error;
       });
       w.on('error', (err: unknown) => fail(err instanceof Error && err.message ? err.message : String(err)));
-      stats.started = true;
-      return w;
+      worker = w;
     } catch (err) {
       stats.lastError = err instanceof Error ? err.message : String(err);
-      failed = true;
-      return undefined;
     }
   };
 
-  const tick = (): void => {
-    if (stopped || failed || inFlight) return;
+  // Until the log first reaches startBytes, the main thread looks (the thread costs memory; most
+  // databases never need it); from then on the thread looks by itself.
+  const watch = setInterval(() => {
     let size: number;
-    let mtime: number;
     try {
-      const st = statSync(walFile);
-      size = st.size;
-      mtime = st.mtimeMs;
+      size = statSync(`${file}-wal`).size;
     } catch {
       return; // no log yet (or the database is gone)
     }
-    const now = Date.now();
-    if (mtime !== seenMtime) {
-      seenMtime = mtime;
-      changedAt = now;
-      truncated = false;
-    }
-    if (size >= startBytes && mtime !== lastMtime) {
-      worker ??= spawn();
-      if (worker === undefined) return;
-      lastMtime = mtime;
-      inFlight = true;
-      worker.postMessage('checkpoint');
-    } else if (worker !== undefined && !truncated && size > 0 && now - changedAt >= quietMs) {
-      // Writes paused: copy what is left and cut the file to zero. The main connection's
-      // journal_size_limit is set above the log's size between its checkpoints (database.ts), so that
-      // it never truncates a log of hundreds of MiB in the middle of a sync's COMMIT; this does, at rest.
-      truncated = true;
-      inFlight = true;
-      worker.postMessage('truncate');
-    }
-  };
-
-  const timer = setInterval(tick, pollMs);
-  timer.unref();
+    if (size < startBytes) return;
+    clearInterval(watch);
+    spawn();
+  }, pollMs);
+  watch.unref();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      stopped = true;
-      clearInterval(timer);
+      clearInterval(watch);
       const w = worker;
       worker = undefined;
       if (w === undefined) return;

@@ -763,6 +763,34 @@ export async function deleteAllRecords(
 }
 
 /**
+ * Deletes up to `limit` records of one deleted connection (soft-deleted: `connections.deleted_at` set),
+ * the first such connection that still has records. Returns the connection's pk and how many went, or
+ * undefined when no deleted connection has records left. Bounded so that a connection holding millions
+ * of records is purged by many short transactions (engine/records-purge.ts), not one long one.
+ */
+export async function purgeRecordsOfDeletedConnection(
+  ctx: DbContext,
+  input: { limit: number },
+): Promise<{ connectionPk: number; deleted: number } | undefined> {
+  const { rows } = await run<{ id: number | string }>(
+    ctx,
+    `select c.id as id from connections c where c.deleted_at is not null
+       and exists (select 1 from records r where r.connection_pk = c.id) order by c.id limit 1`,
+    [],
+  );
+  const found = rows[0];
+  if (found === undefined) return undefined;
+  const connectionPk = Number(found.id);
+  // Only rows of a connection deleted already: a connection is never undeleted (a new one is created).
+  const r = await run(
+    ctx,
+    `delete from records where id in (select id from records where connection_pk = ? limit ?)`,
+    [connectionPk, Math.max(1, Math.floor(input.limit))],
+  );
+  return { connectionPk, deleted: r.changes };
+}
+
+/**
  * Empties the payload of the records up to and including `untilCursor` (`pruned_at` set, `updated_at`
  * unchanged so cursors stay valid), oldest first, at most `limit`. `lastCursor` is the cursor of the last
  * pruned record. Throws InvalidCursorError.

@@ -19,6 +19,7 @@ import { RequestLog, requestLogDaysFromEnv } from '../engine/request-log.ts';
 import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import { startSyncScheduler } from '../engine/sync/scheduler.ts';
+import { startRecordsPurge } from '../engine/records-purge.ts';
 import type { ServerDeps } from './deps.ts';
 
 /**
@@ -156,6 +157,8 @@ export async function startTether(
     await applyStoredLimits(deps);
     const server = await listen(deps, config.port, config.host);
     deps.syncs = startSyncScheduler(deps, { enabled: config.syncs });
+    // Records of deleted connections go in the background, a bounded amount at a time.
+    const purge = startRecordsPurge(store.ctx, { log });
     const openedStore = store;
     const openedLog = requestLog;
     const openedUsage = usagePersistence;
@@ -167,6 +170,7 @@ export async function startTether(
       close: async () => {
         await server.close();
         await deps.syncs?.close();
+        await purge.close();
         for (const t of traffic.values()) t.close();
         await openedUsage.close();
         await openedLog.close();

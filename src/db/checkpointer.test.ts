@@ -91,6 +91,26 @@ describe('startBackgroundCheckpoints', () => {
     expect(db.prepare('select count(*) as n from blobs').get()).toEqual({ n: 24 });
   });
 
+  it('checkpoints while the main thread is busy writing and never yields to its event loop', async () => {
+    const file = tempFile();
+    const db = walDatabase(file);
+    const c = watch(file, { pollMs: 10, startBytes: 1024 * 1024, quietMs: 60_000 });
+    writeMiB(db, 2);
+    // The first checkpoint done and its frames in the file: what follows can only be a later one.
+    await until('a first checkpoint', () => c.stats.checkpoints >= 1);
+    await new Promise((r) => setTimeout(r, 50));
+    const before = size(file);
+    // Synchronous from here on: no timer or message of this thread runs until the loop ends.
+    const end = Date.now() + 10_000;
+    let written = 0;
+    while (size(file) < before + 2 * 1024 * 1024 && Date.now() < end) {
+      writeMiB(db, 1);
+      written++;
+    }
+    expect(size(file)).toBeGreaterThanOrEqual(before + 2 * 1024 * 1024);
+    expect(written).toBeGreaterThan(0);
+  });
+
   it('starts no thread while the log stays small', async () => {
     const file = tempFile();
     const db = walDatabase(file);

@@ -11,7 +11,7 @@ import { activityCsvReader } from '../models/activity-records.ts';
 import { LeadRowConverter, LeadSchema, type LeadFieldType } from '../models/lead-records.ts';
 import { MarketoSyncError } from '../models/types.ts';
 import { PayloadRecord } from '../../record-payload.ts';
-import { csvBatches, CsvError, type CsvReader } from './csv.ts';
+import { csvBatches, CsvError, type CsvBatch, type CsvReader } from './csv.ts';
 
 /**
  * What a worker needs to build a file's reader: plain data only (it crosses threads). `activity`: an
@@ -135,6 +135,35 @@ class ChunkQueue implements AsyncIterable<Uint8Array> {
   }
 }
 
+type BatchMessage = Extract<FromWorker, { t: 'batch' }>;
+
+/** The message carrying one batch to the main side (the header only with the job's first batch). */
+export function packBatch(job: number, batch: CsvBatch<unknown>, first: boolean): BatchMessage {
+  const rows = batch.rows;
+  const ids: string[] = [];
+  const payloads: string[] = [];
+  const values: unknown[] = [];
+  let kinds: Uint8Array | null = null;
+  for (let i = 0; i < rows.length; i++) {
+    const item = rows[i];
+    // PayloadRecord by shape: its class does not cross threads, its two strings do.
+    if (item instanceof PayloadRecord) {
+      ids.push(item.id);
+      payloads.push(item.payload);
+      continue;
+    }
+    if (kinds === null) kinds = new Uint8Array(rows.length);
+    if (item === undefined) kinds[i] = ITEM_NONE;
+    else {
+      kinds[i] = ITEM_VALUE;
+      values.push(item);
+    }
+  }
+  return first
+    ? { t: 'batch', job, header: batch.header, bytes: batch.bytes, kinds, ids, payloads, values }
+    : { t: 'batch', job, bytes: batch.bytes, kinds, ids, payloads, values };
+}
+
 function listen(port: NonNullable<typeof parentPort>): void {
   const jobs = new Map<number, ChunkQueue>();
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer);
@@ -145,31 +174,7 @@ function listen(port: NonNullable<typeof parentPort>): void {
       let first = true;
       for await (const batch of csvBatches<unknown>(queue, { batchRows, reader })) {
         if (!jobs.has(job)) return;
-        const rows = batch.rows;
-        const ids: string[] = [];
-        const payloads: string[] = [];
-        const values: unknown[] = [];
-        let kinds: Uint8Array | null = null;
-        for (let i = 0; i < rows.length; i++) {
-          const item = rows[i];
-          // PayloadRecord by shape: its class does not cross threads, its two strings do.
-          if (item instanceof PayloadRecord) {
-            ids.push(item.id);
-            payloads.push(item.payload);
-            continue;
-          }
-          if (kinds === null) kinds = new Uint8Array(rows.length);
-          if (item === undefined) kinds[i] = ITEM_NONE;
-          else {
-            kinds[i] = ITEM_VALUE;
-            values.push(item);
-          }
-        }
-        post(
-          first
-            ? { t: 'batch', job, header: batch.header, bytes: batch.bytes, kinds, ids, payloads, values }
-            : { t: 'batch', job, bytes: batch.bytes, kinds, ids, payloads, values },
-        );
+        post(packBatch(job, batch, first));
         first = false;
       }
       if (jobs.has(job)) post({ t: 'done', job });

@@ -312,7 +312,8 @@ export class LeadRowConverter {
                 denseBuilder(this.names, idIndex, this.converters),
               );
               const text = new LeadPayloadReader(this.names, idIndex, this.converters, delimiter);
-              reader.text = (t, p, end) => text.read(t, p, end);
+              reader.text = (t, p, end) => text.read(t, p, end, undefined);
+              reader.bytes = (t, p, end, bytes) => text.read(t, p, end, bytes);
             }
           }
         }
@@ -390,9 +391,15 @@ function numberAt(text: string, p: number, j: number): unknown {
  * Written as Latin-1 bytes into one buffer and made a string once: a string built by `+` from a hundred
  * pieces is a tree V8 must flatten before SQLite can read it (measured in bench:sync: that flattening in
  * SQLite's bind cost about what JSON.stringify of the object did); a buffer decoded once is flat. Most cells are copied as they are (a string's text
- * is its JSON when it holds no `\`, control character or quote; a plain integer's text is its JSON);
- * the rest goes through the converter and {@link valueJson}. A row holding a character above U+00FF (no
- * single byte) or one to escape is written as a string instead ({@link LeadPayloadReader.slow}).
+ * is its JSON when it holds no `\`, control character or quote; a decimal's text is its JSON when
+ * {@link copyDecimal} says so; `true`, `false` and ISO dates are theirs); the rest goes through the
+ * converter and {@link valueJson}. A row holding a character above U+00FF (no single byte) or one to
+ * escape is written as a string instead ({@link LeadPayloadReader.slow}).
+ *
+ * The lead sync's rows mostly come as undecoded bytes (CsvReader.bytes): string cells are then copied
+ * 4 bytes at a time with 32-bit words ({@link copyWords}: a loop of charCodeAt costs ~5 ns a character,
+ * most of this reader's time before), UTF-8 characters up to U+00FF decoded on the way, so the parser
+ * neither looks for nor decodes them (bench:csv: ~45% less CPU per lead on the CSV worker thread).
  */
 
 /** JSON text of a converted cell (string, finite number or boolean), as the records cache writes it. */
@@ -430,14 +437,89 @@ function emptyAt(t: string, p: number, j: number): boolean {
   );
 }
 
-/** Copies `t[p, j)` to `b` at `k` if its JSON is its text inside quotes; the new end, or -1. */
-function copyPlain(t: string, p: number, j: number, b: Uint8Array, k: number): number {
+/**
+ * Copies `t[p, j)` to `b` at `k` if its JSON is its text inside quotes and it has no character above
+ * `max` (255, or 127 for undecoded text); the new end, or -1.
+ */
+function copyPlain(t: string, p: number, j: number, b: Uint8Array, k: number, max: number): number {
   for (let i = p; i < j; i++) {
     const c = t.charCodeAt(i);
-    if (c < 32 || c === 34 || c === 92 || c > 255) return -1;
+    if (c < 32 || c === 34 || c === 92 || c > max) return -1;
     b[k++] = c;
   }
   return k;
+}
+
+/**
+ * Copies the UTF-8 bytes `src[p, j)` to `b` at `k` as Latin-1 if they are ASCII characters that JSON
+ * leaves as they are and 2-byte characters up to U+00FF (`C2`/`C3` and a continuation byte: the text
+ * a decoder gives for them); the new end, or -1.
+ */
+function latin1FromUtf8(src: Uint8Array, p: number, j: number, b: Uint8Array, k: number): number {
+  for (let i = p; i < j; i++) {
+    const c = src[i]!;
+    if (c < 0x80) {
+      if (c < 32 || c === 34 || c === 92) return -1;
+      b[k++] = c;
+      continue;
+    }
+    const next = i + 1 < j ? src[i + 1]! : 0;
+    if ((c !== 0xc2 && c !== 0xc3) || (next & 0xc0) !== 0x80) return -1;
+    b[k++] = ((c & 0x1f) << 6) | (next & 0x3f);
+    i++;
+  }
+  return k;
+}
+
+/** `null`, `true` and `fals` as little-endian 32-bit words. */
+const NULL_WORD = 0x6c6c756e;
+const TRUE_WORD = 0x65757274;
+const FALS_WORD = 0x736c6166;
+/** What {@link copyWords} answers for a byte ≥ 0x80 (-1: a character to escape). */
+const HIGH = -2;
+
+function isNull(t: string, p: number): boolean {
+  return (
+    t.charCodeAt(p) === 110 &&
+    t.charCodeAt(p + 1) === 117 &&
+    t.charCodeAt(p + 2) === 108 &&
+    t.charCodeAt(p + 3) === 108
+  );
+}
+
+/**
+ * Copies the bytes `src[p, j)` to `out` at `k`, 4 at a time (`j + 3` must be inside `src`; the bytes
+ * read past `j` count as `A`, and those written past the copy are for the caller to write over): the
+ * new end, -1 for `"`, `\` or a control character (JSON escapes them), {@link HIGH} for a byte ≥ 0x80.
+ * Word tests: a byte < n is in `(w - n×0x01010101) & ~w & 0x80808080` (exact for n ≤ 0x80), a zero
+ * byte (after `^ c×0x01010101`: a byte equal to c) likewise with n = 1.
+ */
+function copyWords(src: DataView, p: number, j: number, out: DataView, k: number): number {
+  const end = k + j - p;
+  for (let q = k; p < j; p += 4, q += 4) {
+    let w = src.getUint32(p, true);
+    const rest = j - p;
+    if (rest < 4) {
+      const mask = rest === 1 ? 0xff : rest === 2 ? 0xffff : 0xffffff;
+      w = (w & mask) | (0x41414141 & ~mask);
+    }
+    const quote = w ^ 0x22222222;
+    const backslash = w ^ 0x5c5c5c5c;
+    if (
+      (((w - 0x20202020) & ~w) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) &
+      0x80808080
+    )
+      return -1;
+    if (w & 0x80808080) return HIGH;
+    out.setUint32(q, w, true);
+  }
+  return end;
+}
+
+/** Whether `t[p, j)` is ASCII. */
+function isAscii(t: string, p: number, j: number): boolean {
+  for (let i = p; i < j; i++) if (t.charCodeAt(i) > 127) return false;
+  return true;
 }
 
 /** Copies JSON text `s` to `b` at `k`; -1 for a character above U+00FF. */
@@ -450,14 +532,44 @@ function copyJson(s: string, b: Uint8Array, k: number): number {
   return k;
 }
 
-/** Copies `t[p, j)` if it is 1 to 15 digits without a leading zero (its JSON is its text); else -1. */
-function copyInteger(t: string, p: number, j: number, b: Uint8Array, k: number): number {
-  const n = j - p;
-  if (n > 15 || (n > 1 && t.charCodeAt(p) === 48)) return -1;
-  for (let i = p; i < j; i++) {
+/**
+ * Copies `t[p, j)` if it is a decimal whose JSON (`String(Number(text))`) is its text, else -1: an
+ * optional `-`, an integer part without a leading zero (or `0`), an optional fraction of at least one
+ * digit not ending in `0`, 15 digits at most (any decimal of ≤ 15 significant digits comes back from a
+ * double as the same digits, and the shortest form is those digits), at most 5 zeros after `0.` (below
+ * 1e-6 the text would be exponential), and not `-0` (its JSON is `0`).
+ */
+function copyDecimal(t: string, p: number, j: number, b: Uint8Array, k: number): number {
+  let i = p;
+  const negative = t.charCodeAt(i) === 45;
+  if (negative) {
+    b[k++] = 45;
+    i++;
+  }
+  const intStart = i;
+  for (; i < j; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    b[k++] = c;
+  }
+  const intLength = i - intStart;
+  if (intLength === 0 || intLength > 15) return -1;
+  const zero = t.charCodeAt(intStart) === 48;
+  if (zero && intLength > 1) return -1;
+  if (i === j) return negative && zero ? -1 : k;
+  if (t.charCodeAt(i) !== 46) return -1;
+  b[k++] = 46;
+  const fracStart = ++i;
+  if (fracStart === j || j - intStart - 1 > 15 || t.charCodeAt(j - 1) === 48) return -1;
+  for (; i < j; i++) {
     const c = t.charCodeAt(i);
     if (c < 48 || c > 57) return -1;
     b[k++] = c;
+  }
+  if (zero) {
+    let z = fracStart;
+    while (t.charCodeAt(z) === 48) z++;
+    if (z - fracStart > 5) return -1;
   }
   return k;
 }
@@ -480,8 +592,9 @@ function isWord(t: string, p: number, j: number, word: string): boolean {
 
 /**
  * The text reader of a dense file: one per file (per header), rows `t[p, end)` (no quotes, no line break)
- * cut cell by cell with `indexOf(delimiter)` into PayloadRecords, or CSV_SPLIT for a cell count other
- * than the header's (the parser then splits the row and reports it). The record is the one
+ * cut cell by cell with `indexOf(delimiter)` (native, faster than any scan in JavaScript) into
+ * PayloadRecords, or CSV_SPLIT for a cell count other than the header's (the parser then splits the row
+ * and reports it). The record is the one
  * {@link denseBuilder} builds: a name repeated takes its last column (as in an object literal), a second
  * `id` column and `_nango_metadata` are left out (the records cache drops it).
  */
@@ -493,11 +606,21 @@ class LeadPayloadReader {
   private readonly cols: Int32Array;
   private readonly kinds: Uint8Array;
   private readonly keys: string[];
-  private readonly keyBytes: Uint8Array;
-  private readonly keyStarts: Int32Array;
+  /**
+   * Per member, what precedes its cell (`"key":`, then `"` for a string) as little-endian 32-bit words
+   * (`keyWords[keyWordStarts[m], keyWordStarts[m + 1])`, the last one padded) and its length in bytes.
+   */
+  private readonly keyWords: Uint32Array;
+  private readonly keyWordStarts: Int32Array;
+  private readonly keyLengths: Int32Array;
+  private readonly keyLength: number;
   /** False when a key has a character above U+00FF: every row is then written as a string. */
   private readonly bytes: boolean;
   private buf: Buffer;
+  private view: DataView;
+  /** The bytes of the last row read with bytes, and a view on them. */
+  private src: Uint8Array | undefined;
+  private srcView: DataView | undefined;
 
   constructor(
     names: readonly string[],
@@ -518,13 +641,35 @@ class LeadPayloadReader {
     this.keys = sorted.map((name) => `${JSON.stringify(name)}:`);
     const keyText = this.keys.join('');
     this.bytes = !/[\u0100-\uffff]/.test(keyText);
-    this.keyBytes = Buffer.from(keyText, 'latin1');
-    this.keyStarts = new Int32Array(sorted.length + 1);
-    for (let m = 0; m < sorted.length; m++) this.keyStarts[m + 1] = this.keyStarts[m]! + this.keys[m]!.length;
+    // What write() puts before a cell: `"key":`, and the opening quote of a string.
+    const prefixes = this.keys.map((key, m) => (this.kinds[m] === STRING ? `${key}"` : key));
+    this.keyLengths = Int32Array.from(prefixes, (x) => x.length);
+    this.keyLength = this.keyLengths.reduce((a, x) => a + x, 0);
+    this.keyWordStarts = new Int32Array(sorted.length + 1);
+    const words: number[] = [];
+    prefixes.forEach((prefix, m) => {
+      const bytes = Buffer.alloc((prefix.length + 3) & ~3);
+      bytes.write(prefix, 'latin1');
+      for (let q = 0; q < bytes.length; q += 4) words.push(bytes.readUInt32LE(q));
+      this.keyWordStarts[m + 1] = words.length;
+    });
+    this.keyWords = Uint32Array.from(words);
     this.buf = Buffer.allocUnsafe(1 << 14);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
-  read(t: string, p: number, end: number): PayloadRecord | undefined | typeof CSV_SPLIT {
+  /**
+   * The row `t[p, end)`; with `bytes`, `t` is undecoded Latin-1 text (see CsvReader.bytes): string cells
+   * are copied as bytes, their UTF-8 characters up to U+00FF decoded on the way; a row this cannot write
+   * so (another character, or one ≥ U+0080 in the id or in a cell to convert) answers CSV_SPLIT, to be
+   * decoded by the parser and read again.
+   */
+  read(
+    t: string,
+    p: number,
+    end: number,
+    bytes: Uint8Array | undefined,
+  ): PayloadRecord | undefined | typeof CSV_SPLIT {
     const starts = this.starts;
     const ends = this.ends;
     const last = this.width - 1;
@@ -543,46 +688,107 @@ class LeadPayloadReader {
     const is = starts[this.idIndex]!;
     const ie = ends[this.idIndex]!;
     if (emptyAt(t, is, ie)) return undefined;
+    let src: DataView | undefined;
+    if (bytes !== undefined) {
+      if (bytes !== this.src) {
+        this.src = bytes;
+        this.srcView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }
+      src = this.srcView;
+    }
+    const payload = this.bytes ? this.write(t, end - rowStart, src) : undefined;
+    if (payload === undefined && src !== undefined && !isAscii(t, rowStart, end)) return CSV_SPLIT;
     const id = t.slice(is, ie);
-    const payload = (this.bytes ? this.write(t, end - rowStart) : undefined) ?? this.slow(t, id);
-    return new PayloadRecord(id, payload);
+    return new PayloadRecord(id, payload ?? this.slow(t, id));
   }
 
-  /** The payload written as bytes; undefined when a cell needs the string path. */
-  private write(t: string, rowLength: number): string | undefined {
+  /**
+   * The payload written as bytes; undefined when a cell needs the string path. Keys go in as 32-bit
+   * words (the bytes past a key's end are written over by what follows). With `src` (the bytes of
+   * undecoded Latin-1 `t`), string cells are copied from it 4 bytes at a time, and cells to convert must
+   * be ASCII.
+   */
+  private write(t: string, rowLength: number, src: DataView | undefined): string | undefined {
     const n = this.cols.length;
-    // Room for the keys, every cell escaped (6 bytes a character at most) or converted (≤ 32 bytes).
-    const room = this.keyBytes.length + 6 * rowLength + 32 * n + 16;
-    if (this.buf.length < room) this.buf = Buffer.allocUnsafe(room * 2);
+    // Room for the keys (+3 for the last word), every cell escaped (6 bytes a character at most) or
+    // converted (≤ 32 bytes).
+    const room = this.keyLength + 3 + 6 * rowLength + 32 * n + 16;
+    if (this.buf.length < room) {
+      this.buf = Buffer.allocUnsafe(room * 2);
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
     const b = this.buf;
-    const { starts, ends, cols, kinds, keyBytes, keyStarts } = this;
+    const dv = this.view;
+    const { starts, ends, cols, kinds, keyWords, keyWordStarts, keyLengths } = this;
+    // Words are read from `src` while they stay inside it; characters allowed in copied cells.
+    const srcEnd = src === undefined ? 0 : src.byteLength - 3;
+    const max = src === undefined ? 255 : 127;
     let k = 0;
     b[k++] = 123; // {
     for (let m = 0; m < n; m++) {
       const col = cols[m]!;
       const p = starts[col]!;
       const j = ends[col]!;
-      if (emptyAt(t, p, j)) continue;
-      for (let q = keyStarts[m]!, qe = keyStarts[m + 1]!; q < qe; q++) b[k++] = keyBytes[q]!;
+      const len = j - p;
+      // Unquoted `null` and empty cells are empty.
+      if (len === 0) continue;
+      if (len === 4) {
+        if (src !== undefined ? src.getUint32(p, true) === NULL_WORD : isNull(t, p)) continue;
+      }
+      for (let w = keyWordStarts[m]!, we = keyWordStarts[m + 1]!, q = k; w < we; w++, q += 4) {
+        dv.setUint32(q, keyWords[w]!, true);
+      }
+      k += keyLengths[m]!;
       const kind = kinds[m]!;
-      let next = -1;
-      if (
-        kind === STRING ||
-        (kind === DATETIME && isIsoSeconds(t, p, j)) ||
-        (kind === DATE && isIsoDate(t, p, j))
-      ) {
+      if (kind === STRING) {
+        // (The key ends with the opening quote.)
+        if (src !== undefined && j <= srcEnd) {
+          let next = copyWords(src, p, j, dv, k);
+          // A UTF-8 character: the cell again, byte by byte.
+          if (next === HIGH) next = latin1FromUtf8(this.src!, p, j, b, k);
+          if (next < 0) return undefined;
+          k = next;
+        } else {
+          k = copyPlain(t, p, j, b, k, max);
+          if (k === -1) return undefined;
+        }
         b[k] = 34;
-        next = copyPlain(t, p, j, b, k + 1);
-        if (next === -1) return undefined;
+        b[k + 1] = 44;
+        k += 2;
+        continue;
+      }
+      let next = -1;
+      if ((kind === DATETIME && isIsoSeconds(t, p, j)) || (kind === DATE && isIsoDate(t, p, j))) {
+        b[k] = 34;
+        next =
+          src !== undefined && j <= srcEnd
+            ? copyWords(src, p, j, dv, k + 1)
+            : copyPlain(t, p, j, b, k + 1, max);
+        if (next < 0) return undefined;
         b[next++] = 34;
       } else if (kind === NUMBER) {
-        next = copyInteger(t, p, j, b, k);
-        if (next === -1) next = copyJson(valueJson(numberAt(t, p, j)), b, k);
+        next = copyDecimal(t, p, j, b, k);
+        if (next === -1 && (max === 255 || isAscii(t, p, j))) {
+          next = copyJson(valueJson(numberAt(t, p, j)), b, k);
+        }
       } else if (kind === BOOLEAN) {
-        // `true` and `false` are their own JSON (copyJson checks nothing else).
-        next = isWord(t, p, j, TRUE) || isWord(t, p, j, FALSE) ? copyJson(t.slice(p, j), b, k) : -1;
-        if (next === -1) next = copyJson(valueJson(toBoolean(t.slice(p, j))), b, k);
-      } else {
+        // `true` and `false` are their own JSON.
+        if (len === 4 && (src !== undefined ? src.getUint32(p, true) === TRUE_WORD : isWord(t, p, j, TRUE))) {
+          dv.setUint32(k, TRUE_WORD, true);
+          next = k + 4;
+        } else if (
+          len === 5 &&
+          (src !== undefined
+            ? src.getUint32(p, true) === FALS_WORD && t.charCodeAt(p + 4) === 101
+            : isWord(t, p, j, FALSE))
+        ) {
+          dv.setUint32(k, FALS_WORD, true);
+          b[k + 4] = 101;
+          next = k + 5;
+        } else if (max === 255 || isAscii(t, p, j)) {
+          next = copyJson(valueJson(toBoolean(t.slice(p, j))), b, k);
+        }
+      } else if (max === 255 || isAscii(t, p, j)) {
         next = copyJson(valueJson(this.converters[col]!(t.slice(p, j))), b, k);
       }
       if (next === -1) return undefined;
@@ -591,7 +797,7 @@ class LeadPayloadReader {
     }
     // "id":"<id>"}
     k = copyJson('"id":"', b, k);
-    k = copyPlain(t, starts[this.idIndex]!, ends[this.idIndex]!, b, k);
+    k = copyPlain(t, starts[this.idIndex]!, ends[this.idIndex]!, b, k, max);
     if (k === -1) return undefined;
     b[k++] = 34;
     b[k++] = 125;

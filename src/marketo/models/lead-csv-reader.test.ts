@@ -10,6 +10,7 @@ import { upsertRecords } from '../../db/records.ts';
 import { openTestDb } from '../../db/testing.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, csvBatches, type CsvReader } from '../bulk/csv.ts';
+import { chunksOf, expectedPayloads } from './csv-test-helpers.ts';
 import { LeadRowConverter, LeadSchema, type LeadItem } from './lead-records.ts';
 import { TEST_LEAD_FIELDS } from './test-helpers.ts';
 import type { SyncRecord } from './types.ts';
@@ -61,30 +62,10 @@ function exportText(rows: number): string {
   return lines.join('\n') + '\n';
 }
 
-async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
 /** The payload text the records cache stores for an item (PayloadRecords carry theirs). */
 function payloadOf(item: LeadItem): string | undefined {
   if (item === undefined) return undefined;
   return item instanceof PayloadRecord ? item.payload : payloadJson(item, item.id);
-}
-
-/** What the cells path (one converter, records() per batch) stores for every row with an id. */
-async function expectedPayloads(
-  bytes: Uint8Array,
-  schema: LeadSchema,
-  delimiter?: ',' | ';',
-): Promise<string[]> {
-  const out: string[] = [];
-  let conv: LeadRowConverter | undefined;
-  for await (const batch of csvBatches(chunksOf(bytes, 1 << 16), { batchRows: 1000, delimiter })) {
-    conv ??= new LeadRowConverter(batch.header, schema);
-    for (const rec of conv.records(batch.rows)) out.push(payloadJson(rec, rec.id));
-  }
-  expect(conv?.isDense).toBe(true);
-  return out;
 }
 
 /** The items of the lead sync's reader for `bytes` read in chunks of `size`, and how many rows came as text. */

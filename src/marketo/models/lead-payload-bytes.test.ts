@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { payloadJson } from '../../db/record-json.ts';
 import { PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, csvBatches, type CsvReader } from '../bulk/csv.ts';
+import { chunksOf, expectedPayloads } from './csv-test-helpers.ts';
 import { LeadRowConverter, LeadSchema, type LeadItem } from './lead-records.ts';
 
 const schema = new LeadSchema([
@@ -126,23 +127,7 @@ function seeded(seed: number): () => number {
   };
 }
 
-async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
 type Delimiter = ',' | '\t' | ';';
-
-/** What the cells path stores for every row with an id. */
-async function expectedPayloads(bytes: Uint8Array, delimiter: Delimiter): Promise<string[]> {
-  const out: string[] = [];
-  let conv: LeadRowConverter | undefined;
-  for await (const batch of csvBatches(chunksOf(bytes, 1 << 16), { batchRows: 1000, delimiter })) {
-    conv ??= new LeadRowConverter(batch.header, schema);
-    for (const rec of conv.records(batch.rows)) out.push(payloadJson(rec, rec.id));
-  }
-  expect(conv?.isDense).toBe(true);
-  return out;
-}
 
 /** The lead sync reader's payloads, and how many rows its byte path took. */
 async function readPayloads(
@@ -182,7 +167,7 @@ async function readPayloads(
 }
 
 async function expectSame(file: Buffer, delimiter: Delimiter, sizes: number[]): Promise<void> {
-  const expected = await expectedPayloads(file, delimiter);
+  const expected = await expectedPayloads(file, schema, delimiter);
   for (const size of sizes) {
     const { payloads, fromBytes } = await readPayloads(file, size, delimiter);
     expect(payloads).toHaveLength(expected.length);

@@ -80,7 +80,7 @@ export interface ExportOptions {
    * minute). The first poll comes after 1 s (or this, if smaller) and the wait doubles while nothing finishes.
    */
   pollMs?: number;
-  /** Rows per batch (default 250: a batch then dies in V8's young generation; see leads.ts). */
+  /** Rows per batch, i.e. per write transaction of the sync (default 1000; see leads.ts). */
   batchRows?: number;
   /** Jobs Tether keeps queued or processing at the instance, all syncs together (default 10, max 10). */
   maxQueued?: number;
@@ -216,7 +216,7 @@ export class BulkExporter<T = CsvRow> {
     this.shared = instanceExports(io.instanceKey);
     this.pollMs = clampInt(options.pollMs, 60_000, 0, 3_600_000);
     this.pollDelay = Math.min(FIRST_POLL_MS, this.pollMs);
-    this.batchRows = clampInt(options.batchRows, 250, 1, 1_000_000);
+    this.batchRows = clampInt(options.batchRows, 1000, 1, 1_000_000);
     this.maxQueued = clampInt(options.maxQueued, MARKETO_MAX_QUEUED, 1, MARKETO_MAX_QUEUED);
     this.dailyBytes = clampInt(options.dailyBytes, MARKETO_DAILY_EXPORT_BYTES, 0, Number.MAX_SAFE_INTEGER);
     // Jobs of a previous run may have moved on: look at once. Fresh jobs are not worth a poll yet.

@@ -97,7 +97,7 @@ describe('leads sync: pure parts', () => {
   it('reads options with defaults and bounds', () => {
     expect(exportOptionsOf({})).toEqual({
       pollMs: 60_000,
-      batchRows: 250,
+      batchRows: 1000,
       maxQueued: 10,
       dailyBytes: 500 * 1024 * 1024,
     });

@@ -4,9 +4,7 @@
  * sandbox. Nothing is faked: the Connect UI is the one the server serves, its calls reach the server, and
  * the server's connection test reaches the sandbox over loopback. Screenshots: test-artifacts/e2e/.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest';
-import { launchChromium } from '../connect-ui/browser.ts';
+import { describe, expect, it, type ExpectStatic } from 'vitest';
 import {
   OUTCOME_TIMEOUT_MS,
   MISSING_HOST,
@@ -25,9 +23,8 @@ import {
   waitForErrorSummary,
   waitForForm,
   waitForSuccess,
-  type E2EEnv,
   type FormValues,
-  startE2E,
+  useE2E,
 } from './helpers.ts';
 
 if (SKIP) console.warn(`[e2e connect link] ${SKIP}`);
@@ -37,34 +34,24 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const SERVER_TIMEOUT_MS = 15_000;
 
 describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo sandbox (Chromium)', () => {
-  let env: E2EEnv;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    [env, browser] = await Promise.all([startE2E(), launchChromium()]);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await env?.close();
-  });
+  const e2e = useE2E();
 
   /** The sandbox's own values, as its admin page would show them. */
   const sandboxValues = (): Required<FormValues> => ({
-    clientId: env.t.sandbox.clientId,
-    clientSecret: env.t.sandbox.clientSecret,
-    domain: env.t.sandbox.endpoint,
-    identity: env.t.sandbox.identity,
+    clientId: e2e.env.t.sandbox.clientId,
+    clientSecret: e2e.env.t.sandbox.clientSecret,
+    domain: e2e.env.t.sandbox.endpoint,
+    identity: e2e.env.t.sandbox.identity,
   });
 
   it('connects with the values from the admin pages; the connection is stored for the session end user', async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const endUser = { id: 'e2e-standalone', email: 'ada@example.com', display_name: 'Ada Lovelace' };
     const session = await createSession(t, endUser);
     expect(session.connectLink).toBe(`${t.url}/connect/?session_token=${session.token}`);
     expect(await connectionsOf(t, endUser.id)).toEqual([]);
 
-    const p = await openPage(browser);
+    const p = await openPage(e2e.browser);
     try {
       await p.page.goto(session.connectLink);
       await waitForForm(p.page);
@@ -116,11 +103,11 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
 
   /** `expect` of the (concurrent) test: assertions must be attributed to the right test. */
   async function expectFailure(expect: ExpectStatic, c: FailureCase): Promise<void> {
-    const { t } = env;
+    const { t } = e2e.env;
     const started = Date.now();
     const endUserId = `e2e-fail-${c.name}`;
     const session = await createSession(t, { id: endUserId });
-    const p = await openPage(browser);
+    const p = await openPage(e2e.browser);
     try {
       await p.page.goto(session.connectLink);
       await waitForForm(p.page);
@@ -160,7 +147,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
     it(
       'timeout: an allowlisted host that never answers',
       async ({ expect }) => {
-        const host = `127.0.0.1:${env.silent.port}`;
+        const host = `127.0.0.1:${e2e.env.silent.port}`;
         await expectFailure(expect, {
           name: 'timeout',
           values: () => ({ ...sandboxValues(), domain: `http://${host}/rest`, identity: undefined }),
@@ -199,7 +186,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
     });
 
     it('host unreachable: an allowlisted loopback port nothing listens on', async ({ expect }) => {
-      const host = `127.0.0.1:${env.closedPort}`;
+      const host = `127.0.0.1:${e2e.env.closedPort}`;
       await expectFailure(expect, {
         name: 'host-unreachable',
         values: () => ({
@@ -245,7 +232,12 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
         name: 'permission-missing',
         values: async () => ({
           ...sandboxValues(),
-          ...(await serviceWithRole(env.t, env.t.sandbox.munchkinId, 'No Access', 'noaccess@e2e.test')),
+          ...(await serviceWithRole(
+            e2e.env.t,
+            e2e.env.t.sandbox.munchkinId,
+            'No Access',
+            'noaccess@e2e.test',
+          )),
         }),
         title: STEP2,
         message: 'The API user of this LaunchPoint service lacks the "Read-Only Lead" permission.',
@@ -256,7 +248,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
 
     it('IP restriction (603 on every read)', async ({ expect }) => {
       // Its own instance, so that the other cases running meanwhile are not restricted.
-      const inst = await createInstance(env.t, { settings: { ipAllowlist: ['10.9.9.9'] } });
+      const inst = await createInstance(e2e.env.t, { settings: { ipAllowlist: ['10.9.9.9'] } });
       await expectFailure(expect, {
         name: 'ip-restricted',
         values: () => ({
@@ -275,7 +267,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
   });
 
   it('pasted admin-page URLs connect; the Identity URL fills itself from the Domain', async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const base = t.sandbox.base; // http://127.0.0.1:PORT/<munchkin>
     const baseShown = base.replace(/^(https?:\/\/[^/]+)/, (m) => m.toLowerCase());
     const cases: { name: string; domain: string; identity?: string }[] = [
@@ -285,7 +277,7 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
       { name: 'root-identity-slash', domain: `${base}/`, identity: `${base}/identity/` },
       { name: 'rest-identity', domain: `${base}/rest`, identity: `${base}/identity` },
     ];
-    const p = await openPage(browser);
+    const p = await openPage(e2e.browser);
     try {
       for (const c of cases) {
         const endUserId = `e2e-paste-${c.name}`;
@@ -340,10 +332,10 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
   });
 
   it('keyboard only on a 360 px screen: Tab, type, Enter; focus lands on errors and on success', async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const endUserId = 'e2e-keyboard';
     const session = await createSession(t, { id: endUserId });
-    const p = await openPage(browser, { width: 360, height: 780 });
+    const p = await openPage(e2e.browser, { width: 360, height: 780 });
     const { page } = p;
     try {
       await page.goto(session.connectLink);
@@ -406,10 +398,10 @@ describe.skipIf(SKIP !== null)('connect link → real Tether server → Marketo 
   });
 
   it('in French (lang=fr), 360 px: texts, a step-1 error with the server words, then success', async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const endUserId = 'e2e-french';
     const session = await createSession(t, { id: endUserId });
-    const p = await openPage(browser, { width: 360, height: 780 });
+    const p = await openPage(e2e.browser, { width: 360, height: 780 });
     const { page } = p;
     try {
       await page.goto(`${session.connectLink}&lang=fr`);

@@ -11,7 +11,8 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, FrameLocator, Locator, Page } from 'playwright-core';
-import { chromiumSkipReason } from '../connect-ui/browser.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { chromiumSkipReason, launchChromium } from '../connect-ui/browser.ts';
 import { listConnections as listStoredConnections } from '../db/connections.ts';
 import { startTestTether, type TestTether } from '../server/testing.ts';
 
@@ -129,6 +130,31 @@ export async function startE2E(): Promise<E2EEnv> {
   }
   await silent.close();
   throw lastError;
+}
+
+/**
+ * The suite's environment and Chromium, started together before its first test and closed after its
+ * last (the shared hooks of the browser suites). Read `env` and `browser` inside the tests.
+ */
+export function useE2E(): { readonly env: E2EEnv; readonly browser: Browser } {
+  const started: { env?: E2EEnv; browser?: Browser } = {};
+  beforeAll(async () => {
+    [started.env, started.browser] = await Promise.all([startE2E(), launchChromium()]);
+  });
+  afterAll(async () => {
+    await started.browser?.close();
+    await started.env?.close();
+  });
+  return {
+    get env(): E2EEnv {
+      if (started.env === undefined) throw new Error('useE2E: the environment has not started');
+      return started.env;
+    },
+    get browser(): Browser {
+      if (started.browser === undefined) throw new Error('useE2E: Chromium has not started');
+      return started.browser;
+    },
+  };
 }
 
 /** A throwaway HTTP server for host pages; routes map a path to `[content type, body]`. */

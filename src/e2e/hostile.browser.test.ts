@@ -7,9 +7,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, Page, Request } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../connect-ui/browser.ts';
+import type { Page, Request } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   SKIP,
   connectionsOf,
@@ -21,10 +20,9 @@ import {
   waitForErrorSummary,
   waitForForm,
   waitForSuccess,
-  type E2EEnv,
   type OpenedPage,
-  startE2E,
   startStaticServer,
+  useE2E,
 } from './helpers.ts';
 
 if (SKIP) console.warn(`[e2e hostile] ${SKIP}`);
@@ -44,20 +42,10 @@ function recordAuthPosts(page: Page): Request[] {
 describe
   .skipIf(SKIP !== null)
   .concurrent('Connect UI, hostile and clumsy use (Chromium, real server)', () => {
-    let env: E2EEnv;
-    let browser: Browser;
-
-    beforeAll(async () => {
-      [env, browser] = await Promise.all([startE2E(), launchChromium()]);
-    });
-
-    afterAll(async () => {
-      await browser?.close();
-      await env?.close();
-    });
+    const e2e = useE2E();
 
     async function openForm(endUserId: string, sessionBody?: Record<string, unknown>): Promise<OpenedPage> {
-      const { t } = env;
+      const { t } = e2e.env;
       let link: string;
       if (sessionBody) {
         const res = await t.api('/connect/sessions', { method: 'POST', json: sessionBody });
@@ -66,7 +54,7 @@ describe
       } else {
         link = (await createSession(t, { id: endUserId })).connectLink;
       }
-      const p = await openPage(browser);
+      const p = await openPage(e2e.browser);
       await p.page.goto(link);
       await waitForForm(p.page);
       return p;
@@ -75,7 +63,7 @@ describe
     it('a double click, a triple click and Enter while busy make one attempt and one connection', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-multi-click';
       const p = await openForm(endUserId);
       const posts = recordAuthPosts(p.page);
@@ -115,7 +103,7 @@ describe
     });
 
     it('values pasted with spaces, tabs, newlines and zero-width characters connect', async ({ expect }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-paste-junk';
       const p = await openForm(endUserId);
       try {
@@ -170,7 +158,7 @@ describe
     it('oversized values get a clear message, the form stays usable, the secret is not echoed', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-oversized';
       const p = await openForm(endUserId);
       try {
@@ -214,7 +202,7 @@ describe
     it('a wrong secret, then the right one: the error clears as the user types, the retry connects once', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-retry';
       const p = await openForm(endUserId);
       const posts = recordAuthPosts(p.page);
@@ -248,10 +236,10 @@ describe
     it('the session deleted while the form is open: a clear session message, nothing stored, no stuck UI', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-session-gone';
       const session = await createSession(t, { id: endUserId });
-      const p = await openPage(browser);
+      const p = await openPage(e2e.browser);
       try {
         await p.page.goto(session.connectLink);
         await waitForForm(p.page);
@@ -279,7 +267,7 @@ describe
     });
 
     it('a reconnect session updates the same connection (no second one)', async ({ expect }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-reconnect';
       const first = await openForm(endUserId);
       try {
@@ -300,7 +288,7 @@ describe
       });
       expect(res.status).toBe(201);
       const { connect_link } = ((await res.json()) as { data: { connect_link: string } }).data;
-      const p = await openPage(browser);
+      const p = await openPage(e2e.browser);
       try {
         await p.page.goto(connect_link);
         await p.page.locator('h1', { hasText: 'Marketo' }).waitFor();
@@ -322,7 +310,7 @@ describe
     it('Back is disabled while a connect runs: no crash when the outcome arrives, the form shows it', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       // A second integration so the UI has a list (and a Back button).
       const key = `marketo-eu-${Date.now().toString(36)}`;
       const created = await t.api('/integrations', {
@@ -335,7 +323,7 @@ describe
         json: { end_user: { id: 'hostile-back-busy' }, allowed_integrations: ['marketo', key] },
       });
       const link = ((await session.json()) as { data: { connect_link: string } }).data.connect_link;
-      const p = await openPage(browser);
+      const p = await openPage(e2e.browser);
       try {
         // The auth request is held in the browser until released: the attempt is in flight for as long
         // as the test needs, without timing.
@@ -403,7 +391,7 @@ describe
     it('addresses of other hosts are refused by name and never fetched (Domain, Identity URL, userinfo trick)', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       // A loopback server that is NOT allowlisted: any request reaching it is a server-side request forgery.
       const hits: string[] = [];
       const trap: Server = createServer((req, res) => {
@@ -447,7 +435,7 @@ describe
     it('Domain and Identity URL pasted the wrong way round (token URL as Domain, REST URL as Identity) connect', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-swapped';
       const p = await openForm(endUserId);
       try {
@@ -473,7 +461,7 @@ describe
     it('opened as a popup: connects, sends nothing to the opener, Finish closes the popup', async ({
       expect,
     }) => {
-      const { t } = env;
+      const { t } = e2e.env;
       const endUserId = 'hostile-popup';
       const session = await createSession(t, { id: endUserId });
       const host = await startStaticServer(
@@ -491,7 +479,7 @@ document.getElementById('open').addEventListener('click', () => window.open(${JS
           ],
         ]),
       );
-      const p = await openPage(browser);
+      const p = await openPage(e2e.browser);
       try {
         await p.page.goto(host.url);
         const [popup] = await Promise.all([p.page.waitForEvent('popup'), p.page.locator('#open').click()]);

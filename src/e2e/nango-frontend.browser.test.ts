@@ -10,21 +10,19 @@
  */
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../connect-ui/browser.ts';
 import {
   SKIP,
   connectionsOf,
   createSession,
   fillForm,
   openPage,
-  startE2E,
   startStaticServer,
   waitForErrorSummary,
   waitForForm,
   waitForSuccess,
-  type E2EEnv,
+  useE2E,
 } from './helpers.ts';
 
 if (SKIP) console.warn(`[e2e @nangohq/frontend] ${SKIP}`);
@@ -86,8 +84,7 @@ function events(page: Page): Promise<HostEvent[]> {
 }
 
 describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Connect UI (Chromium)', () => {
-  let env: E2EEnv;
-  let browser: Browser;
+  const e2e = useE2E();
   let host: Awaited<ReturnType<typeof startStaticServer>>;
 
   beforeAll(async () => {
@@ -98,20 +95,17 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
         ['/nango-frontend.js', ['text/javascript; charset=utf-8', bundle]],
       ]),
     );
-    [env, browser] = await Promise.all([startE2E(), launchChromium()]);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await env?.close();
     await host?.close();
   });
 
   it('embedded by the SDK: ready, error for a wrong secret, connect with the connection id, close on Finish', async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const endUserId = 'e2e-sdk';
     const session = await createSession(t, { id: endUserId, email: 'grace@example.com' });
-    const p = await openPage(browser, { width: 900, height: 900 });
+    const p = await openPage(e2e.browser, { width: 900, height: 900 });
     const { page } = p;
     try {
       const q = new URLSearchParams({ token: session.token, baseURL: `${t.url}/connect`, apiURL: t.url });
@@ -181,10 +175,10 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
   // Retried: about one run in four, under load, a Playwright step of this test hangs until the test
   // timeout (not yet pinned down; every assertion holds whenever it completes). See the closing note.
   it('Escape in the embedded UI closes it (close event) without connecting', { retry: 2 }, async () => {
-    const { t } = env;
+    const { t } = e2e.env;
     const endUserId = 'e2e-sdk-escape';
     const session = await createSession(t, { id: endUserId });
-    const p = await openPage(browser);
+    const p = await openPage(e2e.browser);
     const { page } = p;
     try {
       const q = new URLSearchParams({ token: session.token, baseURL: `${t.url}/connect`, apiURL: t.url });

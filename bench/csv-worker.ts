@@ -6,7 +6,7 @@
  * with every describe field, as the lead sync asks for them, give the file (the windows' files joined
  * under one header). Then, BENCH_CSV_REPS times (default 9): the file in BENCH_CSV_CHUNK-byte chunks
  * (default 128 KiB, as undici delivers them) through the worker's exact path: csvBatches with the lead
- * recipe's reader, 250-row batches, each packed into the message the worker posts (csv-worker.ts
+ * recipe's reader, 1,000-row batches, each packed into the message the worker posts (csv-worker.ts
  * packBatch; the post itself is left out). Prints µs of CPU per lead (process.cpuUsage): min and median.
  */
 import { createHash } from 'node:crypto';
@@ -18,7 +18,8 @@ import { valueKind } from '../src/marketo/models/lead-records.ts';
 const LEADS = Number(process.env.BENCH_CSV_LEADS ?? 80_000);
 const REPS = Number(process.env.BENCH_CSV_REPS ?? 9);
 const CHUNK = Number(process.env.BENCH_CSV_CHUNK ?? 128 * 1024);
-const BATCH_ROWS = 250;
+/** As the lead sync's default `exportBatchRows` (models/leads.ts). */
+const BATCH_ROWS = 1000;
 const DAY_MS = 86_400_000;
 
 function iso(ms: number): string {

@@ -427,14 +427,7 @@ function kindCode(c: TextConverter | undefined): number {
 
 /** Unquoted `null` and empty cells are empty. */
 function emptyAt(t: string, p: number, j: number): boolean {
-  return (
-    j === p ||
-    (j - p === 4 &&
-      t.charCodeAt(p) === 110 &&
-      t.charCodeAt(p + 1) === 117 &&
-      t.charCodeAt(p + 2) === 108 &&
-      t.charCodeAt(p + 3) === 108)
-  );
+  return j === p || (j - p === 4 && isNull(t, p));
 }
 
 /**

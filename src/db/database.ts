@@ -18,6 +18,7 @@ import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
 import { startBackgroundCheckpoints } from './checkpointer.ts';
 import { registerSqlite } from './context.ts';
+import { preparingPool } from './pg-prepared.ts';
 import { migrationProvider, type Dialect } from './migrations/index.ts';
 import type { Database } from './schema.ts';
 
@@ -173,7 +174,7 @@ function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
  */
 function openPostgres(url: string): OpenDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   return { db, dialect: 'postgres', close: onceAsync(() => db.destroy()) };
 }
 

@@ -406,6 +406,40 @@ describe('upsertRecords', () => {
     expect(await markMissingDeleted(t.ctx, { connectionPk: pk, model: 'Lead', runId: 'run-2' })).toBe(0);
   });
 
+  it('counts right when stored records hide among mostly new ones (a load that continues)', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: Array.from({ length: 100 }, (_, i) => lead(i)),
+    });
+    await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
+    const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
+    await pruneRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      untilCursor: oldest.records[1]!._nango_metadata.cursor,
+      limit: 2,
+    });
+    at('2025-03-01T11:00:00.000Z');
+    // 4 new records for every stored one (0..99, every 7th changed): 500, one chunk of PostgreSQL's path.
+    const records: RecordInput[] = [];
+    for (let i = 0; i < 100; i++) {
+      records.push(i % 7 === 0 ? lead(i, { score: -i }) : lead(i));
+      for (let j = 0; j < 4; j++) records.push(lead(1000 + i * 4 + j));
+    }
+    const s = await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records, runId: 'run-2' });
+    const changed = Math.ceil(100 / 7); // 0 among them, pruned too
+    expect(s).toMatchObject({ added: 400 + 1, updated: changed + 1, unchanged: 100 - 1 - changed - 1 });
+    expect(await all()).toHaveLength(500);
+    expect((await one('3'))._nango_metadata).toMatchObject({ last_action: 'UPDATED', deleted_at: null });
+    expect((await one('1'))._nango_metadata.pruned_at).toBeNull();
+    expect((await one('7')).score).toBe(-7);
+    expect((await one('1399'))._nango_metadata.last_action).toBe('ADDED');
+    // Unchanged records were seen by run-2 too: nothing is missing.
+    expect(await markMissingDeleted(t.ctx, { connectionPk: pk, model: 'Lead', runId: 'run-2' })).toBe(0);
+  });
+
   it('compares stored payload texts, so rows hashed by earlier versions stay unchanged', async () => {
     at('2025-03-01T10:00:00.000Z');
     await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(1), lead(2)] });

@@ -55,6 +55,13 @@ async function lookupScans(db: TestDb, connectionPk: number, ids: string[]) {
 }
 
 const model = 'Lead';
+const connection = (db: TestDb, id: string) =>
+  createConnection(db.ctx, {
+    environmentId: db.environmentId,
+    connectionId: id,
+    providerConfigKey: 'marketo',
+    provider: 'marketo',
+  });
 const records = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ id: String(from + i), email: `l${from + i}@example.com` }));
 /** 250 stored ids and 250 unknown ones, interleaved. */
@@ -66,12 +73,7 @@ describe.skipIf(!ON_POSTGRES)(
   () => {
     it('reads one entry of the unique index per id on a table never analysed', async () => {
       t = await openTestDb();
-      const a = await createConnection(t.ctx, {
-        environmentId: t.environmentId,
-        connectionId: 'a',
-        providerConfigKey: 'marketo',
-        provider: 'marketo',
-      });
+      const a = await connection(t, 'a');
       for (let from = 0; from < 6_000; from += 1_000)
         await upsertRecords(t.ctx, { connectionPk: a.id, model, records: records(from, 1_000) });
       const scans = await lookupScans(t, a.id, probeIds(1_000));
@@ -82,18 +84,11 @@ describe.skipIf(!ON_POSTGRES)(
 
     it('reads one entry per id for a connection the statistics do not know yet', async () => {
       t = await openTestDb();
-      const conn = (id: string) =>
-        createConnection(t!.ctx, {
-          environmentId: t!.environmentId,
-          connectionId: id,
-          providerConfigKey: 'marketo',
-          provider: 'marketo',
-        });
-      const a = await conn('a');
+      const a = await connection(t, 'a');
       for (let from = 0; from < 4_000; from += 1_000)
         await upsertRecords(t.ctx, { connectionPk: a.id, model, records: records(from, 1_000) });
       await sql`analyze records`.execute(t.db);
-      const b = await conn('b');
+      const b = await connection(t, 'b');
       for (let from = 0; from < 4_000; from += 1_000)
         await upsertRecords(t.ctx, { connectionPk: b.id, model, records: records(from, 1_000) });
       const scans = await lookupScans(t, b.id, probeIds(2_000));
@@ -117,12 +112,7 @@ describe.skipIf(!ON_POSTGRES)(
 
     it('runs the full chunks of a write as named prepared statements, parsed once per connection', async () => {
       t = await openTestDb();
-      const a = await createConnection(t.ctx, {
-        environmentId: t.environmentId,
-        connectionId: 'a',
-        providerConfigKey: 'marketo',
-        provider: 'marketo',
-      });
+      const a = await connection(t, 'a');
       await upsertRecords(t.ctx, { connectionPk: a.id, model, records: records(0, 1_000) });
       // One pooled connection, held by the transaction: the statements prepared on it are listed there.
       const prepared = await inTransaction(t.ctx, async (tx) => {

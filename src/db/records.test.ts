@@ -55,6 +55,18 @@ const lead = (id: number, over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+/** Prunes the two oldest Lead records; returns their ids. */
+async function pruneOldestTwo(): Promise<string[]> {
+  const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
+  await pruneRecords(t.ctx, {
+    connectionPk: pk,
+    model: 'Lead',
+    untilCursor: oldest.records[1]!._nango_metadata.cursor,
+    limit: 2,
+  });
+  return oldest.records.map((r) => r.id);
+}
+
 function at(iso: string): void {
   t.clock.now = new Date(iso);
 }
@@ -375,15 +387,7 @@ describe('upsertRecords', () => {
       records: Array.from({ length: 1500 }, (_, i) => lead(i)),
     });
     await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3', '703'] });
-    // Prunes records 0 and 1 (the oldest).
-    const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
-    expect(oldest.records.map((r) => r.id)).toEqual(['0', '1']);
-    await pruneRecords(t.ctx, {
-      connectionPk: pk,
-      model: 'Lead',
-      untilCursor: oldest.records[1]!._nango_metadata.cursor,
-      limit: 2,
-    });
+    expect(await pruneOldestTwo()).toEqual(['0', '1']);
     at('2025-03-01T11:00:00.000Z');
     // 0..1499 again (every 7th changed), 1500..2036 new, one duplicate id at the end.
     const records = Array.from({ length: 2037 }, (_, i) =>
@@ -414,13 +418,7 @@ describe('upsertRecords', () => {
       records: Array.from({ length: 100 }, (_, i) => lead(i)),
     });
     await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
-    const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
-    await pruneRecords(t.ctx, {
-      connectionPk: pk,
-      model: 'Lead',
-      untilCursor: oldest.records[1]!._nango_metadata.cursor,
-      limit: 2,
-    });
+    expect(await pruneOldestTwo()).toEqual(['0', '1']);
     at('2025-03-01T11:00:00.000Z');
     // 4 new records for every stored one (0..99, every 7th changed): 500, one chunk of PostgreSQL's path.
     const records: RecordInput[] = [];

@@ -698,21 +698,36 @@ async function storedRows(
   return found;
 }
 
-/**
- * `upsertRecords` through Kysely with portable statements: SQLite in a transaction not opened by
- * `inTransaction`. One read, one upsert, one run-id update per chunk (the read skipped on an initial load).
- */
-async function genericUpsert(
+/** A write path of `upsertRecords` taking its chunks through Kysely (the transaction `tx`). */
+type UpsertPath = (
   tx: DbContext,
   input: UpsertRecordsInput,
   prepared: Prepared,
   now: Date,
   runId: string | null,
-): Promise<UpsertSummary> {
+) => Promise<UpsertSummary>;
+
+/** The stamp of a write (see writeStampOf), whether the model is empty, and its summary so far. */
+async function beginWrite(tx: DbContext, input: UpsertRecordsInput, prepared: Prepared, now: Date) {
+  const { stamp, empty } = await writeStampOf(tx, input.connectionPk, input.model, now);
+  const summary: UpsertSummary = {
+    added: 0,
+    updated: 0,
+    unchanged: 0,
+    duplicates: prepared.duplicates,
+    modifiedAt: stamp,
+  };
+  return { stamp, empty, summary };
+}
+
+/**
+ * `upsertRecords` through Kysely with portable statements: SQLite in a transaction not opened by
+ * `inTransaction`. One read, one upsert, one run-id update per chunk (the read skipped on an initial load).
+ */
+const genericUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
   const { connectionPk, model } = input;
-  const { ids, records, duplicates } = prepared;
-  const { stamp, empty } = await writeStampOf(tx, connectionPk, model, now);
-  const summary: UpsertSummary = { added: 0, updated: 0, unchanged: 0, duplicates, modifiedAt: stamp };
+  const { ids, records } = prepared;
+  const { stamp, empty, summary } = await beginWrite(tx, input, prepared, now);
   const newMeta = metaJson(stamp, stamp, null, null);
   for (let start = 0; start < ids.length;) {
     const size = chunkSize(ids.length - start);
@@ -761,7 +776,7 @@ async function genericUpsert(
     start += size;
   }
   return summary;
-}
+};
 
 /**
  * `upsertRecords` on PostgreSQL (statements: see PG_LOOKUP). Per chunk of ROWS_PER_STATEMENT:
@@ -774,17 +789,10 @@ async function genericUpsert(
  *   twice;
  * - what changed is upserted, and unchanged rows a sweep sees get the run id, by primary key.
  */
-async function postgresUpsert(
-  tx: DbContext,
-  input: UpsertRecordsInput,
-  prepared: Prepared,
-  now: Date,
-  runId: string | null,
-): Promise<UpsertSummary> {
+const postgresUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
   const { connectionPk, model } = input;
-  const { ids, records, duplicates } = prepared;
-  const { stamp, empty } = await writeStampOf(tx, connectionPk, model, now);
-  const summary: UpsertSummary = { added: 0, updated: 0, unchanged: 0, duplicates, modifiedAt: stamp };
+  const { ids, records } = prepared;
+  const { stamp, empty, summary } = await beginWrite(tx, input, prepared, now);
   const shared: unknown[] = [connectionPk, model, metaJson(stamp, stamp, null, null), stamp, runId];
   /** Writes rows (external id, payload) of `ids`/`payloads` at `positions` with the statement `text`. */
   const write = async (
@@ -861,7 +869,7 @@ async function postgresUpsert(
       ]);
   }
   return summary;
-}
+};
 
 /**
  * Inserts or updates records by content (see the module comment). One transaction per call.

@@ -138,6 +138,24 @@ describe('loadConfig', () => {
     }
   });
 
+  it('turns PostgreSQL prepared statements off on request (a pooler that cannot keep them)', () => {
+    const url = 'postgres://u:p@db:5432/tether';
+    expect(loadConfig({ TETHER_DATABASE_URL: url, TETHER_DATABASE_PREPARED: 'off' }, cwd).database).toEqual({
+      kind: 'postgres',
+      url,
+      preparedStatements: false,
+    });
+    expect(loadConfig({ TETHER_DATABASE_URL: url, TETHER_DATABASE_PREPARED: 'on' }, cwd).database).toEqual({
+      kind: 'postgres',
+      url,
+    });
+    // SQLite has nothing to turn off.
+    expect(loadConfig({ TETHER_DATABASE_PREPARED: 'off' }, cwd).database.kind).toBe('sqlite');
+    expect(
+      configError({ TETHER_DATABASE_URL: url, TETHER_DATABASE_PREPARED: 'sometimes' }).variables,
+    ).toEqual(['TETHER_DATABASE_PREPARED']);
+  });
+
   it('rejects bad database URLs without echoing credentials', () => {
     const err = configError({ TETHER_DATABASE_URL: 'mysql://root:s3cret@db/x' });
     expect(err.variables).toEqual(['TETHER_DATABASE_URL']);

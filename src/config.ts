@@ -20,7 +20,13 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export type DatabaseConfig =
   /** `file` is an absolute path, or `:memory:`. */
-  { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  | { kind: 'sqlite'; file: string }
+  /**
+   * `preparedStatements: false` (TETHER_DATABASE_PREPARED=off) runs every statement unnamed: for a
+   * connection pooler that cannot keep named prepared statements (PgBouncer before 1.21 in transaction
+   * mode). Absent: on.
+   */
+  | { kind: 'postgres'; url: string; preparedStatements?: false };
 
 export interface TetherConfig {
   /** TETHER_PORT, default 3003 (Nango's SERVER_PORT default). */
@@ -231,6 +237,9 @@ export function loadConfig(
     });
     database = { kind: 'sqlite', file: path.join(dataDir, CONFIG_DEFAULTS.sqliteFileName) };
   }
+
+  if (database.kind === 'postgres' && !parse('TETHER_DATABASE_PREPARED', onOff, true))
+    database = { ...database, preparedStatements: false };
 
   const sandbox = parse('TETHER_SANDBOX', onOff, CONFIG_DEFAULTS.sandbox);
   const syncs = parse('TETHER_SYNCS', onOff, CONFIG_DEFAULTS.syncs);

@@ -50,7 +50,10 @@ export async function openDatabase(
   options: OpenDatabaseOptions = {},
 ): Promise<OpenDatabase> {
   const { database } = config;
-  const opened = database.kind === 'sqlite' ? openSqlite(database.file) : openPostgres(database.url);
+  const opened =
+    database.kind === 'sqlite'
+      ? openSqlite(database.file)
+      : openPostgres(database.url, database.preparedStatements ?? true);
   if (options.migrate ?? true) {
     try {
       await migrateToLatest(opened.db, opened.dialect);
@@ -172,9 +175,11 @@ function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
  * test project, a throwaway server: vitest.config.ts), the startup path (store.ts key check, migrations in a
  * schema of their own) included. Not yet covered: pool sizing under load and SSL options.
  */
-function openPostgres(url: string): OpenDatabase {
+function openPostgres(url: string, preparedStatements: boolean): OpenDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: preparedStatements ? preparingPool(pool) : pool }),
+  });
   return { db, dialect: 'postgres', close: onceAsync(() => db.destroy()) };
 }
 

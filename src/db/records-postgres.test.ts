@@ -1,9 +1,13 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConnection } from './connections.ts';
 import { inTransaction } from './context.ts';
 import { storedRowsQueryPg, upsertRecords } from './records.ts';
-import { openTestDb, type TestDb } from './testing.ts';
+import { openDatabase } from './database.ts';
+import { ensureEnvironment } from './environments.ts';
+import { freshPostgresSchema, openTestDb, type TestDb } from './testing.ts';
+import { Vault } from '../engine/vault.ts';
 
 /**
  * PostgreSQL's write path reads the stored rows of each chunk of ids before writing it. That read must
@@ -124,6 +128,34 @@ describe.skipIf(!ON_POSTGRES)(
       // The insert of new rows, then (500..999 stored already) the read by id and the upsert.
       expect(prepared.some((p) => p.statement.includes('do nothing returning external_id'))).toBe(true);
       expect(prepared.some((p) => p.statement.includes('cross join lateral'))).toBe(true);
+    });
+
+    it('runs every statement unnamed when prepared statements are off (TETHER_DATABASE_PREPARED=off)', async () => {
+      const schema = await freshPostgresSchema(process.env.TETHER_TEST_POSTGRES_URL!);
+      const opened = await openDatabase({
+        database: { kind: 'postgres', url: schema.url, preparedStatements: false },
+      });
+      try {
+        const ctx = { db: opened.db, vault: new Vault(randomBytes(32)) };
+        const env = await ensureEnvironment(ctx, { name: 'dev', secretKey: randomUUID() });
+        const a = await createConnection(ctx, {
+          environmentId: env.id,
+          connectionId: 'a',
+          providerConfigKey: 'marketo',
+          provider: 'marketo',
+        });
+        await upsertRecords(ctx, { connectionPk: a.id, model, records: records(0, 1_000) });
+        const prepared = await inTransaction(ctx, async (tx) => {
+          const s = await upsertRecords(tx, { connectionPk: a.id, model, records: records(500, 1_500) });
+          expect(s).toMatchObject({ added: 1_000, unchanged: 500 });
+          const r = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(tx.db);
+          return r.rows;
+        });
+        expect(prepared).toEqual([]);
+      } finally {
+        await opened.close();
+        await schema.drop();
+      }
     });
   },
 );

@@ -3,7 +3,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConnection } from './connections.ts';
 import { inTransaction } from './context.ts';
-import { storedRowsQueryPg, upsertRecords } from './records.ts';
+import { listRecordRows, storedRowsQueryPg, upsertRecords } from './records.ts';
 import { openDatabase } from './database.ts';
 import { ensureEnvironment } from './environments.ts';
 import { freshPostgresSchema, openTestDb, type TestDb } from './testing.ts';
@@ -156,6 +156,34 @@ describe.skipIf(!ON_POSTGRES)(
         await opened.close();
         await schema.drop();
       }
+    });
+
+    it('analyses a table never analysed at the first write, so a first page reads the cursor index', async () => {
+      t = await openTestDb();
+      const reltuples = async () =>
+        (
+          await sql<{
+            n: number;
+          }>`select reltuples as n from pg_class where oid = 'records'::regclass`.execute(t!.db)
+        ).rows[0]!.n;
+      expect(await reltuples()).toBeLessThan(0);
+      const a = await connection(t, 'a');
+      await upsertRecords(t.ctx, { connectionPk: a.id, model, records: records(0, 1_000) });
+      expect(await reltuples()).toBe(1_000);
+      // The model grows to 100,000 records (written directly: the sync path is the slow part here).
+      await sql`insert into records (connection_pk, model, external_id, payload, meta, content_hash,
+          created_at, updated_at)
+        select ${a.id}, ${model}, cast(g as text), repeat('x', 1000), '', '', 't', 't' || g
+        from generate_series(1000, 99999) g`.execute(t.db);
+      // Heap rows the first page fetched (this transaction's counters): about a page, not the model.
+      const fetched = await inTransaction(t.ctx, async (tx) => {
+        const page = await listRecordRows(tx, { connectionPk: a.id, model, limit: 100 });
+        expect(page.rows).toHaveLength(100);
+        const r = await sql<{ n: string }>`
+          select pg_stat_get_xact_tuples_fetched('records'::regclass) as n`.execute(tx.db);
+        return Number(r.rows[0]!.n);
+      });
+      expect(fetched).toBeLessThanOrEqual(200);
     });
   },
 );

@@ -868,8 +868,28 @@ const postgresUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
         seenPks,
       ]);
   }
+  if (empty) await analyseIfNeverAnalysed(tx);
   return summary;
 };
+
+/**
+ * A table PostgreSQL never analysed (a new database: autovacuum's first pass comes up to a minute later)
+ * is planned with default selectivities, under which "the first page of a model" looks like a few rows:
+ * a bitmap scan of every record of the model and a sort, instead of the first entries of the cursor index
+ * (measured: 167 ms for 100,000 records, growing with the model, for every first page). So the first
+ * write into an empty model analyses the table if it never was: once per database, on a small table, in
+ * the writing transaction (ANALYZE samples its own new rows). Later growth needs nothing: the planner
+ * scales the statistics by the table's actual size, and a new connection or model is estimated small,
+ * which still plans ordered reads through the cursor index.
+ */
+async function analyseIfNeverAnalysed(tx: DbContext): Promise<void> {
+  const { rows } = await run<{ never: boolean }>(
+    tx,
+    "select reltuples < 0 as never from pg_class where oid = cast('records' as regclass)",
+    [],
+  );
+  if (rows[0]?.never === true) await run(tx, 'analyze records', []);
+}
 
 /**
  * Inserts or updates records by content (see the module comment). One transaction per call.

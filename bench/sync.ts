@@ -28,7 +28,8 @@
  * Environment: BENCH_LEADS (1000000; 100000 for a quick run), BENCH_CHANGE_PCT (1), BENCH_SYNC (leads),
  * BENCH_SYNC_OPTIONS (JSON), BENCH_TETHER_LOG_LEVEL (warn), BENCH_TIMEOUT_S (1800 per run),
  * BENCH_TETHER_NODE_ARGS (node flags of the measured Tether, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`),
- * BENCH_DATABASE_URL (Tether's TETHER_DATABASE_URL, e.g. a `postgres://…` database of its own; default the
+ * BENCH_DATABASE_URL (Tether's TETHER_DATABASE_URL, e.g. a `postgres://…` database of its own, whose
+ * server's CPU is measured too when it runs on this machine (loopback); default the
  * embedded SQLite).
  * The calls target counts the runs' calls: a fixed cost per 31-day window (24 windows over the sandbox's
  * two years of leads), so a quick run with fewer leads shows more calls per 100,000.
@@ -153,6 +154,48 @@ function threadCpuMs(pid: number): Map<string, { name: string; ms: number }> {
   return out;
 }
 
+/**
+ * A PostgreSQL server on this machine (BENCH_DATABASE_URL on loopback): CPU ms of its processes, by pid
+ * and start time. Its backends end with their connections, so each is read while it lives and its last
+ * reading kept: `total()` is the CPU they spent since `start()`.
+ */
+function postgresServerCpu() {
+  const seen = new Map<string, number>();
+  const read = () => {
+    const out = new Map<string, number>();
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(`${pid}:${fields[19]}`, (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS);
+      } catch {
+        // the process ended between the listing and the read
+      }
+    }
+    return out;
+  };
+  const start = read();
+  return {
+    sample() {
+      for (const [k, ms] of read()) seen.set(k, Math.max(seen.get(k) ?? 0, ms));
+    },
+    total(): number {
+      this.sample();
+      let ms = 0;
+      for (const [k, v] of seen) ms += v - (start.get(k) ?? 0);
+      return ms;
+    },
+  };
+}
+
+/** Whether Tether's database is a PostgreSQL server on this machine (its CPU is then measured too). */
+const LOCAL_POSTGRES =
+  DATABASE_URL !== undefined &&
+  /^postgres(?:ql)?:/i.test(DATABASE_URL) &&
+  ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(DATABASE_URL).hostname);
+
 /** The busiest threads between two readings: `name tid: ms`, at most `top` of them. */
 function busiestThreads(
   before: Map<string, { name: string; ms: number }>,
@@ -178,7 +221,9 @@ function sampler(tetherPid: number, sandboxPid: number) {
   const cpuStart = lastCpu;
   const sbStart = lastSb;
   const threadsStart = threadCpuMs(tetherPid);
+  const database = LOCAL_POSTGRES ? postgresServerCpu() : undefined;
   const timer = setInterval(() => {
+    database?.sample();
     const rss = procStatus(tetherPid, 'VmRSS');
     if (rss > peakRss) {
       peakRss = rss;
@@ -210,6 +255,7 @@ function sampler(tetherPid: number, sandboxPid: number) {
         sandboxBusyWhileIdleMs,
         tetherCpuMs: cpuMs(tetherPid) - cpuStart,
         sandboxCpuMs: cpuMs(sandboxPid) - sbStart,
+        databaseCpuMs: database?.total(),
         threads: busiestThreads(threadsStart, threadCpuMs(tetherPid)),
       };
     },
@@ -316,6 +362,8 @@ interface RunFigures {
   /** CPU time (all threads, user + system) of each process during the run. */
   tetherCpuS: number;
   sandboxCpuS: number;
+  /** A local PostgreSQL server's CPU (undefined for the embedded store or a remote server). */
+  databaseCpuS: number | undefined;
   threads: { name: string; tid: string; ms: number }[];
   /** Tether's RSS when the run was triggered. */
   rssBefore: number;
@@ -386,6 +434,7 @@ async function measuredRun(
     sandboxBusyWhileIdleS: s.sandboxBusyWhileIdleMs / 1000,
     tetherCpuS: s.tetherCpuMs / 1000,
     sandboxCpuS: s.sandboxCpuMs / 1000,
+    databaseCpuS: s.databaseCpuMs === undefined ? undefined : s.databaseCpuMs / 1000,
     threads: s.threads,
     rssBefore,
     peakRss: s.peakRss,
@@ -427,7 +476,10 @@ function report(f: RunFigures, leadsInInstance: number): boolean {
   const perRecord = (cpuS: number) => ((cpuS * 1e6) / Math.max(f.records, 1)).toFixed(1);
   console.log(
     `   CPU: Tether ${f.tetherCpuS.toFixed(1)} s (${perRecord(f.tetherCpuS)} µs per record, all threads), ` +
-      `sandbox ${f.sandboxCpuS.toFixed(1)} s (${perRecord(f.sandboxCpuS)} µs per record)`,
+      `sandbox ${f.sandboxCpuS.toFixed(1)} s (${perRecord(f.sandboxCpuS)} µs per record)` +
+      (f.databaseCpuS === undefined
+        ? ''
+        : `, PostgreSQL server ${f.databaseCpuS.toFixed(1)} s (${perRecord(f.databaseCpuS)} µs per record)`),
   );
   // Per thread (µs per record): the main thread saves, the CSV worker parses; the busiest one bounds
   // the rate however many cores there are.

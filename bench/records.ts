@@ -13,6 +13,9 @@
  *    - limit=1000 "server-bound": the client only reads `next_cursor` from the head of the body.
  *    Prints records/s for each.
  *
+ * BENCH_DATABASE_URL: Tether's TETHER_DATABASE_URL instead of the embedded SQLite (e.g. a `postgres://…`
+ * database of its own).
+ *
  * Target: ≥ 100,000 records/s with 1,000-record pages.
  */
 import { spawn } from 'node:child_process';
@@ -118,6 +121,8 @@ const env = {
   TETHER_DATA_DIR: dataDir,
   TETHER_SANDBOX: 'off',
   TETHER_LOG_LEVEL: 'silent',
+  // Another database (e.g. `postgres://…`, a database of its own) instead of the embedded SQLite.
+  ...(process.env.BENCH_DATABASE_URL ? { TETHER_DATABASE_URL: process.env.BENCH_DATABASE_URL } : {}),
 };
 const config = loadConfig(env);
 let stopTether = async () => {};

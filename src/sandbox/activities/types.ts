@@ -19,6 +19,7 @@ export const T = {
   MERGE_LEADS: 32,
   DELETE_LEAD: 37,
   CHANGE_PROGRAM_STATUS: 104,
+  PUSH_LEAD_TO_MARKETO: 145,
   WATCH_WEBINAR_RECORDING: 100001,
 } as const;
 
@@ -178,6 +179,13 @@ export const ACTIVITY_TYPES: ActivityTypeDef[] = [
       s('Reason'),
       b('Success'),
     ],
+  },
+  {
+    id: T.PUSH_LEAD_TO_MARKETO,
+    name: 'Push Lead to Marketo',
+    description: 'Push a person to Marketo through the API',
+    primaryAttribute: i('Program ID'),
+    attributes: [s('Source'), s('Reason')],
   },
   {
     id: T.WATCH_WEBINAR_RECORDING,

@@ -307,16 +307,17 @@ export class LeadDatabase {
 
   /**
    * Apply validated values to a live lead: each changed field records a Change Data Value and
-   * moves updatedAt to now; unchanged values record nothing. Read-only fields are ignored.
-   * Returns the number of fields that changed.
+   * moves updatedAt to now; unchanged values record nothing. Read-only fields are ignored, unless
+   * `system` (a call that owns one, e.g. Associate Lead and `cookies`). Returns the number of fields
+   * that changed.
    */
-  update(id: number, values: LeadRecord, _source: WriteSource): number {
+  update(id: number, values: LeadRecord, _source: WriteSource, system = false): number {
     if (!this.exists(id)) return 0;
     const now = this.inst.clock.now();
     let changed = 0;
     for (const [name, value] of Object.entries(values)) {
       const f = FIELD_BY_NAME.get(name);
-      if (!f || f.readOnly) continue;
+      if (!f || (f.readOnly && !system) || name === 'id') continue;
       const old = this.valueOf(id, name);
       if (old === value) continue;
       let stored = id <= this.info.leads ? this.overlay.get(id) : this.created.get(id);

@@ -2,6 +2,8 @@ import { MarketoError, reason } from '../core/envelope.ts';
 import { READ_LEAD, WRITE_LEAD, type RequestContext, type Route } from '../core/route.ts';
 import { FIELD_BY_NAME, requestedFields } from './fields.ts';
 import { decodePositionToken, encodePositionToken } from './paging.ts';
+import { associateCookie, mergeLeads } from './merge.ts';
+import { pushLeads } from './push.ts';
 import { MAX_BATCH, parseSyncRequest, syncLeads } from './sync.ts';
 
 export { projectLead, requestedFields } from './fields.ts';
@@ -125,6 +127,11 @@ function deleteLeads(ctx: RequestContext) {
   return { result };
 }
 
+/** Lead partitions: the sandbox has Marketo's initial one only (every lead's `leadPartitionId` 1). */
+function partitions() {
+  return { result: [{ id: 1, name: 'Default', description: 'Initial system partition' }] };
+}
+
 export const leadsRoutes: Route[] = [
   {
     method: 'GET',
@@ -149,5 +156,33 @@ export const leadsRoutes: Route[] = [
     permission: WRITE_LEAD,
     body: 'json',
     handler: deleteLeads,
+  },
+  {
+    method: 'GET',
+    path: '/rest/v1/leads/partitions.json',
+    permission: READ_LEAD,
+    body: 'none',
+    handler: partitions,
+  },
+  {
+    method: 'POST',
+    path: '/rest/v1/leads/push.json',
+    permission: WRITE_LEAD,
+    body: 'json',
+    handler: (ctx) => ({ result: pushLeads(ctx.inst, ctx.body, ctx.user.email) }),
+  },
+  {
+    method: 'POST',
+    path: '/rest/v1/leads/:id/merge.json',
+    permission: WRITE_LEAD,
+    body: 'none',
+    handler: (ctx) => mergeLeads(ctx.inst, ctx.params.id!, ctx.query, ctx.user.email),
+  },
+  {
+    method: 'POST',
+    path: '/rest/v1/leads/:id/associate.json',
+    permission: WRITE_LEAD,
+    body: 'none',
+    handler: (ctx) => associateCookie(ctx.inst, ctx.params.id!, ctx.query, ctx.user.email),
   },
 ];

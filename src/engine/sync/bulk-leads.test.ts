@@ -399,6 +399,28 @@ describe('the leads sync over HTTP against the sandbox', () => {
     expect([...deleted.keys()].sort()).toEqual(removed.map(String).sort());
   });
 
+  it('a merge made through Tether’s proxy: the losers show DELETED, the filled winner UPDATED', async () => {
+    // The winner's empty title is filled from the first loser that has one.
+    await rest(t.sandbox, '/rest/v1/leads.json', {
+      action: 'updateOnly',
+      lookupField: 'id',
+      input: [{ id: 20, title: null }],
+    });
+    const res = await api('/proxy/rest/v1/leads/20/merge.json?leadIds=21,22', {
+      method: 'POST',
+      headers: { 'connection-id': connectionId, 'provider-config-key': 'marketo' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ success: true });
+    await advanceClocks(t, 21); // the changes in the past for the run; an empty window of calls
+    const ends = await trigger();
+    expect((await until('the run after the merge', () => ends()[0])).end).toBe('SUCCESS');
+    expect(await lastRun()).toMatchObject({ type: 'INCREMENTAL', added: 0, updated: 1, deleted: 2 });
+    const deleted = await expectCacheEqualsSandbox();
+    expect(deleted.has('21') && deleted.has('22')).toBe(true);
+    expect((await cachedLeads(t.tether, connectionId)).live.get('20')?.title).toBeTruthy();
+  });
+
   it('without the updatedAt filter (1035) the fallback gives the same final cache, and says so in the log', async () => {
     const r = await t.sandbox.control('PATCH', `/instances/${t.sandbox.munchkinId}`, {
       settings: { bulkUpdatedAtFilter: false },

@@ -248,3 +248,77 @@ describe('static list membership at scale', () => {
     }
   });
 });
+
+describe("a lead's list membership", () => {
+  let sb: TestSandbox;
+  beforeAll(async () => {
+    sb = await startTestSandbox({ seed: { leads: 300, seed: 9, asOf: AS_OF }, limits: unlimited() });
+  });
+  afterAll(async () => sb.close());
+
+  /** Lists of `leadId` through listMembership, `batchSize` a page. */
+  async function membership(leadId: number, batchSize = 300): Promise<number[]> {
+    const out: number[] = [];
+    let token: string | undefined;
+    for (;;) {
+      const q = `batchSize=${batchSize}${token ? `&nextPageToken=${encodeURIComponent(token)}` : ''}`;
+      const page = await sb.apiJson<Body>(`/rest/v1/leads/${leadId}/listMembership.json?${q}`);
+      expect(page.success).toBe(true);
+      out.push(...page.result!.map((l) => l.id));
+      token = page.nextPageToken;
+      if (!token) return out;
+    }
+  }
+
+  it('answers the lists ismember says the lead is in, pages, and follows adds and removes', async () => {
+    const lists = (await sb.apiJson<Body>('/rest/v1/lists.json')).result!.map((l) => l.id);
+    // A member of each list, and a few other leads.
+    const leads = new Set([1, 2, 150]);
+    for (const listId of lists) {
+      const first = await sb.apiJson<Body>(`/rest/v1/lists/${listId}/leads.json?batchSize=1`);
+      if (first.result![0]) leads.add(first.result![0].id);
+    }
+    let seen = 0;
+    for (const leadId of leads) {
+      const expected: number[] = [];
+      for (const listId of lists) {
+        const r = await sb.apiJson<Body>(`/rest/v1/lists/${listId}/leads/ismember.json?id=${leadId}`);
+        if (r.result![0]!.status === 'memberof') expected.push(listId);
+      }
+      expect(await membership(leadId)).toEqual(expected);
+      expect(await membership(leadId, 1)).toEqual(expected);
+      seen += expected.length;
+    }
+    expect(seen).toBeGreaterThan(0);
+    const target = lists[0]!;
+    const before = await membership(7);
+    const add = await sb.apiJson<Body>(`/rest/v1/lists/${target}/leads.json`, {
+      method: 'POST',
+      json: { input: [{ id: 7 }] },
+    });
+    expect(add.success).toBe(true);
+    expect(await membership(7)).toContain(target);
+    const page = await sb.apiJson<Body>('/rest/v1/leads/7/listMembership.json');
+    expect(page.result!.find((l) => l.id === target)).toMatchObject({
+      name: expect.any(String),
+      workspaceName: expect.any(String),
+      createdAt: expect.stringMatching(/Z$/),
+    });
+    await sb.apiJson<Body>(`/rest/v1/lists/${target}/leads.json?_method=DELETE`, {
+      method: 'POST',
+      json: { input: [{ id: 7 }] },
+    });
+    expect(await membership(7)).toEqual(before.filter((id) => id !== target));
+  });
+
+  it('refuses an unknown lead (1004) and a bad id (1003)', async () => {
+    expect(await sb.apiJson<Body>('/rest/v1/leads/99999/listMembership.json')).toMatchObject({
+      success: false,
+      errors: [{ code: '1004' }],
+    });
+    expect(await sb.apiJson<Body>('/rest/v1/leads/abc/listMembership.json')).toMatchObject({
+      success: false,
+      errors: [{ code: '1003' }],
+    });
+  });
+});

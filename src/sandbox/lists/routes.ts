@@ -10,7 +10,7 @@ import type { StaticListInfo } from './lists.ts';
 const MAX_BATCH = 300;
 const MAX_IDS = 300;
 /** First value of this module's position tokens, so a token of another reader is refused. */
-const TOKEN_KIND = { lists: 0x4c49, members: 0x4c4d } as const;
+const TOKEN_KIND = { lists: 0x4c49, members: 0x4c4d, memberships: 0x4c53 } as const;
 
 function tokenPosition(q: Params, kind: keyof typeof TOKEN_KIND): number {
   const token = q.get('nextPageToken');
@@ -165,7 +165,32 @@ function browseLists(ctx: RequestContext): EnvelopeBody {
   return body;
 }
 
+/**
+ * The static lists a lead is in (`GET /rest/v1/leads/{id}/listMembership.json`, spec 5.2), ascending id,
+ * `batchSize` at most 300 with a position `nextPageToken`. Unknown or deleted lead: 1004.
+ */
+function leadListMembership(ctx: RequestContext): EnvelopeBody {
+  const raw = ctx.params.id ?? '';
+  const leadId = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isNaN(leadId)) throw new MarketoError('1003', `Invalid value '${raw}' for 'id'`);
+  if (!ctx.inst.leads.exists(leadId)) throw new MarketoError('1004', `Lead '${leadId}' not found`);
+  const after = tokenPosition(ctx.query, 'memberships');
+  const size = batchSize(ctx.query);
+  const { lists } = ctx.inst;
+  const matches = lists.all().filter((l) => l.id > after && lists.has(l.id, leadId));
+  const body: EnvelopeBody = { result: matches.slice(0, size).map(renderList) };
+  if (matches.length > size) body.nextPageToken = positionToken('memberships', matches[size - 1]!.id);
+  return body;
+}
+
 export const listsRoutes: Route[] = [
+  {
+    method: 'GET',
+    path: '/rest/v1/leads/:id/listMembership.json',
+    permission: READ_LEAD,
+    body: 'none',
+    handler: leadListMembership,
+  },
   { method: 'GET', path: '/rest/v1/lists.json', permission: READ_LEAD, body: 'none', handler: browseLists },
   {
     method: 'GET',

@@ -94,8 +94,19 @@ export function associateCookie(inst: Instance, rawId: string, query: Params, us
   if (cookie === undefined || cookie === '')
     throw new MarketoError('1002', "Missing value for the required parameter 'cookie'");
   if (!COOKIE_RE.test(cookie)) throw new MarketoError('1012', `Invalid cookie value '${cookie}'`);
+  if (!inst.leads.exists(id)) throw new MarketoError('1004', `Lead '${id}' not found`);
+  addCookie(inst, id, cookie, user);
+  return {};
+}
+
+/** Whether `value` is a Munchkin cookie (Associate Web Activity and Submit Form take one). */
+export function isMunchkinCookie(value: string): boolean {
+  return COOKIE_RE.test(value);
+}
+
+/** Adds `cookie` to the `cookies` of live lead `id` (once). */
+export function addCookie(inst: Instance, id: number, cookie: string, user: string): void {
   const db = inst.leads;
-  if (!db.exists(id)) throw new MarketoError('1004', `Lead '${id}' not found`);
   const current = db.valueOf(id, 'cookies');
   const list = typeof current === 'string' && current !== '' ? current.split(',') : [];
   if (!list.includes(cookie)) {
@@ -103,5 +114,4 @@ export function associateCookie(inst: Instance, rawId: string, query: Params, us
     // `cookies` is read-only to Sync Leads: only this call sets it.
     db.update(id, { cookies: list.join(',') }, { apiMethodName: 'associateLead', user }, true);
   }
-  return {};
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 
-/** Push Lead, Merge Leads, Associate Web Activity and the partitions list (spec 5.2, 5.3, 3.2). */
+/** Push Lead, Submit Form, Merge Leads, Associate Web Activity and the partitions list (spec 5.2, 5.3, 3.2). */
 
 type Row = Record<string, unknown>;
 interface Body extends MarketoBody {
@@ -212,5 +212,67 @@ describe('associate web activity', () => {
       success: false,
       errors: [{ code: '1002' }],
     });
+  });
+});
+
+describe('submit form', () => {
+  const cookie = 'id:123-ABC-456&token:_mch-example.com-1700000000000-777';
+
+  it('creates or updates the lead by email, records Fill Out Form with the page, associates the cookie', async () => {
+    const existing = (await lead(8))!.email as string;
+    const body = await post('/rest/v1/leads/submitForm.json', {
+      formId: 1029,
+      input: [
+        {
+          leadFormFields: { email: existing, firstName: 'Formed' },
+          visitorData: {
+            pageURL: 'https://www.example.com/contact',
+            queryString: 'utm_source=ads',
+            leadClientIpAddress: '203.0.113.9',
+            userAgentString: 'Mozilla/5.0',
+          },
+          cookie,
+        },
+      ],
+    });
+    expect(body).toMatchObject({ success: true, result: [{ id: 8, status: 'updated' }] });
+    expect(await lead(8)).toMatchObject({ firstName: 'Formed', cookies: expect.stringContaining(cookie) });
+    const created = await post('/rest/v1/leads/submitForm.json', {
+      formId: 1029,
+      input: [{ leadFormFields: { email: 'form.new@example.com', lastName: 'Visitor' } }],
+    });
+    expect(created).toMatchObject({ success: true, result: [{ id: N + 1, status: 'created' }] });
+    const fills = await activities('2');
+    expect(fills.map((a) => a.leadId)).toEqual([8, N + 1]);
+    expect(fills[0]).toMatchObject({
+      primaryAttributeValueId: 1029,
+      attributes: expect.arrayContaining([
+        { name: 'Referrer URL', value: 'https://www.example.com/contact' },
+        { name: 'Client IP Address', value: '203.0.113.9' },
+        { name: 'Form Fields', value: JSON.stringify({ email: existing, firstName: 'Formed' }) },
+      ]),
+    });
+  });
+
+  it('refuses a missing or bad formId, several inputs, a bad cookie, an unknown program; skips without email', async () => {
+    const one = [{ leadFormFields: { email: 'a@example.com' } }];
+    const fail = async (json: unknown, code: string) =>
+      expect(await post('/rest/v1/leads/submitForm.json', json)).toMatchObject({
+        success: false,
+        errors: [{ code }],
+      });
+    await fail({ input: one }, '1002');
+    await fail({ formId: 'x', input: one }, '1003');
+    await fail({ formId: 5, input: [...one, ...one] }, '1003');
+    await fail({ formId: 5, input: [{ ...one[0], cookie: 'nope' }] }, '1012');
+    await fail({ formId: 5, programId: 987654, input: one }, '1013');
+    await fail({ formId: 5 }, '701');
+    expect(
+      await post('/rest/v1/leads/submitForm.json', {
+        formId: 5,
+        input: [{ leadFormFields: { firstName: 'X' } }],
+      }),
+    ).toMatchObject({ success: true, result: [{ status: 'skipped', reasons: [{ code: '1003' }] }] });
+    expect(await activities('2')).toEqual([]);
   });
 });

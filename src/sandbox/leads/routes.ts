@@ -4,6 +4,7 @@ import { FIELD_BY_NAME, requestedFields } from './fields.ts';
 import { decodePositionToken, encodePositionToken } from './paging.ts';
 import { associateCookie, mergeLeads } from './merge.ts';
 import { pushLeads } from './push.ts';
+import { submitForm } from './submit-form.ts';
 import { MAX_BATCH, parseSyncRequest, syncLeads } from './sync.ts';
 
 export { projectLead, requestedFields } from './fields.ts';
@@ -170,6 +171,13 @@ export const leadsRoutes: Route[] = [
     permission: WRITE_LEAD,
     body: 'json',
     handler: (ctx) => ({ result: pushLeads(ctx.inst, ctx.body, ctx.user.email) }),
+  },
+  {
+    method: 'POST',
+    path: '/rest/v1/leads/submitForm.json',
+    permission: WRITE_LEAD,
+    body: 'json',
+    handler: (ctx) => ({ result: submitForm(ctx.inst, ctx.body, ctx.user.email) }),
   },
   {
     method: 'POST',

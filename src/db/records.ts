@@ -662,7 +662,12 @@ type FoundRow = StoredRow & { createdAt: string; pk: number };
 
 /** PostgreSQL's read of the stored rows of `ids` before a write: text (`?` marks) and parameters. */
 export function storedRowsQueryPg(connectionPk: number, model: string, ids: string[]): [string, unknown[]] {
-  return [PG_SELECT_STORED, [ids, connectionPk, model, connectionPk, model]];
+  return [PG_SELECT_STORED, pgLookupParams(ids, connectionPk, model)];
+}
+
+/** The parameters of PG_LOOKUP (before those its `where` adds). */
+function pgLookupParams(ids: string[], connectionPk: number, model: string): unknown[] {
+  return [ids, connectionPk, model, connectionPk, model];
 }
 
 /** The stored rows of `ids` (chunk of one statement), by external id; undefined when none. */
@@ -927,29 +932,23 @@ export async function markDeleted(
     const pg = isPostgres(tx);
     for (const chunk of writeChunks(ids)) {
       // PostgreSQL: the rows by primary key, found one index probe per id (see PG_LOOKUP).
-      const r = pg
-        ? await run(
-            tx,
-            `update records set meta = ${DELETED_META_SQL}, deleted_at = ?, updated_at = ?
-             where id = any(array(${PG_LOOKUP('r.id', ' and r.deleted_at is null')}))`,
-            [
-              stamp,
-              stamp,
-              stamp,
-              stamp,
-              chunk,
-              input.connectionPk,
-              input.model,
-              input.connectionPk,
-              input.model,
-            ],
-          )
-        : await run(
-            tx,
-            `update records set meta = ${DELETED_META_SQL}, deleted_at = ?, updated_at = ?
-             where connection_pk = ? and model = ? and deleted_at is null and external_id in (${marks(chunk.length)})`,
-            [stamp, stamp, stamp, stamp, input.connectionPk, input.model, ...chunk],
-          );
+      const r = await run(
+        tx,
+        `update records set meta = ${DELETED_META_SQL}, deleted_at = ?, updated_at = ? where ${
+          pg
+            ? `id = any(array(${PG_LOOKUP('r.id', ' and r.deleted_at is null')}))`
+            : `connection_pk = ? and model = ? and deleted_at is null and external_id in (${marks(chunk.length)})`
+        }`,
+        [
+          stamp,
+          stamp,
+          stamp,
+          stamp,
+          ...(pg
+            ? pgLookupParams(chunk, input.connectionPk, input.model)
+            : [input.connectionPk, input.model, ...chunk]),
+        ],
+      );
       count += r.changes;
     }
     return count;
@@ -1187,7 +1186,7 @@ export async function listRecordRows(
       : `select ${ROW_COLUMNS} from records where id in (select id from records
       where connection_pk = ? and model = ? and external_id in (${marks(ids.length)}))`;
     const params: unknown[] = pg
-      ? [ids, input.connectionPk, input.model, input.connectionPk, input.model]
+      ? pgLookupParams(ids, input.connectionPk, input.model)
       : [input.connectionPk, input.model, ...ids];
     if (cursor) {
       q += ' and (updated_at, id) > (?, cast(? as bigint))';

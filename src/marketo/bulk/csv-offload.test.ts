@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MarketoSyncError } from '../models/types.ts';
 import { TEST_LEAD_FIELDS } from '../models/test-helpers.ts';
-import { offloadCounts, offloadedBatches, offloadSettings } from './csv-offload.ts';
+import { offloadCounts, offloadedBatches, offloadLimits, offloadSettings } from './csv-offload.ts';
 import { recipeReader, type CsvRecipe } from './csv-worker.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
 
@@ -120,6 +120,47 @@ describe('offloadedBatches (CSV worker thread)', () => {
     expect((inThread.error as Error).message).toBe('download broke');
     expect(inThread.batches.length).toBeGreaterThan(0);
     expectSame(inThread, offloaded);
+  });
+
+  it('a caller that stops reading stops the download: what is pulled ahead stays bounded', async () => {
+    const saved = offloadLimits.unparsedBytes;
+    offloadLimits.unparsedBytes = 8 * 1024;
+    let open: AsyncIterator<CsvBatch<unknown>> | undefined;
+    try {
+      const text = file(4000, 0.9);
+      const bytes = new TextEncoder().encode(text);
+      let pulled = 0;
+      async function* counted(): AsyncGenerator<Uint8Array> {
+        for await (const c of chunks(bytes, 1024)) {
+          pulled += c.byteLength;
+          yield c;
+        }
+      }
+      const batches = offloadedBatches(counted(), { batchRows: 50, reader, recipe: RECIPE });
+      open = batches[Symbol.asyncIterator]();
+      const first = await open.next();
+      expect(first.done).toBe(false);
+      const batchBytes = (first.value as CsvBatch<unknown>).bytes;
+      // The caller holds off: the worker parses what it holds, then nothing more is pulled.
+      await new Promise((r) => setTimeout(r, 300));
+      const ahead = pulled;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(pulled).toBe(ahead);
+      // At most: the batches waiting (2) and one being filled, the unparsed bytes, one chunk in flight.
+      expect(ahead).toBeLessThanOrEqual(4 * batchBytes + offloadLimits.unparsedBytes + 2 * 1024);
+      expect(ahead).toBeLessThan(bytes.length / 2);
+      // Reading on gives the rest, as in-thread.
+      const rest: CsvBatch<unknown>[] = [first.value as CsvBatch<unknown>];
+      for (let r = await open.next(); !r.done; r = await open.next()) rest.push(r.value);
+      const inThread = await collect(csvBatches(chunks(bytes, 1024), { batchRows: 50, reader }));
+      expect(rest).toStrictEqual(inThread.batches);
+      expect(pulled).toBe(bytes.length);
+      open = undefined;
+    } finally {
+      offloadLimits.unparsedBytes = saved;
+      // A failed check must not leave the worker busy for the next tests.
+      await open?.return?.(undefined);
+    }
   });
 
   it('an early stop frees the worker for the next file', async () => {

@@ -9,7 +9,7 @@
  * with the same `bytes`, and the same errors (CsvError with its line, MarketoSyncError with its code).
  *
  * Backpressure: the download is not pulled while {@link MAX_WAITING_BATCHES} batches wait for the caller
- * or {@link MAX_UNPARSED_CHUNKS} chunks wait in the worker. Stopping early (the caller's `return()`, an
+ * or {@link offloadLimits}.unparsedBytes of the file wait in the worker. Stopping early (the caller's `return()`, an
  * error) drops the job in the worker; messages of a dropped job are ignored (job ids). A worker that
  * fails ('error', 'exit') fails the file being read with an Error; the next file starts a new worker.
  */
@@ -34,7 +34,15 @@ declare const __CSV_WORKER_FILE__: string | undefined;
 /** Off switch: false parses every file in-thread. */
 const OFFLOAD = true;
 const MAX_WAITING_BATCHES = 2;
-const MAX_UNPARSED_CHUNKS = 4;
+/**
+ * Bytes of the file the worker may hold unparsed. The caller saves a batch synchronously (SQLite) and
+ * the main thread cannot pass the worker more of the download meanwhile: the worker must already hold
+ * more than a batch's worth, or it sits idle while the save runs and the save then waits for it. With 4
+ * chunks (~256 KB, ~400 leads; a save is ~1,000) both threads waited ~40% of each file; with ~3 MB
+ * (48 chunks) a 1M-lead sync measured +8–13% records/s (bench:sync, three runs each), peak RSS
+ * +10–20 MB (the batches the worker parses from it wait on the main side). Tests lower it.
+ */
+export const offloadLimits = { unparsedBytes: 3 * 1024 * 1024 };
 /** A worker not ready by then (loading the TypeScript sources takes longest) is given up. */
 const READY_TIMEOUT_MS = 20_000;
 /**
@@ -228,6 +236,9 @@ async function* workerBatches<T>(
   let header: string[] = [];
   let sent = 0;
   let parsed = 0;
+  /** Sizes of the chunks sent and not yet reported parsed, oldest first; `unparsed` their sum. */
+  const inWorker: number[] = [];
+  let unparsed = 0;
   let finished = false;
   let stopped = false;
   let workerError: Error | undefined;
@@ -245,7 +256,7 @@ async function* workerBatches<T>(
     message(msg) {
       switch (msg.t) {
         case 'parsed':
-          parsed = msg.chunks;
+          for (; parsed < msg.chunks; parsed++) unparsed -= inWorker.shift() ?? 0;
           break;
         case 'batch':
           if (msg.header !== undefined) header = msg.header;
@@ -276,7 +287,7 @@ async function* workerBatches<T>(
   const pump = async (): Promise<void> => {
     try {
       while (!stopped && workerError === undefined) {
-        if (ready.length >= MAX_WAITING_BATCHES || sent - parsed >= MAX_UNPARSED_CHUNKS) {
+        if (ready.length >= MAX_WAITING_BATCHES || unparsed >= offloadLimits.unparsedBytes) {
           await changed();
           continue;
         }
@@ -291,6 +302,9 @@ async function* workerBatches<T>(
         }
         // A fresh buffer the size of the chunk, moved (not copied again) to the worker.
         const { buffer } = new Uint8Array(r.value);
+        // (Counted before the transfer detaches it.)
+        inWorker.push(buffer.byteLength);
+        unparsed += buffer.byteLength;
         w.post({ t: 'chunk', job, buf: buffer }, [buffer]);
         sent++;
       }

@@ -8,6 +8,7 @@ import {
   listRecordRows,
   markDeleted,
   pruneRecords,
+  storedRowsTextSqlite,
   upsertRecords,
   type RecordInput,
   type UpsertRecordsInput,
@@ -185,6 +186,27 @@ describe('upsertRecords on SQLite (statements on the transaction’s connection)
     const rows = (await storedRows(fast)) as { payload: string }[];
     expect(rows).toHaveLength(5);
     expect(rows.every((r) => !r.payload.includes('"score":9'))).toBe(true);
+  });
+});
+
+describe('reads before a write (SQLite plans)', () => {
+  it('look ids up in the unique index, also after an insert-first (never a scan of the model)', async () => {
+    if (!isSqlite()) return;
+    await upsertRecords(t.ctx, { connectionPk: fast, model: 'Lead', records: range(1, 3000) });
+    await inTransaction(t.ctx, async (tx) => {
+      const sqlite = transactionSqlite(tx)!;
+      for (const older of [false, true]) {
+        const text = storedRowsTextSqlite(100, older);
+        const ids = Array.from({ length: 100 }, (_, k) => String(k * 30 + 1));
+        const plan = sqlite
+          .prepare(`explain query plan ${text}`)
+          .all(ids, { c: fast, m: 'Lead', s: '9999' }) as { detail: string }[];
+        const details = plan.map((p) => p.detail).join(' | ');
+        // `updated_at < @s` matches every stored row: through records_cursor it reads the whole model.
+        expect(details).toContain('records_external_unique');
+        expect(details).not.toContain('records_cursor');
+      }
+    });
   });
 });
 

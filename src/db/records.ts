@@ -448,9 +448,18 @@ const UPSERT_TAIL = ` on conflict (connection_pk, model, external_id) do update 
   content_hash = excluded.content_hash, updated_at = excluded.updated_at, deleted_at = null,
   pruned_at = null, sync_run_id = excluded.sync_run_id`;
 
+/** The insert-first statement: new rows only (`changes` tells how many were new). */
+const INSERT_NEW_TAIL = ' on conflict (connection_pk, model, external_id) do nothing';
 /** The stored rows of a chunk of external ids (raw rows: see StoredRow). */
 const SELECT_STORED = `select external_id, payload, deleted_at, pruned_at, sync_run_id from records
   where connection_pk = @c and model = @m and external_id in `;
+/**
+ * After an insert-first: the rows that were there before it. A row the insert added has `updated_at` =
+ * the call's stamp, which is later than every `updated_at` stored before the call (writeStampOf). The
+ * unary `+` keeps that term out of index choice: as a range on records_cursor it read the whole model
+ * for every chunk (measured: an incremental run of 10,000 leads at 1,200 records/s instead of 7,500).
+ */
+const SELECT_OLDER = ' and +updated_at < @s';
 const UPDATE_SEEN = `update records set sync_run_id = @r
   where connection_pk = @c and model = @m and external_id in `;
 const NEWEST_STAMP = `select updated_at from records where connection_pk = ? and model = ?
@@ -478,18 +487,24 @@ function sqliteStatement(sqlite: BetterSqlite3.Database, text: string, raw = fal
 /** Texts by row count, built once per count (a dozen counts: see chunkSize). */
 const statementTexts = new Map<string, string>();
 
-function textFor(kind: 'upsert' | 'select' | 'seen', rows: number): string {
+function textFor(kind: 'upsert' | 'insert-new' | 'select' | 'select-older' | 'seen', rows: number): string {
   const key = `${kind}:${rows}`;
   let text = statementTexts.get(key);
   if (text === undefined) {
-    text =
-      kind === 'upsert'
-        ? `${UPSERT_HEAD}${UPSERT_ROW}${`,${UPSERT_ROW}`.repeat(rows - 1)}${UPSERT_TAIL}`
-        : `${kind === 'select' ? SELECT_STORED : UPDATE_SEEN}(${marks(rows)})`;
+    const values = `${UPSERT_HEAD}${UPSERT_ROW}${`,${UPSERT_ROW}`.repeat(rows - 1)}`;
+    if (kind === 'upsert') text = `${values}${UPSERT_TAIL}`;
+    else if (kind === 'insert-new') text = `${values}${INSERT_NEW_TAIL}`;
+    else if (kind === 'seen') text = `${UPDATE_SEEN}(${marks(rows)})`;
+    else text = `${SELECT_STORED}(${marks(rows)})${kind === 'select-older' ? SELECT_OLDER : ''}`;
     if (statementTexts.size >= 64) statementTexts.clear();
     statementTexts.set(key, text);
   }
   return text;
+}
+
+/** The text of SQLite's read of the stored rows of `rows` ids (`older`: after an insert-first), for tests. */
+export function storedRowsTextSqlite(rows: number, older: boolean): string {
+  return textFor(older ? 'select-older' : 'select', rows);
 }
 
 /** The SQLite stamp (see writeStampOf), read on the transaction's connection. */
@@ -508,6 +523,12 @@ function sqliteStampOf(
  * (genericUpsert), run synchronously on better-sqlite3 with reused prepared statements. Per chunk: the
  * payloads are made as the statement's parameters are filled (no intermediate objects), so at most one
  * chunk of payload strings is alive at a time.
+ *
+ * As on PostgreSQL, a model that has records is written insert-first while most rows turn out new (the
+ * pages after the first of an initial load, a resumed load): `INSERT … ON CONFLICT DO NOTHING`, and only
+ * when it inserted fewer rows than given are the older rows read and compared. That spares a lookup of
+ * every id in the unique index before the insert looks it up again (measured 3–9% less CPU per record
+ * on the writing thread). Once a chunk inserts fewer than half its rows, the call reads first.
  */
 function sqliteUpsert(
   sqlite: BetterSqlite3.Database,
@@ -522,6 +543,7 @@ function sqliteUpsert(
   const summary: UpsertSummary = { added: 0, updated: 0, unchanged: 0, duplicates, modifiedAt: stamp };
   const named = { c: connectionPk, m: model, meta: metaJson(stamp, stamp, null, null), s: stamp, r: runId };
   const n = ids.length;
+  let insertFirst = true;
   for (let start = 0; start < n;) {
     const size = chunkSize(n - start, SQLITE_ROWS_PER_STATEMENT);
     if (empty) {
@@ -537,7 +559,25 @@ function sqliteUpsert(
       start += size;
       continue;
     }
-    const rows = sqliteStatement(sqlite, textFor('select', size), true).all(
+    let payloads: string[] | undefined;
+    if (insertFirst) {
+      payloads = new Array<string>(size);
+      const params = new Array<string>(size * 2);
+      for (let k = 0; k < size; k++) {
+        const id = ids[start + k]!;
+        params[2 * k] = id;
+        params[2 * k + 1] = payloads[k] = payloadOf(records[start + k]!, id);
+      }
+      const inserted = sqliteStatement(sqlite, textFor('insert-new', size)).run(params, named).changes;
+      summary.added += inserted;
+      if (inserted * 2 < size) insertFirst = false;
+      if (inserted === size) {
+        start += size;
+        continue;
+      }
+    }
+    // After an insert-first, only the rows that were there before it (the others were just added).
+    const rows = sqliteStatement(sqlite, textFor(payloads ? 'select-older' : 'select', size), true).all(
       ids.slice(start, start + size),
       named,
     ) as [string, ...StoredRow][];
@@ -550,8 +590,10 @@ function sqliteUpsert(
     const seen: string[] = [];
     for (let k = 0; k < size; k++) {
       const id = ids[start + k]!;
-      const payload = payloadOf(records[start + k]!, id);
-      const outcome = outcomeOf(found?.get(id), payload, runId);
+      const old = found?.get(id);
+      if (payloads !== undefined && old === undefined) continue;
+      const payload = payloads?.[k] ?? payloadOf(records[start + k]!, id);
+      const outcome = outcomeOf(old, payload, runId);
       if (outcome === 'added' || outcome === 'updated') {
         if (outcome === 'added') summary.added++;
         else summary.updated++;

@@ -19,7 +19,7 @@ import type { RunOutcome } from './runner.ts';
 type Ended = RunOutcome & { syncId: number; syncName: string };
 type Json = Record<string, unknown>;
 interface ProbeOptions {
-  mode?: 'export' | 'pause' | 'sleep' | 'leave-open';
+  mode?: 'export' | 'pause' | 'sleep' | 'leave-open' | 'pages';
   pollMs?: number;
   resetAt?: number;
   exportId?: string;
@@ -88,6 +88,27 @@ const probe: SyncModelDef = {
       case 'sleep':
         await io.sleep(60_000);
         return;
+      case 'pages': {
+        // Pages saved back to back, as a sync does when its next page is already parsed: how many turns
+        // of the event loop (other requests, timers) came between them.
+        let turns = 0;
+        let counting = true;
+        const turn = (): void => {
+          turns++;
+          if (counting) setImmediate(turn);
+        };
+        setImmediate(turn);
+        const seen: number[] = [];
+        for (let p = 0; p < 12; p++) {
+          const records: SyncRecord[] = [];
+          for (let i = 0; i < 200; i++) records.push({ id: String(p * 200 + i), n: p });
+          await io.save({ upserts: { Probe: records }, checkpoint: { ...base, page: p } });
+          seen.push(turns);
+        }
+        counting = false;
+        await io.save({ checkpoint: { ...base, turns: seen } });
+        return;
+      }
       case 'leave-open':
         // A model that forgets its download: the run's end must free the permit.
         await io.download(`/bulk/v1/leads/export/${o.exportId!}/file.json`);
@@ -218,6 +239,15 @@ describe('the SyncIO of a run, over HTTP against the sandbox', () => {
     expect((await lastRun()).api_calls).toBe(2 + polls + 1 + 1);
     expect(e.apiCalls).toBe(2 + polls + 1 + 1);
     expect(inFlight()).toBe(0);
+  });
+
+  it('a run leaves the event loop to other work between two pages, even with the next page at hand', async () => {
+    await setOptions({ mode: 'pages' });
+    const e = await run();
+    expect(e.end).toBe('SUCCESS');
+    const turns = ((await status()).checkpoint as Json).turns as number[];
+    expect(turns).toHaveLength(12);
+    for (let p = 1; p < turns.length; p++) expect(turns[p]).toBeGreaterThan(turns[p - 1]!);
   });
 
   it('instanceKey names the Marketo instance: two connections to one Munchkin ID share it', async () => {

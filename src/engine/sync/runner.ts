@@ -22,6 +22,7 @@
  * (`io.instanceKey`, shared by every connection to one Munchkin ID). The model's `io.log` lines go to
  * Tether's log with the run's `syncId` and `runId`.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { EngineDeps } from '../deps.ts';
 import { nowOf } from '../../db/context.ts';
@@ -298,6 +299,10 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
           },
         );
         if (stop.aborted) throw new StopRequested();
+        // A page stored on SQLite is synchronous work in promises: with the next page already parsed, a
+        // sync would go on page after page without letting the event loop serve anything else (API
+        // requests waited 100 ms and more). One turn of the loop per page costs nothing measurable.
+        await yieldToLoop();
       },
     };
 

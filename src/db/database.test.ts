@@ -57,6 +57,7 @@ describe('openDatabase (SQLite)', () => {
       '004_syncs',
       '005_sync_run_logs',
       '006_usage_days',
+      '007_records_deleted',
     ]);
     await reopened.close();
   });

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isPostgres } from './context.ts';
 import { PayloadRecord } from '../record-payload.ts';
 import { createConnection } from './connections.ts';
 import { payloadJson } from './record-json.ts';
@@ -555,6 +557,25 @@ describe('listRecords', () => {
     expect(await ids(['updated', 'deleted'])).toEqual(['2', '3']);
     expect(await ids(['added', 'deleted'])).toEqual(['1', '4', '5', '6', '3']);
     expect(await ids(['added', 'updated', 'deleted'])).toHaveLength(6);
+  });
+
+  it('reads deleted records only through their own index (not a scan of the model)', async () => {
+    const more: RecordInput[] = [];
+    for (let i = 100; i < 3100; i++) more.push(lead(i));
+    await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: more });
+    await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['200', '300'] });
+    const pg = isPostgres(t.ctx);
+    if (pg) await sql`analyze records`.execute(t.ctx.db);
+    // The statement listRecordRows runs for a first page with filter=deleted.
+    const query = `select id from records where connection_pk = ${pk} and model = 'Lead' and (deleted_at is not null)
+      order by updated_at, id limit 101`;
+    const plan = await sql
+      .raw<Record<string, unknown>>(`${pg ? 'explain' : 'explain query plan'} ${query}`)
+      .execute(t.ctx.db);
+    const text = JSON.stringify(plan.rows);
+    expect(text).toContain('records_deleted');
+    expect(text).not.toContain('records_cursor');
+    expect((await all({ filter: ['deleted'] })).map((r) => r.id)).toEqual(['3', '200', '300']);
   });
 
   it('filters by modification time (inclusive) and by ids', async () => {

@@ -10,6 +10,7 @@ import * as m003 from './003_records.ts';
 import * as m004 from './004_syncs.ts';
 import * as m005 from './005_sync_run_logs.ts';
 import * as m006 from './006_usage_days.ts';
+import * as m007 from './007_records_deleted.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -33,6 +34,7 @@ const MODULES: Record<string, MigrationModule> = {
   '004_syncs': m004,
   '005_sync_run_logs': m005,
   '006_usage_days': m006,
+  '007_records_deleted': m007,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -58,6 +58,7 @@ describe('openDatabase (SQLite)', () => {
       '005_sync_run_logs',
       '006_usage_days',
       '007_records_deleted',
+      '008_webhook_outbox',
     ]);
     await reopened.close();
   });

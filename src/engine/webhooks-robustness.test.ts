@@ -9,6 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboundClient } from './outbound.ts';
+import { rmSync } from 'node:fs';
+import pino from 'pino';
+import { loadConfig } from '../config.ts';
+import { startTether, type RunningTether } from '../server/start.ts';
 import { startTestTether } from '../server/testing.ts';
 import { WebhookSender, type WebhookResult } from './webhooks.ts';
 import {
@@ -182,6 +186,44 @@ describe('shutdown with deliveries pending', () => {
     const started = Date.now();
     await t.close();
     expect(Date.now() - started).toBeLessThan(8000);
+  });
+});
+
+describe('deliveries outlive a restart (the outbox)', () => {
+  it('a delivery Tether could not make before it stopped is made by the next start, signed the same', async () => {
+    // The first attempt never gets an answer; later ones are taken.
+    const r = await hostile((n, res) => {
+      if (n > 0) res.end('ok');
+    });
+    const t = await startTestTether({ env: { TETHER_ALLOWED_HOSTS: r.host } });
+    const restarted: { tether?: RunningTether } = {};
+    cleanups.push(async () => {
+      await restarted.tether?.close();
+      await t.sandbox.close();
+      rmSync(t.dataDir, { recursive: true, force: true });
+    });
+    t.tether.deps.webhooks.send({ url: r.url, signingKey: 'k', payload: { n: 1 } });
+    await r.until(1);
+    // Stops within the drain's grace, the delivery not made.
+    await t.tether.close();
+    expect(r.hits).toHaveLength(1);
+    restarted.tether = await startTether(
+      loadConfig({
+        TETHER_PORT: '0',
+        TETHER_DATA_DIR: t.dataDir,
+        TETHER_SANDBOX: 'off',
+        TETHER_LOG_LEVEL: 'silent',
+        TETHER_SYNCS: 'off',
+        TETHER_ALLOWED_HOSTS: `${new URL(t.sandbox.endpoint).host},${r.host}`,
+        ...(t.databaseUrl ? { TETHER_DATABASE_URL: t.databaseUrl } : {}),
+      }),
+      { logger: pino({ level: 'silent' }) },
+    );
+    await r.until(2);
+    expect(r.hits[1]!.body).toBe('{"n":1}');
+    expect(r.hits[1]!.headers['x-nango-hmac-sha256']).toBe(
+      createHmac('sha256', 'k').update('{"n":1}').digest('hex'),
+    );
   });
 });
 

@@ -7,7 +7,7 @@ import { openStore, type Store } from '../db/store.ts';
 import { nowOf } from '../db/context.ts';
 import { createIntegration, getIntegration } from '../db/integrations.ts';
 import { OutboundClient } from '../engine/outbound.ts';
-import { WebhookSender } from '../engine/webhooks.ts';
+import { WebhookSender, type WebhookOutboxOptions } from '../engine/webhooks.ts';
 import { providers as defaultProviders, type ProviderRegistry } from '../providers/registry.ts';
 import { buildConnectUiAssets } from '../connect-ui/assets.ts';
 import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
@@ -77,7 +77,13 @@ export function createLogger(level: TetherConfig['logLevel']): Logger {
 
 export async function startTether(
   config: TetherConfig,
-  opts: { logger?: Logger; providers?: ProviderRegistry; webhookBackoffMs?: (n: number) => number } = {},
+  opts: {
+    logger?: Logger;
+    providers?: ProviderRegistry;
+    webhookBackoffMs?: (n: number) => number;
+    /** Timings of the webhook outbox (tests). */
+    webhookOutbox?: Omit<WebhookOutboxOptions, 'ctx' | 'onError'>;
+  } = {},
 ): Promise<RunningTether> {
   const log = opts.logger ?? createLogger(config.logLevel);
   let sandbox: RunningSandbox | undefined;
@@ -103,6 +109,12 @@ export async function startTether(
     const webhooks = new WebhookSender({
       client: webhookClient,
       ...(opts.webhookBackoffMs ? { backoffMs: opts.webhookBackoffMs } : {}),
+      // Deliveries are kept in the database until made (retried later, and after a restart).
+      outbox: {
+        ...opts.webhookOutbox,
+        ctx: store.ctx,
+        onError: (err, what) => log.warn({ err }, `webhook outbox ${what} failed`),
+      },
       onResult: (r) =>
         r.ok
           ? log.info({ url: r.url, attempts: r.attempts }, 'webhook delivered')
@@ -174,7 +186,7 @@ export async function startTether(
         for (const t of traffic.values()) t.close();
         await openedUsage.close();
         await openedLog.close();
-        await webhooks.drain();
+        await webhooks.close();
         webhookClient.close();
         outbound.close();
         await openedStore.close();

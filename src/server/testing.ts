@@ -7,6 +7,7 @@ import { freshPostgresSchema } from '../db/testing.ts';
 import { startTether, type RunningTether } from './start.ts';
 import { startTestSandbox, type TestSandbox } from '../sandbox/testing.ts';
 import type { StartOptions } from '../sandbox/index.ts';
+import type { WebhookOutboxOptions } from '../engine/webhooks.ts';
 
 /**
  * Integration-test harness: a real Tether server (port 0, temp data dir, SQLite) next to a real
@@ -41,6 +42,7 @@ export async function startTestTether(
     sandbox?: StartOptions;
     env?: Record<string, string>;
     webhookBackoffMs?: (n: number) => number;
+    webhookOutbox?: Omit<WebhookOutboxOptions, 'ctx' | 'onError'>;
   } = {},
 ): Promise<TestTether> {
   const sandbox = await startTestSandbox(opts.sandbox);
@@ -67,6 +69,7 @@ export async function startTestTether(
   const tether = await startTether(config, {
     logger: pino({ level: 'silent' }),
     ...(opts.webhookBackoffMs ? { webhookBackoffMs: opts.webhookBackoffMs } : {}),
+    ...(opts.webhookOutbox ? { webhookOutbox: opts.webhookOutbox } : {}),
   });
   // Port 0 was resolved on listen: links must point at the real port.
   tether.deps.config.publicUrl = tether.url;

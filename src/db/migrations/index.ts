@@ -11,6 +11,7 @@ import * as m004 from './004_syncs.ts';
 import * as m005 from './005_sync_run_logs.ts';
 import * as m006 from './006_usage_days.ts';
 import * as m007 from './007_records_deleted.ts';
+import * as m008 from './008_webhook_outbox.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -35,6 +36,7 @@ const MODULES: Record<string, MigrationModule> = {
   '005_sync_run_logs': m005,
   '006_usage_days': m006,
   '007_records_deleted': m007,
+  '008_webhook_outbox': m008,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -37,7 +37,8 @@
  *
  * Speed (a 1M-lead initial load writes through here): statements are raw SQL with many rows per
  * statement, in a dozen fixed sizes so that prepared statements are reused; no read before the writes of
- * an initial load; payloads serialised by a writer compiled per record shape (record-json.ts), or given
+ * an initial load, and a load that continues is written insert-first on both databases (stored rows read
+ * only when a chunk met some); payloads serialised by a writer compiled per record shape (record-json.ts), or given
  * already serialised (`PayloadRecord`, src/record-payload.ts: the Lead export reader writes them straight
  * from the file's text; their `payload` is stored and compared as is); one
  * transaction per call. On SQLite, `upsertRecords` runs its statements synchronously on better-sqlite3

@@ -39,10 +39,11 @@ const MAX_WAITING_BATCHES = 2;
  * the main thread cannot pass the worker more of the download meanwhile: the worker must already hold
  * more than a batch's worth, or it sits idle while the save runs and the save then waits for it. With 4
  * chunks (~256 KB, ~400 leads; a save is ~1,000) both threads waited ~40% of each file; with ~3 MB
- * (48 chunks) a 1M-lead sync measured +8–13% records/s (bench:sync, three runs each), peak RSS
- * +10–20 MB (the batches the worker parses from it wait on the main side). Tests lower it.
+ * (48 chunks) a 1M-lead sync measured +8–13% records/s (bench:sync, three runs each) and +20–30 MB of
+ * peak RSS (the batches the worker parses from it wait on the main side); 2 MiB kept the rate with
+ * 12 MB less. Tests lower it.
  */
-export const offloadLimits = { unparsedBytes: 3 * 1024 * 1024 };
+export const offloadLimits = { unparsedBytes: 2 * 1024 * 1024 };
 /** A worker not ready by then (loading the TypeScript sources takes longest) is given up. */
 const READY_TIMEOUT_MS = 20_000;
 /**

@@ -31,6 +31,7 @@ const TABLES = [
   'sync_runs',
   'syncs',
   'usage_days',
+  'webhook_outbox',
 ];
 
 describe('openDatabase (SQLite)', () => {

@@ -41,6 +41,14 @@ export interface FieldDef {
   searchable: boolean;
   custom: boolean;
   crmManaged?: boolean;
+  /**
+   * Field-schema attributes (spec 5.1 "Field schema"); absent on the stock table, where
+   * leads/schema.ts supplies the defaults.
+   */
+  description?: string | null;
+  hidden?: boolean;
+  htmlEncodingInEmail?: boolean;
+  sensitive?: boolean;
 }
 
 /** One activity as the REST activities endpoint returns it (before field selection). */

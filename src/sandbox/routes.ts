@@ -1,6 +1,7 @@
 import type { Route } from './core/route.ts';
 import { statsRoutes } from './core/stats.ts';
 import { leadsRoutes } from './leads/routes.ts';
+import { leadSchemaRoutes } from './leads/schema-routes.ts';
 import { activitiesRoutes } from './activities/routes.ts';
 import { listsRoutes } from './lists/routes.ts';
 import { assetsRoutes } from './assets/routes.ts';
@@ -10,6 +11,7 @@ import { bulkRoutes } from './bulk/routes.ts';
 export const allRoutes: Route[] = [
   ...statsRoutes,
   ...leadsRoutes,
+  ...leadSchemaRoutes,
   ...activitiesRoutes,
   ...listsRoutes,
   ...assetsRoutes,

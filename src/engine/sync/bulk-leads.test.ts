@@ -507,6 +507,53 @@ describe('the leads sync over HTTP against the sandbox', () => {
       Created: 0,
     });
   });
+
+  it('a custom field created in Marketo after the load reaches the records of the leads given a value', async () => {
+    const before = await cachedLeads(t.tether, connectionId);
+    // The customer's admin adds a field (field schema API), and another tool fills it on a few leads.
+    const created = await rest<{ result: Json[] }>(t.sandbox, '/rest/v1/leads/schema/fields.json', {
+      input: [{ displayName: 'Loyalty Tier', name: 'loyaltyTier', dataType: 'string' }],
+    });
+    expect(created.result).toEqual([{ name: 'loyaltyTier', status: 'created' }]);
+    const touched = [30, 31, 1200];
+    const synced = await rest<{ result: Json[] }>(t.sandbox, '/rest/v1/leads.json', {
+      action: 'updateOnly',
+      lookupField: 'id',
+      input: touched.map((id) => ({ id, loyaltyTier: `tier-${id}` })),
+    });
+    expect(synced.result.map((r) => r.status)).toEqual(['updated', 'updated', 'updated']);
+    await advanceClocks(t, 21); // the changes in the past for the run; an empty window of calls
+
+    const ends = await trigger();
+    expect((await until('the run after the new field', () => ends()[0])).end).toBe('SUCCESS');
+    const run = await lastRun();
+    expect(run).toMatchObject({ type: 'INCREMENTAL', added: 0, updated: touched.length, deleted: 0 });
+    const nango = new Nango({ host: t.tether.url, secretKey: t.tether.secretKey });
+    const delta = await nango.listRecords<Json>({
+      providerConfigKey: 'marketo',
+      connectionId,
+      model: 'Lead',
+      modifiedAfter: run.started_at,
+    });
+    expect(delta.records.map((r) => String(r.id)).sort()).toEqual(touched.map(String).sort());
+
+    const after = await cachedLeads(t.tether, connectionId);
+    expect(after.live.size).toBe(before.live.size);
+    for (const id of touched) {
+      const { loyaltyTier, updatedAt, ...others } = after.live.get(String(id))!;
+      const { updatedAt: updatedBefore, ...othersBefore } = before.live.get(String(id))!;
+      expect(loyaltyTier).toBe(`tier-${id}`);
+      // Setting the field moved updatedAt; every other value is what it was.
+      expect(Date.parse(updatedAt as string)).toBeGreaterThan(Date.parse(updatedBefore as string));
+      expect(others).toEqual(othersBefore);
+    }
+    // The leads nobody gave a value: the same records as before the field existed (no empty field added).
+    for (const [id, rec] of after.live) {
+      if (touched.includes(Number(id))) continue;
+      expect(rec).toEqual(before.live.get(id));
+    }
+    await expectCacheEqualsSandbox();
+  });
 });
 
 describe('a restart of Tether while lead export jobs are processing', () => {

@@ -5,7 +5,8 @@ import { MarketoError } from './envelope.ts';
 
 /**
  * Permissions of Marketo API roles that the sandbox enforces. A route needs one of the listed
- * permissions; `null` means no permission (usage/error statistics).
+ * permissions; `null` means no permission (usage/error statistics). The two schema permissions are
+ * Marketo's "Read-Write Schema Standard Field" and "Read-Write Schema Custom Field" (spec 5.1).
  */
 export type Permission =
   | 'readOnlyLead'
@@ -16,7 +17,9 @@ export type Permission =
   | 'readWriteAssets'
   | 'readOnlyCampaign'
   | 'readWriteCampaign'
-  | 'executeCampaign';
+  | 'executeCampaign'
+  | 'readWriteSchemaStandardField'
+  | 'readWriteSchemaCustomField';
 
 export const ALL_PERMISSIONS: readonly Permission[] = [
   'readOnlyLead',
@@ -28,6 +31,8 @@ export const ALL_PERMISSIONS: readonly Permission[] = [
   'readOnlyCampaign',
   'readWriteCampaign',
   'executeCampaign',
+  'readWriteSchemaStandardField',
+  'readWriteSchemaCustomField',
 ];
 
 /** Convenience groups: reading needs the read-only or the read-write permission. */
@@ -37,6 +42,9 @@ export const READ_ACTIVITY: Permission[] = ['readOnlyActivity', 'readWriteActivi
 export const READ_ASSETS: Permission[] = ['readOnlyAssets', 'readWriteAssets'];
 export const WRITE_ASSETS: Permission[] = ['readWriteAssets'];
 export const READ_CAMPAIGN: Permission[] = ['readOnlyCampaign', 'readWriteCampaign', 'executeCampaign'];
+/** Field schema endpoints: either schema permission; which fields it covers is checked per field. */
+export const SCHEMA: Permission[] = ['readWriteSchemaStandardField', 'readWriteSchemaCustomField'];
+export const SCHEMA_CUSTOM: Permission[] = ['readWriteSchemaCustomField'];
 
 /** Parsed query (and, for `_method=GET` or form posts, body) parameters; repeated keys keep every value. */
 export class Params {

@@ -1,8 +1,8 @@
 import type { Instance, SeedOptions } from '../core/instance.ts';
 import { isoSeconds } from '../core/envelope.ts';
 import type { FieldDef, FieldValue, LeadRecord } from '../model.ts';
-import { FIELD_BY_NAME, LEAD_FIELDS } from './fields.ts';
 import { LeadGenerator, leadIdsCreatedBefore, type LeadSeedInfo } from './generator.ts';
+import { LeadSchema } from './schema.ts';
 
 /** Activity type ids the lead database writes (spec 5.5). */
 const NEW_LEAD = 12;
@@ -53,8 +53,8 @@ export function searchKey(value: FieldValue | undefined): string | undefined {
  * deleted ids), so memory grows with what the API wrote, never with N.
  */
 export class LeadDatabase {
-  /** Lead fields in describe order (standard then custom). */
-  readonly fields: FieldDef[] = [...LEAD_FIELDS];
+  /** This instance's lead fields: the stock table plus fields created through the schema API. */
+  readonly schema = new LeadSchema();
   private info: LeadSeedInfo;
   private gen: LeadGenerator;
   /** Changed fields of generated leads (ids ≤ N). */
@@ -72,8 +72,9 @@ export class LeadDatabase {
     this.gen = new LeadGenerator(this.info);
   }
 
-  /** Replace all leads with `opts.leads` generated leads, ids 1..N. */
+  /** Replace all leads with `opts.leads` generated leads, ids 1..N, on the stock schema. */
   seed(opts: Required<SeedOptions>): void {
+    this.schema.reset();
     this.info = { seed: opts.seed, leads: opts.leads, asOf: opts.asOf, spanMs: opts.spanDays * 86_400_000 };
     this.gen = new LeadGenerator(this.info);
     this.overlay.clear();
@@ -88,9 +89,14 @@ export class LeadDatabase {
     return this.info;
   }
 
+  /** Lead fields in describe order (standard, custom, then those created at run time). */
+  get fields(): readonly FieldDef[] {
+    return this.schema.fields;
+  }
+
   /** A field by REST name (case-sensitive, as Marketo). */
   field(name: string): FieldDef | undefined {
-    return FIELD_BY_NAME.get(name);
+    return this.schema.field(name);
   }
 
   /** Live (not deleted) leads. */
@@ -119,6 +125,8 @@ export class LeadDatabase {
         Object.assign(lead, stored.values);
         lead.updatedAt = isoSeconds(stored.updatedAt);
       }
+      // The generator has no value for fields created at run time: empty unless the API set one.
+      for (const f of this.schema.created) lead[f.name] ??= null;
       return lead;
     }
     const stored = this.created.get(id)!;
@@ -235,7 +243,7 @@ export class LeadDatabase {
    * "too many" without a full count.
    */
   find(name: string, values: readonly string[], limit: number): number[] {
-    const f = FIELD_BY_NAME.get(name);
+    const f = this.field(name);
     if (!f) return [];
     const numeric = f.dataType === 'integer';
     const keys = new Set<string>();
@@ -286,7 +294,7 @@ export class LeadDatabase {
     // values were validated and stripped of read-only fields by the sync logic.
     const stored: Stored = { values: { ...CREATE_DEFAULTS }, createdAt: now, updatedAt: now };
     for (const [name, value] of Object.entries(values)) {
-      if (value !== null && !FIELD_BY_NAME.get(name)?.readOnly) stored.values[name] = value;
+      if (value !== null && !this.field(name)?.readOnly) stored.values[name] = value;
     }
     this.created.set(id, stored);
     for (const [name, value] of Object.entries(stored.values)) this.indexAdd(name, value, id);
@@ -316,7 +324,7 @@ export class LeadDatabase {
     const now = this.inst.clock.now();
     let changed = 0;
     for (const [name, value] of Object.entries(values)) {
-      const f = FIELD_BY_NAME.get(name);
+      const f = this.field(name);
       if (!f || (f.readOnly && !system) || name === 'id') continue;
       const old = this.valueOf(id, name);
       if (old === value) continue;
@@ -382,7 +390,7 @@ export class LeadDatabase {
 
   private indexAdd(name: string, value: FieldValue, id: number): void {
     const key = searchKey(value);
-    if (key === undefined || !FIELD_BY_NAME.get(name)?.searchable) return;
+    if (key === undefined || !this.field(name)?.searchable) return;
     let byValue = this.index.get(name);
     if (!byValue) this.index.set(name, (byValue = new Map()));
     let ids = byValue.get(key);

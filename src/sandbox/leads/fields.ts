@@ -141,6 +141,42 @@ export const LEAD_FIELDS: readonly FieldDef[] = [
 
 export const FIELD_BY_NAME: ReadonlyMap<string, FieldDef> = new Map(LEAD_FIELDS.map((f) => [f.name, f]));
 
+/** Data types a custom field may have (spec 5.1); `reference` and `formula` are Marketo's own. */
+export const CUSTOM_DATA_TYPES: ReadonlySet<FieldDataType> = new Set<FieldDataType>([
+  'string',
+  'text',
+  'email',
+  'phone',
+  'url',
+  'integer',
+  'float',
+  'currency',
+  'percent',
+  'score',
+  'boolean',
+  'date',
+  'datetime',
+]);
+
+/**
+ * A custom field created through the field-schema API: writable, searchable by type like the stock
+ * custom fields, and on the SOAP API under its REST name as those are.
+ */
+export function customFieldDef(
+  id: number,
+  name: string,
+  displayName: string,
+  dataType: FieldDataType,
+  length: number | null,
+): FieldDef {
+  return toDef([id, name, displayName, dataType, length, name, false], true);
+}
+
+/** What resolves REST field names: the lead schema of one instance (its LeadDatabase). */
+export interface FieldLookup {
+  field(name: string): FieldDef | undefined;
+}
+
 /** What Get Lead by Id and Get Leads by Filter return when `fields` is omitted (spec 5.2). */
 export const DEFAULT_FIELDS: readonly string[] = [
   'id',
@@ -152,17 +188,17 @@ export const DEFAULT_FIELDS: readonly string[] = [
 ];
 
 /** `fields` names Marketo accepts although they are not lead fields; they read as null here. */
-const PSEUDO_FIELDS = new Set(['ecids']);
+export const PSEUDO_FIELDS: ReadonlySet<string> = new Set(['ecids']);
 
 /**
  * The `fields` parameter of a lead read: the requested names (defaults when absent), or a 1006
- * error naming the first unknown one.
+ * error naming the first one the instance's schema does not have.
  */
-export function requestedFields(query: Params): string[] {
+export function requestedFields(query: Params, schema: FieldLookup): string[] {
   const list = query.list('fields');
   if (list === undefined || list.length === 0) return [...DEFAULT_FIELDS];
   for (const name of list) {
-    if (!FIELD_BY_NAME.has(name) && !PSEUDO_FIELDS.has(name))
+    if (!schema.field(name) && !PSEUDO_FIELDS.has(name))
       throw new MarketoError('1006', `Field '${name}' not found`);
   }
   return list;

@@ -55,6 +55,27 @@ describe('LeadGenerator.lineWriter', () => {
     }
   });
 
+  it('writes a field it has no values for (created at run time) as a null cell, anywhere in the line', () => {
+    const info = { seed: 42, leads: 1000, asOf: AS_OF };
+    const g = new LeadGenerator(info);
+    const base = ['id', 'email', 'company', 'website', 'city', 'leadScore'];
+    const stock = g.lineBuilder(base, ',');
+    const ids = range(1, 1000, 7);
+    // First, inside a keyed run (company, website), between runs, last.
+    for (const at of [0, 3, 4, base.length]) {
+      const names = [...base.slice(0, at), 'loyaltyCode', ...base.slice(at)];
+      compare(info, names, ',', ids);
+      const line = g.lineBuilder(names, ',');
+      for (const id of ids) {
+        // Generated values never hold the delimiter: splitting is safe here.
+        const cells = line(id).slice(0, -1).split(',');
+        expect(cells[at]).toBe('null');
+        cells.splice(at, 1);
+        expect(cells.join(',') + '\n').toBe(stock(id));
+      }
+    }
+  });
+
   it('does so for ids far beyond 2^31 and past nine base-36 digits', () => {
     // Forty ids on either side of 36^9: some are Salesforce leads and contacts.
     const ids = [...range(2 ** 31 - 10, 20), ...range(36 ** 9 - 40, 80), 1e14 + 3];

@@ -522,7 +522,8 @@ export class LeadGenerator {
    * conversion). No generated value holds a quote, a line break or a delimiter (`,` `;` tab), so no
    * cell needs quoting (tables checked at load, see ASCII_TABLES). Building the line straight from
    * the field functions skips the record object, the per-cell quoting test and the join, which
-   * took most of an export's time.
+   * took most of an export's time. A name the generator has no field function for (a field created
+   * at run time, see leads/schema.ts) is empty on every generated lead: a constant `null` cell.
    */
   lineBuilder(names: readonly string[], delimiter: string): (id: number) => string {
     const { build, runs } = compiledLine(names, delimiter);
@@ -617,7 +618,8 @@ export class LeadGenerator {
         return n !== undefined && n >= 1 && n <= OWNER_COUNT;
       }
       default:
-        return true;
+        // A field created at run time has no generated values: only the API can have set it.
+        return GENERATED.has(name);
     }
   }
 }
@@ -920,6 +922,12 @@ function compiledLine(names: readonly string[], delimiter: string): CompiledLine
       lines.push(`  if (t === undefined) t = texts[${r}][k] = runText(g, id, ${r});`);
       lines.push(i === 0 ? '  s = t;' : '  s += t;');
       i = to;
+      continue;
+    }
+    if (!GENERATED.has(names[i]!)) {
+      // A field created at run time: no generated lead has a value, the cell is a constant.
+      lines.push(i === 0 ? "  s = 'null';" : '  s += D_NULL;');
+      i++;
       continue;
     }
     lines.push(NON_ASCII_FIELDS.has(names[i]!) ? `  v = bytes(f${i}(g, id));` : `  v = f${i}(g, id);`);
@@ -1541,7 +1549,10 @@ function compiledWriter(names: readonly string[], delimiter: string): CompiledWr
   const cached = compiledWriters.get(key);
   if (cached !== undefined) return cached;
   const fns = names.map((name) => LINE_FNS.get(name) ?? GENERATED.get(name) ?? (() => null));
-  const byteFns = names.map((name) => BYTE_FIELDS.get(name)?.write);
+  // A field created at run time (unknown to the generator) is empty on every generated lead.
+  const byteFns = names.map(
+    (name) => BYTE_FIELDS.get(name)?.write ?? (GENERATED.has(name) ? undefined : NULL_FIELD.write),
+  );
   const needed = new Set<keyof LeadScratch>();
   for (const name of names) {
     const keyed = KEYED.get(name);

@@ -25,7 +25,7 @@ export function pushLeads(inst: Instance, body: unknown, user: string): SyncResu
     throw new MarketoError('1003', `Invalid action '${String(action)}'`);
   const program = inst.assets.programByName(programName);
   if (!program) throw new MarketoError('1013', `Program '${programName}' not found`);
-  const req = parseSyncRequest({ ...(fields as object), action: 'createOrUpdate' });
+  const req = parseSyncRequest({ ...(fields as object), action: 'createOrUpdate' }, inst.leads);
   const results = syncLeads(inst.leads, req, { apiMethodName: 'pushLead', user });
   const now = inst.clock.now();
   for (const r of results) {

@@ -1,6 +1,6 @@
 import { MarketoError, reason } from '../core/envelope.ts';
 import { READ_LEAD, WRITE_LEAD, type RequestContext, type Route } from '../core/route.ts';
-import { FIELD_BY_NAME, requestedFields } from './fields.ts';
+import { requestedFields } from './fields.ts';
 import { decodePositionToken, encodePositionToken } from './paging.ts';
 import { associateCookie, mergeLeads } from './merge.ts';
 import { pushLeads } from './push.ts';
@@ -53,7 +53,7 @@ function describe2(ctx: RequestContext) {
 
 /** Get Lead by Id: the benchmark call, so it computes only the requested fields. */
 function leadById(ctx: RequestContext) {
-  const fields = requestedFields(ctx.query);
+  const fields = requestedFields(ctx.query, ctx.inst.leads);
   const raw = ctx.params.id!;
   if (!INTEGER_RE.test(raw)) throw new MarketoError('1003', `Invalid value '${raw}' for 'id'`);
   const lead = ctx.inst.leads.read(Number(raw), fields);
@@ -65,14 +65,14 @@ function leadsByFilter(ctx: RequestContext) {
   const { query } = ctx;
   const filterType = query.get('filterType')?.trim();
   if (!filterType) throw new MarketoError('701', 'filterType cannot be blank');
-  const field = FIELD_BY_NAME.get(filterType);
+  const field = ctx.inst.leads.field(filterType);
   if (!field) throw new MarketoError('1006', `Field '${filterType}' not found`);
   if (!field.searchable) throw new MarketoError('1011', `Field '${filterType}' not supported`);
   const values = query.list('filterValues');
   if (!values || values.length === 0) throw new MarketoError('701', 'filterValues cannot be blank');
   if (values.length > MAX_BATCH)
     throw new MarketoError('1003', `Too many filterValues: ${values.length}, maximum is ${MAX_BATCH}`);
-  const fields = requestedFields(query);
+  const fields = requestedFields(query, ctx.inst.leads);
   const batchSize = query.int('batchSize') ?? MAX_BATCH;
   if (batchSize < 1 || batchSize > MAX_BATCH)
     throw new MarketoError('1003', `Invalid value for batchSize: ${batchSize}, must be 1 to ${MAX_BATCH}`);
@@ -99,7 +99,7 @@ function leadsByFilter(ctx: RequestContext) {
 }
 
 function sync(ctx: RequestContext) {
-  const req = parseSyncRequest(ctx.body);
+  const req = parseSyncRequest(ctx.body, ctx.inst.leads);
   return { result: syncLeads(ctx.inst.leads, req, { apiMethodName: 'syncLead', user: ctx.user.email }) };
 }
 

@@ -42,7 +42,10 @@ export function submitForm(inst: Instance, body: unknown, user: string): SyncRes
   if (cookie !== undefined && (typeof cookie !== 'string' || !isMunchkinCookie(cookie)))
     throw new MarketoError('1012', `Invalid cookie value '${String(cookie)}'`);
 
-  const req = parseSyncRequest({ input: [leadFormFields], action: 'createOrUpdate', lookupField: 'email' });
+  const req = parseSyncRequest(
+    { input: [leadFormFields], action: 'createOrUpdate', lookupField: 'email' },
+    inst.leads,
+  );
   const results = syncLeads(inst.leads, req, { apiMethodName: 'submitForm', user });
   const r = results[0]!;
   if (r.status === 'skipped') return results;

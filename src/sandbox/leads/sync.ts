@@ -1,7 +1,7 @@
 import { isoSeconds, MarketoError, reason, type Reason } from '../core/envelope.ts';
 import type { FieldDef, FieldValue, LeadRecord } from '../model.ts';
 import type { LeadDatabase, WriteSource } from './database.ts';
-import { FIELD_BY_NAME } from './fields.ts';
+import type { FieldLookup } from './fields.ts';
 
 /** Sync Leads (`POST /rest/v1/leads.json`, spec 5.3): validation, lookup and per-record outcome. */
 
@@ -87,8 +87,11 @@ interface SyncRequest {
   partitionName?: string;
 }
 
-/** Check the request as a whole; problems here fail the call (response-level errors). */
-export function parseSyncRequest(body: unknown): SyncRequest {
+/**
+ * Check the request as a whole against the instance's schema; problems here fail the call
+ * (response-level errors).
+ */
+export function parseSyncRequest(body: unknown, schema: FieldLookup): SyncRequest {
   if (body === undefined || body === null) throw new MarketoError('701', 'input cannot be blank');
   if (!isPlainObject(body)) throw new MarketoError('1003', 'Invalid data');
   const input = body.input;
@@ -104,7 +107,7 @@ export function parseSyncRequest(body: unknown): SyncRequest {
 
   const lookupName = body.lookupField ?? 'email';
   if (typeof lookupName !== 'string') throw new MarketoError('1003', "Invalid value for 'lookupField'");
-  const lookupField = FIELD_BY_NAME.get(lookupName);
+  const lookupField = schema.field(lookupName);
   if (!lookupField) throw new MarketoError('1006', `Lookup field '${lookupName}' not found`);
   if (!lookupField.searchable) throw new MarketoError('1011', `Lookup field '${lookupName}' not supported`);
   // Ids are Marketo's to assign: `id` can only find an existing lead.
@@ -138,7 +141,7 @@ function syncOne(db: LeadDatabase, req: SyncRequest, record: unknown, source: Wr
   const values: LeadRecord = {};
   let key: FieldValue = null;
   for (const [name, raw] of Object.entries(record)) {
-    const f = FIELD_BY_NAME.get(name);
+    const f = db.field(name);
     if (!f) throw new Skip(reason('1006', `Field '${name}' not found`));
     if (name === 'id' && (action === 'createOnly' || action === 'createDuplicate'))
       throw new Skip(reason('1003', 'Invalid data'));

@@ -118,7 +118,7 @@ function removeLeads(ctx: RequestContext): EnvelopeBody {
 
 function listMembers(ctx: RequestContext): EnvelopeBody {
   const listId = listIdOf(ctx);
-  const fields = requestedFields(ctx.query);
+  const fields = requestedFields(ctx.query, ctx.inst.leads);
   const size = batchSize(ctx.query);
   const after = tokenPosition(ctx.query, 'members');
   const result: Record<string, unknown>[] = [];

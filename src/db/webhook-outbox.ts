@@ -9,6 +9,7 @@ import type { Database } from './schema.ts';
 
 export interface WebhookOutboxTable {
   id: Generated<number>;
+  environment_id: number | null;
   url: string;
   body: string;
   headers: string;
@@ -40,12 +41,20 @@ export interface OutboxDelivery {
 /** Queues a delivery, claimed by the caller until `claimedUntil` (it attempts it at once). */
 export async function enqueueWebhook(
   ctx: DbContext,
-  d: { url: string; body: string; headers: Record<string, string>; now: Date; claimedUntil: Date },
+  d: {
+    environmentId?: number;
+    url: string;
+    body: string;
+    headers: Record<string, string>;
+    now: Date;
+    claimedUntil: Date;
+  },
 ): Promise<number> {
   const now = d.now.toISOString();
   const row = await outboxDb(ctx)
     .insertInto('webhook_outbox')
     .values({
+      environment_id: d.environmentId ?? null,
       url: d.url,
       body: d.body,
       headers: JSON.stringify(d.headers),
@@ -146,4 +155,29 @@ export async function pruneFailedWebhooks(ctx: DbContext, before: Date): Promise
     .where('updated_at', '<', before.toISOString())
     .executeTakeFirst();
   return Number(r.numDeletedRows);
+}
+
+/**
+ * Signs the pending deliveries of an environment again (its signing key was rotated: receivers now
+ * verify with the new key). Returns how many were re-signed.
+ */
+export async function resignPendingWebhooks(
+  ctx: DbContext,
+  environmentId: number,
+  sign: (body: string) => Record<string, string>,
+): Promise<number> {
+  const rows = await outboxDb(ctx)
+    .selectFrom('webhook_outbox')
+    .select(['id', 'body'])
+    .where('environment_id', '=', environmentId)
+    .where('status', '=', 'pending')
+    .execute();
+  for (const row of rows) {
+    await outboxDb(ctx)
+      .updateTable('webhook_outbox')
+      .set({ headers: JSON.stringify(sign(row.body)) })
+      .where('id', '=', row.id)
+      .execute();
+  }
+  return rows.length;
 }

@@ -45,6 +45,12 @@ export function authWebhook(
     ...(event.error ? { error: event.error } : {}),
   };
   for (const url of urls) {
-    if (url) deps.webhooks.send({ url, signingKey: environment.webhookSigningKey, payload });
+    if (url)
+      deps.webhooks.send({
+        url,
+        signingKey: environment.webhookSigningKey,
+        payload,
+        environmentId: environment.id,
+      });
   }
 }

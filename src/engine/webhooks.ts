@@ -48,6 +48,8 @@ export interface WebhookDelivery {
   url: string;
   signingKey: string;
   payload: Record<string, unknown>;
+  /** The environment whose key signs it (a rotation signs its pending deliveries again). */
+  environmentId?: number;
 }
 
 export interface WebhookResult {
@@ -93,6 +95,7 @@ export interface WebhookSenderOptions {
 
 /** A delivery ready to go: the exact bytes and headers (the same for every attempt). */
 interface Prepared {
+  environmentId?: number;
   url: string;
   body: string;
   headers: Record<string, string>;
@@ -124,6 +127,7 @@ export class WebhookSender {
   /** Queue a delivery; never throws, never waits. */
   send(delivery: WebhookDelivery): void {
     const prepared: Prepared = {
+      ...(delivery.environmentId !== undefined ? { environmentId: delivery.environmentId } : {}),
       url: delivery.url,
       body: stableStringify(delivery.payload),
       headers: {},

@@ -21,6 +21,11 @@ function bearer(req: IncomingMessage): string | undefined {
 
 const newKeyCache = () => new TtlCache<string, AuthInfo>(5_000, 100);
 
+/** Drops the cached environments (a change that must be seen at once, e.g. a new webhook signing key). */
+export function forgetEnvironments(deps: ServerDeps): void {
+  cachesOf(deps.store, 'environments-by-key', newKeyCache).clear();
+}
+
 /** The environment of a secret key; cached a few seconds (every proxied call comes through here). */
 function bySecretKey(deps: ServerDeps, key: string): AuthInfo | Promise<AuthInfo> {
   if (!UUID_V4.test(key)) {

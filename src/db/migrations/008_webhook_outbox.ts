@@ -15,6 +15,8 @@ export async function up(db: AnyDb, ctx: MigrationContext): Promise<void> {
   await db.schema
     .createTable('webhook_outbox')
     .addColumn('id', 'integer', ctx.idColumn)
+    // The environment whose key signed it: a key rotation signs its pending deliveries again.
+    .addColumn('environment_id', 'integer')
     .addColumn('url', 'text', (c) => c.notNull())
     .addColumn('body', 'text', (c) => c.notNull())
     // JSON object: the signature headers computed when the delivery was queued.

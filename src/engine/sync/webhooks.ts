@@ -65,7 +65,8 @@ export async function sendSyncWebhooks(
         queryTimeStamp: run.startedAt,
       };
     }
-    for (const url of urls) deps.webhooks.send({ url, signingKey: env.webhookSigningKey, payload });
+    for (const url of urls)
+      deps.webhooks.send({ url, signingKey: env.webhookSigningKey, payload, environmentId: env.id });
     sent++;
   }
   return sent;

@@ -38,6 +38,8 @@ import { getSyncStatus } from './sync/getStatus.ts';
 import { putUpdateConnectionFrequency } from './sync/putUpdateConnectionFrequency.ts';
 import { getSyncRuns } from './sync/getRuns.ts';
 import { getSyncRunLogs } from './sync/getRunLogs.ts';
+import { postRotateWebhookSigningKey } from './environment/postRotateWebhookSigningKey.ts';
+import { getEnvironmentVariables } from './environment/getEnvironmentVariables.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -83,4 +85,6 @@ export const routes: RouteDef[] = [
   getSyncRunLogs,
   allProxy,
   putSyncOptions,
+  postRotateWebhookSigningKey,
+  getEnvironmentVariables,
 ];

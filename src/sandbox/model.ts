@@ -63,7 +63,8 @@ export interface ActivityRecord {
   campaignId?: number;
   primaryAttributeValueId?: number;
   primaryAttributeValue?: string;
-  attributes: { name: string; value: FieldValue }[];
+  /** `apiName` only on custom activities, whose attributes have one (spec 5.5 `attributes[].apiName?`). */
+  attributes: { name: string; value: FieldValue; apiName?: string }[];
   /** Lead-change activities (12, 13) carry the changed fields. */
   fields?: { id: number; name: string; newValue: FieldValue; oldValue: FieldValue }[];
 }

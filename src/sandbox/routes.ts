@@ -6,6 +6,8 @@ import { activitiesRoutes } from './activities/routes.ts';
 import { listsRoutes } from './lists/routes.ts';
 import { assetsRoutes } from './assets/routes.ts';
 import { bulkRoutes } from './bulk/routes.ts';
+import { membershipRoutes } from './membership/routes.ts';
+import { customActivityRoutes } from './activities/custom-routes.ts';
 
 /** Every Marketo endpoint the sandbox serves, by module. */
 export const allRoutes: Route[] = [
@@ -14,6 +16,8 @@ export const allRoutes: Route[] = [
   ...leadSchemaRoutes,
   ...activitiesRoutes,
   ...listsRoutes,
+  ...membershipRoutes,
+  ...customActivityRoutes,
   ...assetsRoutes,
   ...bulkRoutes,
 ];

@@ -10,6 +10,7 @@ import {
   type Stream,
 } from './generator.ts';
 import { ACTIVITY_TYPES, T } from './types.ts';
+import { CustomActivityTypes } from './custom-types.ts';
 
 export interface ActivityTypeDef {
   id: number;
@@ -29,7 +30,7 @@ export interface NewActivity {
   campaignId?: number;
   primaryAttributeValueId?: number;
   primaryAttributeValue?: string;
-  attributes?: { name: string; value: FieldValue }[];
+  attributes?: { name: string; value: FieldValue; apiName?: string }[];
   fields?: { id: number; name: string; newValue: FieldValue; oldValue: FieldValue }[];
 }
 
@@ -70,7 +71,10 @@ const FALLBACK_SCORE = { id: 5100, displayName: 'Lead Score' };
  * kept in an array sorted by (activityDate, id), with ids above every generated one.
  */
 export class ActivityLog {
-  readonly types: ActivityTypeDef[] = ACTIVITY_TYPES.map((t) => ({ ...t, attributes: [...t.attributes] }));
+  /** Activity types as `activities/types.json` lists them; approved custom types join, deleted ones leave. */
+  readonly types: ActivityTypeDef[] = freshTypes();
+  /** Custom activity type metadata (drafts, approvals); keeps {@link types} in step. */
+  readonly custom: CustomActivityTypes;
 
   private history: History;
   private appended: ActivityRecord[] = [];
@@ -79,9 +83,14 @@ export class ActivityLog {
 
   constructor(readonly inst: Instance) {
     this.history = new History({ leads: 0, seed: 0, asOf: 0, activitiesPerLead: 0 }, this.lookup());
+    this.custom = new CustomActivityTypes(this.types, inst.clock);
+    this.custom.reset(0);
   }
 
   seed(opts: Required<SeedOptions>): void {
+    // A reseed is a fresh instance: custom types made through the API go with the old data.
+    this.types.splice(0, this.types.length, ...freshTypes());
+    this.custom.reset(opts.asOf);
     this.history = new History(opts, this.lookup());
     this.appended = [];
     this.changeFields = undefined;
@@ -224,6 +233,10 @@ export class ActivityLog {
     if (found.length > 0) return found;
     return CHANGE_FIELD_POOLS.map((f, i) => ({ ...f, id: FALLBACK_FIELD_ID + i }));
   }
+}
+
+function freshTypes(): ActivityTypeDef[] {
+  return ACTIVITY_TYPES.map((t) => ({ ...t, attributes: [...t.attributes] }));
 }
 
 function head(streams: Stream[]): Stream | undefined {

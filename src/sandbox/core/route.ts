@@ -6,13 +6,16 @@ import { MarketoError } from './envelope.ts';
 /**
  * Permissions of Marketo API roles that the sandbox enforces. A route needs one of the listed
  * permissions; `null` means no permission (usage/error statistics). The two schema permissions are
- * Marketo's "Read-Write Schema Standard Field" and "Read-Write Schema Custom Field" (spec 5.1).
+ * Marketo's "Read-Write Schema Standard Field" and "Read-Write Schema Custom Field" (spec 5.1); the
+ * two activity metadata ones guard custom activity types.
  */
 export type Permission =
   | 'readOnlyLead'
   | 'readWriteLead'
   | 'readOnlyActivity'
   | 'readWriteActivity'
+  | 'readOnlyActivityMetadata'
+  | 'readWriteActivityMetadata'
   | 'readOnlyAssets'
   | 'readWriteAssets'
   | 'readOnlyCampaign'
@@ -26,6 +29,8 @@ export const ALL_PERMISSIONS: readonly Permission[] = [
   'readWriteLead',
   'readOnlyActivity',
   'readWriteActivity',
+  'readOnlyActivityMetadata',
+  'readWriteActivityMetadata',
   'readOnlyAssets',
   'readWriteAssets',
   'readOnlyCampaign',
@@ -39,6 +44,14 @@ export const ALL_PERMISSIONS: readonly Permission[] = [
 export const READ_LEAD: Permission[] = ['readOnlyLead', 'readWriteLead'];
 export const WRITE_LEAD: Permission[] = ['readWriteLead'];
 export const READ_ACTIVITY: Permission[] = ['readOnlyActivity', 'readWriteActivity'];
+export const WRITE_ACTIVITY: Permission[] = ['readWriteActivity'];
+/**
+ * Custom activity type metadata (Marketo's endpoint reference: "Read-Only Activity Metadata" for
+ * Get/Describe Custom Activity Types, "Read-Write Activity Metadata" for create/approve/delete…);
+ * adding custom activities needs "Read-Write Activity" ({@link WRITE_ACTIVITY}).
+ */
+export const READ_ACTIVITY_METADATA: Permission[] = ['readOnlyActivityMetadata', 'readWriteActivityMetadata'];
+export const WRITE_ACTIVITY_METADATA: Permission[] = ['readWriteActivityMetadata'];
 export const READ_ASSETS: Permission[] = ['readOnlyAssets', 'readWriteAssets'];
 export const WRITE_ASSETS: Permission[] = ['readWriteAssets'];
 export const READ_CAMPAIGN: Permission[] = ['readOnlyCampaign', 'readWriteCampaign', 'executeCampaign'];

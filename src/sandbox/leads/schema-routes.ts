@@ -1,4 +1,5 @@
 import { MarketoError, reason, type EnvelopeBody, type Reason } from '../core/envelope.ts';
+import { inputList, requestInput } from '../core/input.ts';
 import { SCHEMA, SCHEMA_CUSTOM, type Permission, type RequestContext, type Route } from '../core/route.ts';
 import type { FieldDataType, FieldDef } from '../model.ts';
 import { CUSTOM_DATA_TYPES, customFieldDef } from './fields.ts';
@@ -154,15 +155,7 @@ function checkDisplayName(v: unknown): string {
 
 /** `input` of a create call: 701 when absent (spec 3.1), 1003 when not a list or too long (spec 3.2). */
 function createInput(body: unknown): unknown[] {
-  if (body === undefined || body === null) throw new MarketoError('701', 'input cannot be blank');
-  if (!isPlainObject(body)) throw new MarketoError('1003', 'Invalid data');
-  const input = body.input;
-  if (input === undefined || input === null) throw new MarketoError('701', 'input cannot be blank');
-  if (!Array.isArray(input)) throw new MarketoError('1003', "Invalid value for 'input'");
-  if (input.length === 0) throw new MarketoError('1003', 'Input is empty');
-  if (input.length > MAX_CREATE)
-    throw new MarketoError('1003', `Input size ${input.length} exceeds the maximum of ${MAX_CREATE}`);
-  return input;
+  return inputList(requestInput(body).input, MAX_CREATE);
 }
 
 /** Names (lower-cased) created earlier in the same call: a repeat is a duplicate in the input. */
@@ -228,10 +221,7 @@ function create(ctx: RequestContext): EnvelopeBody {
 
 /** `input` of an update: one field object, bare or as the one element of a list (Adobe's examples). */
 function updateInput(body: unknown): Item {
-  if (body === undefined || body === null) throw new MarketoError('701', 'input cannot be blank');
-  if (!isPlainObject(body)) throw new MarketoError('1003', 'Invalid data');
-  let input = body.input;
-  if (input === undefined || input === null) throw new MarketoError('701', 'input cannot be blank');
+  let { input } = requestInput(body);
   if (Array.isArray(input)) {
     if (input.length !== 1) throw new MarketoError('1003', 'Input must hold exactly one field');
     input = input[0];

@@ -1,4 +1,5 @@
 import { isoSeconds, MarketoError, reason, type Reason } from '../core/envelope.ts';
+import { inputList, isPlainObject, requestInput } from '../core/input.ts';
 import type { FieldDef, FieldValue, LeadRecord } from '../model.ts';
 import type { LeadDatabase, WriteSource } from './database.ts';
 import type { FieldLookup } from './fields.ts';
@@ -15,10 +16,6 @@ export type SyncResult =
 
 class Skip {
   constructor(readonly reason: Reason) {}
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function show(v: unknown): string {
@@ -91,15 +88,9 @@ interface SyncRequest {
  * Check the request as a whole against the instance's schema; problems here fail the call
  * (response-level errors).
  */
-export function parseSyncRequest(body: unknown, schema: FieldLookup): SyncRequest {
-  if (body === undefined || body === null) throw new MarketoError('701', 'input cannot be blank');
-  if (!isPlainObject(body)) throw new MarketoError('1003', 'Invalid data');
-  const input = body.input;
-  if (input === undefined || input === null) throw new MarketoError('701', 'input cannot be blank');
-  if (!Array.isArray(input)) throw new MarketoError('1003', "Invalid value for 'input'");
-  if (input.length === 0) throw new MarketoError('1003', 'Input is empty');
-  if (input.length > MAX_BATCH)
-    throw new MarketoError('1003', `Input size ${input.length} exceeds the maximum of ${MAX_BATCH}`);
+export function parseSyncRequest(raw: unknown, schema: FieldLookup): SyncRequest {
+  const { body, input: given } = requestInput(raw);
+  const input = inputList(given, MAX_BATCH);
 
   const action = body.action ?? 'createOrUpdate';
   if (typeof action !== 'string' || !ACTIONS.has(action))

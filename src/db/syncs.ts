@@ -9,11 +9,15 @@
  * process that lost it (paused too long, taken over) cannot overwrite the new owner's work. A run left
  * `RUNNING` by a crash or a graceful stop is resumed (same run row, same counts) from the checkpoint by
  * whoever claims the sync next.
+ *
+ * Each sync exists as variant `base` for every connection ({@link ensureSyncs}); more variants of a sync
+ * (Nango's sync variants) are rows of their own ({@link createVariant}, {@link deleteVariant}), with their
+ * own schedule, checkpoint, options, lease and runs.
  */
 import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
 import { fromJson, inTransaction, isPostgres, toJson, type DbContext } from './context.ts';
 import { toIso, type Database } from './schema.ts';
-import { deleteAllRecords } from './records.ts';
+import { deleteAllRecords, recordsDb } from './records.ts';
 
 export type ScheduleStatus = 'STARTED' | 'PAUSED';
 /** A requested run: plain, from an empty checkpoint, or from an empty checkpoint and an emptied cache. */
@@ -163,6 +167,9 @@ export function idParam(id: number) {
   return sql<number>`cast(${id} as bigint)`;
 }
 
+/** The variant every sync of a connection has (Nango's default variant; no `::variant` in model names). */
+export const BASE_VARIANT = 'base';
+
 /** Runs kept per sync; older ones are deleted when a run ends. */
 export const RUNS_KEPT_PER_SYNC = 100;
 
@@ -282,7 +289,10 @@ export async function connectionsMissingSyncs(
   if (providers.length === 0) return [];
   const rows = await syncsDb(ctx)
     .selectFrom('connections')
-    .leftJoin('syncs', 'syncs.connection_pk', 'connections.id')
+    // Base syncs only: a connection's variants must not hide a base sync it lacks.
+    .leftJoin('syncs', (join) =>
+      join.onRef('syncs.connection_pk', '=', 'connections.id').on('syncs.variant', '=', BASE_VARIANT),
+    )
     .select(['connections.id', 'connections.provider', (eb) => eb.fn.count<number>('syncs.id').as('n')])
     .where('connections.deleted_at', 'is', null)
     .where('connections.provider', 'in', providers)
@@ -454,6 +464,135 @@ export async function setSyncOptions(
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Variants (Nango's sync variants: `POST/DELETE /sync/:name/variant/:variant`)
+
+/** One sync of a connection by name and variant. */
+export async function getSyncByName(
+  ctx: DbContext,
+  opts: { connectionPk: number; name: string; variant: string },
+): Promise<Sync | undefined> {
+  const row = await syncsDb(ctx)
+    .selectFrom('syncs')
+    .selectAll()
+    .where('connection_pk', '=', opts.connectionPk)
+    .where('name', '=', opts.name)
+    .where('variant', '=', opts.variant)
+    .executeTakeFirst();
+  return row ? toSync(row) : undefined;
+}
+
+/**
+ * On PostgreSQL, locks the connection's row until the transaction ends (SQLite runs one writer at a time
+ * anyway), so that creating a variant and purging the records of a deleted one never interleave. False
+ * when the connection is deleted.
+ */
+async function lockLiveConnection(tx: DbContext, connectionPk: number): Promise<boolean> {
+  let q = syncsDb(tx)
+    .selectFrom('connections')
+    .select('id')
+    .where('id', '=', connectionPk)
+    .where('deleted_at', 'is', null);
+  if (isPostgres(tx)) q = q.forUpdate();
+  return (await q.executeTakeFirst()) !== undefined;
+}
+
+export type CreateVariantResult =
+  { kind: 'created'; sync: Sync } | { kind: 'exists'; sync: Sync } | { kind: 'connection_deleted' };
+
+/**
+ * Creates variant `variant` of sync `name` for a connection: a sync row of its own (schedule started and
+ * due at once, i.e. its initial run, as Nango schedules a new variant at once; empty checkpoint; no
+ * options, no frequency of its own: the sync's defaults), so it runs, pauses, resets and keeps its history
+ * independently of the base sync. Records a deleted variant of the same name left behind (its purge
+ * interrupted by a stop or a crash) are deleted first (`storedModels`: the variant's `Model::variant`
+ * names), so a new variant never starts with an old cache.
+ */
+export async function createVariant(
+  ctx: DbContext,
+  opts: { connectionPk: number; name: string; variant: string; now: Date; storedModels: string[] },
+): Promise<CreateVariantResult> {
+  if (opts.variant === BASE_VARIANT) throw new Error('The base variant is created with the connection.');
+  return inTransaction(ctx, async (tx) => {
+    if (!(await lockLiveConnection(tx, opts.connectionPk))) return { kind: 'connection_deleted' };
+    const existing = await getSyncByName(tx, opts);
+    if (existing) return { kind: 'exists', sync: existing };
+    if (opts.storedModels.length > 0) {
+      await recordsDb(tx)
+        .deleteFrom('records')
+        .where('connection_pk', '=', opts.connectionPk)
+        .where('model', 'in', opts.storedModels)
+        .execute();
+    }
+    const at = toIso(opts.now);
+    const row = await syncsDb(tx)
+      .insertInto('syncs')
+      .values({
+        connection_pk: opts.connectionPk,
+        name: opts.name,
+        variant: opts.variant,
+        schedule_status: 'STARTED',
+        options: '{}',
+        next_run_at: at,
+        initial_done: 0,
+        created_at: at,
+        updated_at: at,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { kind: 'created', sync: toSync(row) };
+  });
+}
+
+/**
+ * Deletes a variant's sync row; its runs and their logs go with it (foreign keys `on delete cascade`).
+ * A run of it in progress loses its lease at once: its next page, heartbeat or end finds no row and
+ * writes nothing (see {@link savePage}). Its records are left to {@link purgeVariantRecords} (bounded
+ * transactions: a variant may hold millions). Returns the deleted sync, or undefined when there is none.
+ */
+export async function deleteVariant(
+  ctx: DbContext,
+  opts: { connectionPk: number; name: string; variant: string },
+): Promise<Sync | undefined> {
+  if (opts.variant === BASE_VARIANT) throw new Error('The base variant cannot be deleted.');
+  return inTransaction(ctx, async (tx) => {
+    const sync = await getSyncByName(tx, opts);
+    if (!sync) return undefined;
+    await syncsDb(tx).deleteFrom('syncs').where('id', '=', sync.id).execute();
+    return sync;
+  });
+}
+
+/**
+ * Deletes up to `limit` records of a deleted variant (`storedModels`: its `Model::variant` names), in one
+ * transaction. Returns how many went: 0 once none is left, or when the variant exists again (created anew
+ * meanwhile: {@link createVariant} already cleared what was left, and what is there now is the new
+ * variant's). The caller repeats until 0, like the purge of deleted connections (engine/records-purge.ts).
+ */
+export async function purgeVariantRecords(
+  ctx: DbContext,
+  opts: { connectionPk: number; name: string; variant: string; storedModels: string[]; limit: number },
+): Promise<number> {
+  if (opts.variant === BASE_VARIANT || opts.storedModels.length === 0) return 0;
+  return inTransaction(ctx, async (tx) => {
+    // A deleted connection's records are purged by records-purge.ts; going on here is harmless.
+    await lockLiveConnection(tx, opts.connectionPk);
+    if (await getSyncByName(tx, opts)) return 0;
+    const r = await recordsDb(tx)
+      .deleteFrom('records')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('records')
+          .select('id')
+          .where('connection_pk', '=', opts.connectionPk)
+          .where('model', 'in', opts.storedModels)
+          .limit(Math.max(1, Math.floor(opts.limit))),
+      )
+      .executeTakeFirst();
+    return changes(r);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Scheduling and leases
 
 export interface DueSync {
@@ -461,6 +600,7 @@ export interface DueSync {
   connectionPk: number;
   provider: string;
   name: string;
+  variant: string;
 }
 
 /**
@@ -478,7 +618,7 @@ export async function listDueSyncs(
   let q = syncsDb(ctx)
     .selectFrom('syncs')
     .innerJoin('connections', 'connections.id', 'syncs.connection_pk')
-    .select(['syncs.id', 'syncs.connection_pk', 'connections.provider', 'syncs.name'])
+    .select(['syncs.id', 'syncs.connection_pk', 'connections.provider', 'syncs.name', 'syncs.variant'])
     .where('connections.deleted_at', 'is', null)
     .where('connections.provider', 'in', opts.providers)
     .where((eb) =>
@@ -501,7 +641,13 @@ export async function listDueSyncs(
     );
   if (opts.exclude && opts.exclude.length > 0) q = q.where('syncs.id', 'not in', opts.exclude);
   const rows = await q.orderBy('syncs.next_run_at').orderBy('syncs.id').limit(opts.limit).execute();
-  return rows.map((r) => ({ id: r.id, connectionPk: r.connection_pk, provider: r.provider, name: r.name }));
+  return rows.map((r) => ({
+    id: r.id,
+    connectionPk: r.connection_pk,
+    provider: r.provider,
+    name: r.name,
+    variant: r.variant,
+  }));
 }
 
 export interface Claim {

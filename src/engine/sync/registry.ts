@@ -25,6 +25,21 @@ export function findSyncDef(
   return syncDefsOf(registry, provider).find((d) => d.name === name);
 }
 
+/**
+ * The name a sync variant's records are stored (and read by `GET /records?model=&variant=`) under:
+ * `Model` for the base variant, `Model::variant` for another, as Nango names them (its
+ * `recordModelName`, and the record counts of its sync status). Sync models only ever see plain model
+ * names: the runner maps them when it writes, so provider code knows nothing of variants.
+ */
+export function storedModelName(model: string, variant: string | undefined): string {
+  return variant && variant !== 'base' ? `${model}::${variant}` : model;
+}
+
+/** The stored names of a sync's models for one variant. */
+export function storedModelsOf(def: SyncModelDef | undefined, variant: string): string[] {
+  return (def?.models ?? []).map((m) => storedModelName(m, variant));
+}
+
 /** Makes every model of the registry known to `GET /records` (see models-registry.ts). */
 export function registerModels(registry: SyncRegistry): void {
   for (const defs of Object.values(registry))

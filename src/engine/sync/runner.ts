@@ -13,6 +13,12 @@
  *    the next start resumes it.
  *  - LOST: the lease was taken over (this process stalled past the stale limit): nothing more is written.
  *  - CANCELLED: the connection was deleted meanwhile.
+ *  - DELETED: the sync (a variant) was deleted meanwhile (`cancel`): its row, runs and lease are gone, so
+ *    nothing more is written; calls in flight are abandoned and downloads cancelled at once.
+ *
+ * A variant (`claim.sync.variant` other than `base`) runs the same model with its own options and
+ * checkpoint; its records are stored under `Model::variant` ({@link storedModelName}): the model only
+ * ever names plain models, counts and webhooks use plain names too (with `syncVariant`).
  *
  * Re-running a page is harmless: the records cache detects changes by content.
  *
@@ -54,8 +60,9 @@ import {
 } from '../provider-call.ts';
 import { RefreshError } from '../tokens.ts';
 import { sendSyncWebhooks } from './webhooks.ts';
+import { storedModelName } from './registry.ts';
 
-export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED';
+export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED' | 'DELETED';
 
 export interface RunInput {
   deps: EngineDeps;
@@ -65,6 +72,8 @@ export interface RunInput {
   def: SyncModelDef | undefined;
   /** Aborted when the scheduler closes. */
   stop: AbortSignal;
+  /** Aborted when the sync was deleted (a variant): the run ends at once, writing nothing more. */
+  cancel?: AbortSignal;
   heartbeatMs: number;
   log: Logger;
 }
@@ -129,17 +138,35 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   const ctx = deps.store.ctx;
   const sync = claim.sync;
   const runId = claim.run.id;
-  const log = input.log.child({ syncId: sync.id, sync: sync.name, runId, connectionPk: sync.connectionPk });
+  const log = input.log.child({
+    syncId: sync.id,
+    sync: sync.name,
+    variant: sync.variant,
+    runId,
+    connectionPk: sync.connectionPk,
+  });
+  /** Where this variant's records of `model` are stored (the model itself for the base variant). */
+  const stored = (model: string) => storedModelName(model, sync.variant);
   // What the run says, kept with it (GET /sync/runs/:runId/logs) as well as in Tether's log.
   const runLog = new RunLog(ctx, runId, log, () => nowOf(ctx));
   let apiCalls = claim.run.apiCalls;
   let lost = false;
+  let deleted = false;
+  const lostEnd = (): RunEnd => (deleted ? 'DELETED' : 'LOST');
   const abort = new AbortController();
   /** Downloads handed to the model and not cancelled by it (cancelled when the run ends). */
   const downloads = new Set<ProviderDownload>();
   const onStop = () => abort.abort(new StopRequested());
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
+  // A deleted sync is a lost lease for good: the same path (nothing written), reported as DELETED.
+  const onCancel = () => {
+    deleted = true;
+    lost = true;
+    abort.abort(new LeaseLostError(sync.id));
+  };
+  if (input.cancel?.aborted) onCancel();
+  else input.cancel?.addEventListener('abort', onCancel, { once: true });
 
   const beat = setInterval(() => {
     heartbeat(ctx, sync.id, owner, nowOf(ctx))
@@ -271,7 +298,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
               const tag = sweep && sweep.models.includes(model) ? sweepTag(sweep.id) : undefined;
               const s = await upsertRecords(tx, {
                 connectionPk,
-                model,
+                model: stored(model),
                 records,
                 now,
                 ...(tag !== undefined ? { runId: tag } : {}),
@@ -283,13 +310,13 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
             }
             for (const [model, ids] of Object.entries(page.deletes ?? {})) {
               if (ids.length === 0) continue;
-              of(model).deleted += await markDeleted(tx, { connectionPk, model, ids, now });
+              of(model).deleted += await markDeleted(tx, { connectionPk, model: stored(model), ids, now });
             }
             if (sweep?.complete) {
               for (const model of sweep.models) {
                 of(model).deleted += await markMissingDeleted(tx, {
                   connectionPk,
-                  model,
+                  model: stored(model),
                   runId: sweepTag(sweep.id),
                   now,
                 });
@@ -311,7 +338,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     } catch (err) {
       if (lost || err instanceof LeaseLostError) {
         lost = true;
-        return { end: 'LOST', runId, apiCalls };
+        return { end: lostEnd(), runId, apiCalls };
       }
       if (stop.aborted) {
         await setRunApiCalls(ctx, runId, apiCalls).catch(() => undefined);
@@ -328,7 +355,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
           reason: err.reason,
         });
         await runLog.flush();
-        if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: 'LOST', runId, apiCalls };
+        if (!(await finish('PAUSED', { error, pausedUntil }))) return { end: lostEnd(), runId, apiCalls };
         return { end: 'PAUSED', runId, apiCalls, error };
       }
       if (
@@ -345,7 +372,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       runLog.line('error', `run failed: ${error.message}`, { error });
       await runLog.flush();
       const failedAt = nowOf(ctx);
-      if (!(await finish('ERROR', { error, now: failedAt }))) return { end: 'LOST', runId, apiCalls };
+      if (!(await finish('ERROR', { error, now: failedAt }))) return { end: lostEnd(), runId, apiCalls };
       const run = await getRun(ctx, runId);
       if (run) {
         await sendSyncWebhooks(deps, {
@@ -361,7 +388,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       return { end: 'ERROR', runId, apiCalls, error };
     }
 
-    if (lost) return { end: 'LOST', runId, apiCalls };
+    if (lost) return { end: lostEnd(), runId, apiCalls };
     // Deleted after the last page: no success (nor its webhooks) for a connection that is gone.
     if (!(await getConnectionById(ctx, sync.connectionPk))) {
       await finish('CANCELLED', {
@@ -380,7 +407,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       });
     }
     await runLog.flush();
-    if (!(await finish('SUCCESS'))) return { end: 'LOST', runId, apiCalls };
+    if (!(await finish('SUCCESS'))) return { end: lostEnd(), runId, apiCalls };
     const run = await getRun(ctx, runId);
     if (run) {
       await sendSyncWebhooks(deps, {
@@ -395,6 +422,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   } finally {
     clearInterval(beat);
     stop.removeEventListener('abort', onStop);
+    input.cancel?.removeEventListener('abort', onCancel);
     // A download the model left open must not hold its traffic permit past the run.
     for (const d of downloads) d.cancel();
     downloads.clear();

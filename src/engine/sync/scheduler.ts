@@ -10,6 +10,9 @@
  * connect flow) and, as a safety net, for every live connection that lacks some, at start and every
  * `ensureEveryMs`. A new sync is due at once: the initial run.
  *
+ * Variants (Nango's sync variants, engine/sync/variants.ts) are syncs like any other: scheduled, claimed
+ * and run the same way; `cancelRun()` stops the run of a deleted variant at once.
+ *
  * `close()` stops claiming and stops the runs in progress at once: a call in flight is abandoned, a page
  * being saved is saved. Their runs stay `RUNNING` with their last checkpoint, leases freed, and are resumed
  * by the next start (the abandoned call's page is read again). It waits for them at most `closeTimeoutMs`.
@@ -25,7 +28,14 @@ import type { Connection } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
 import { claimSync, connectionsMissingSyncs, ensureSyncs, listDueSyncs, type Claim } from '../../db/syncs.ts';
 import { executeRun, type RunOutcome } from './runner.ts';
-import { findSyncDef, registerModels, SYNCS_BY_PROVIDER, syncDefsOf, type SyncRegistry } from './registry.ts';
+import {
+  findSyncDef,
+  registerModels,
+  storedModelsOf,
+  SYNCS_BY_PROVIDER,
+  syncDefsOf,
+  type SyncRegistry,
+} from './registry.ts';
 
 export interface SyncSchedulerOptions {
   /** Default: {@link syncsEnabledFromEnv}. */
@@ -47,7 +57,7 @@ export interface SyncSchedulerOptions {
   /** This process's lease owner id (default a random UUID). */
   owner?: string;
   /** Called after every run (tests, metrics). */
-  onRunEnd?: (outcome: RunOutcome & { syncId: number; syncName: string }) => void;
+  onRunEnd?: (outcome: RunOutcome & { syncId: number; syncName: string; variant: string }) => void;
 }
 
 /** `TETHER_SYNCS` on|off (unset: on), for schedulers built without a config. */
@@ -69,6 +79,8 @@ export class SyncScheduler {
   private readonly onRunEnd: SyncSchedulerOptions['onRunEnd'];
   private readonly log: Logger;
   private readonly running = new Map<number, Promise<void>>();
+  /** Per run in progress (by sync id): aborted when its sync is deleted ({@link cancelRun}). */
+  private readonly cancels = new Map<number, AbortController>();
   private readonly stop = new AbortController();
   private timer: ReturnType<typeof setInterval> | undefined;
   private ticking: Promise<void> | undefined;
@@ -151,6 +163,24 @@ export class SyncScheduler {
     if (this.running.size > 0) this.log.warn({ runs: this.running.size }, 'sync runs still busy at close');
   }
 
+  /**
+   * Stops this process's run of a sync that was deleted (a variant) and waits for it to end, at most
+   * `closeTimeoutMs`: calls in flight are abandoned, downloads cancelled, nothing more is written (the
+   * run ends DELETED). The sync's row must be gone already, so that no one claims it again. A run in
+   * another process stops at its next page or heartbeat (its lease is gone with the row).
+   */
+  async cancelRun(syncId: number): Promise<void> {
+    const run = this.running.get(syncId);
+    if (!run) return;
+    this.cancels.get(syncId)?.abort();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.closeTimeoutMs);
+    });
+    await Promise.race([run.catch(() => undefined), timeout]);
+    if (timer) clearTimeout(timer);
+  }
+
   /** Creates the missing syncs of a connection (due at once) and wakes the scheduler. */
   async ensureForConnection(connection: Pick<Connection, 'id' | 'provider'>): Promise<number> {
     const defs = syncDefsOf(this.registry, connection.provider);
@@ -198,7 +228,8 @@ export class SyncScheduler {
         owner: this.owner,
         now: nowOf(ctx),
         staleBefore,
-        models: def?.models ?? [],
+        // A variant's records are its own (`Model::variant`): a reset that empties the cache empties those.
+        models: storedModelsOf(def, d.variant),
       });
       if (claim) this.launch(claim, d.provider);
     }
@@ -212,27 +243,36 @@ export class SyncScheduler {
         'resuming a sync run from its checkpoint',
       );
     }
+    const cancel = new AbortController();
     const p = executeRun({
       deps: this.deps,
       owner: this.owner,
       claim,
       def,
       stop: this.stop.signal,
+      cancel: cancel.signal,
       heartbeatMs: this.heartbeatMs,
       log: this.log,
     })
       .then((outcome) => {
-        this.onRunEnd?.({ ...outcome, syncId: claim.sync.id, syncName: claim.sync.name });
+        this.onRunEnd?.({
+          ...outcome,
+          syncId: claim.sync.id,
+          syncName: claim.sync.name,
+          variant: claim.sync.variant,
+        });
       })
       .catch((err: unknown) => {
         this.log.error({ err, syncId: claim.sync.id }, 'sync run crashed');
       })
       .finally(() => {
         this.running.delete(claim.sync.id);
+        this.cancels.delete(claim.sync.id);
         // A freed slot, or a run requested meanwhile: look again.
         this.wake();
       });
     this.running.set(claim.sync.id, p);
+    this.cancels.set(claim.sync.id, cancel);
   }
 }
 

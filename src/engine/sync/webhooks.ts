@@ -6,6 +6,8 @@
  *    `modifiedAfter` is the run's start: `GET /records?modified_after=<it>` returns what the run changed.
  *  - Failure: `{…, success: false, error: {type, description}, startedAt, failedAt}`, for every model.
  * A run paused by a spent quota or budget is not a failure: no webhook.
+ * A variant's webhooks carry `syncVariant` (`base` for the base sync) and the plain model name, as Nango's:
+ * `GET /records?model=<model>&variant=<syncVariant>` reads what the run changed.
  */
 import type { EngineDeps } from '../deps.ts';
 import type { Connection } from '../../db/connections.ts';

@@ -38,6 +38,8 @@ import { getSyncStatus } from './sync/getStatus.ts';
 import { putUpdateConnectionFrequency } from './sync/putUpdateConnectionFrequency.ts';
 import { getSyncRuns } from './sync/getRuns.ts';
 import { getSyncRunLogs } from './sync/getRunLogs.ts';
+import { postSyncVariant } from './sync/postVariant.ts';
+import { deleteSyncVariantRoute } from './sync/deleteVariant.ts';
 import { postRotateWebhookSigningKey } from './environment/postRotateWebhookSigningKey.ts';
 import { getEnvironmentVariables } from './environment/getEnvironmentVariables.ts';
 
@@ -83,6 +85,8 @@ export const routes: RouteDef[] = [
   putUpdateConnectionFrequency,
   getSyncRuns,
   getSyncRunLogs,
+  postSyncVariant,
+  deleteSyncVariantRoute,
   allProxy,
   putSyncOptions,
   postRotateWebhookSigningKey,

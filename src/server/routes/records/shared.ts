@@ -7,6 +7,7 @@ import type { RouteContext } from '../../router.ts';
 import { connectionIdSchema, providerConfigKeySchema } from '../connections/schemas.ts';
 import { hasRecordsOfModel } from '../../../db/records.ts';
 import { isKnownModel, knownModels } from '../../../engine/models-registry.ts';
+import { storedModelName } from '../../../engine/sync/registry.ts';
 
 /** Nango's model and variant names. */
 export const modelSchema = z
@@ -60,9 +61,12 @@ export async function connectionFromHeaders(ctx: RouteContext): Promise<number> 
   return row.id;
 }
 
-/** `Model` or `Model::variant` (`base` is no variant), as Nango names the stored model. */
+/**
+ * `Model` or `Model::variant` (`base` is no variant), as Nango names the stored model: the same mapping
+ * the sync runner writes with (engine/sync/registry.ts).
+ */
 export function storedModel(model: string, variant: string | undefined): string {
-  return variant && variant !== 'base' ? `${model}::${variant}` : model;
+  return storedModelName(model, variant);
 }
 
 /**

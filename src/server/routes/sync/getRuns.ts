@@ -18,8 +18,9 @@ const querySchema = z
 
 /**
  * `GET /sync/runs?provider_config_key=…&connection_id=…[&syncs=a,b][&limit=20][&cursor=…]` (Tether's, not
- * Nango's) → `{runs: [...], next_cursor}`: the run history of the connection's syncs, newest first:
- * `id, sync, type (INITIAL|INCREMENTAL), reason (schedule|trigger|reset|reset_clear), status
+ * Nango's) → `{runs: [...], next_cursor}`: the run history of the connection's syncs (every variant, or
+ * those of `syncs`: `name`, `name::variant`), newest first:
+ * `id, sync, variant, type (INITIAL|INCREMENTAL), reason (schedule|trigger|reset|reset_clear), status
  * (RUNNING|SUCCESS|ERROR|PAUSED|CANCELLED), started_at, ended_at, added, updated, deleted, unchanged,
  * results {model: {added, updated, deleted}}, api_calls, pages, resumes (crash or restart recoveries),
  * error {type, message}, paused_until`. The last 100 runs of each sync are kept.
@@ -40,7 +41,7 @@ export const getSyncRuns: RouteDef = {
       connectionId: q.connection_id,
       selectors: normalizeSelectors(names),
     });
-    const nameOf = new Map(targets.syncs.map((s) => [s.id, s.name]));
+    const syncOf = new Map(targets.syncs.map((s) => [s.id, s]));
     const limit = q.limit ?? 20;
     const runs = await listRuns(ctx.deps.store.ctx, {
       syncIds: targets.syncs.map((s) => s.id),
@@ -53,7 +54,8 @@ export const getSyncRuns: RouteDef = {
       body: {
         runs: runs.map((r) => ({
           id: r.id,
-          sync: nameOf.get(r.syncId) ?? null,
+          sync: syncOf.get(r.syncId)?.name ?? null,
+          variant: syncOf.get(r.syncId)?.variant ?? null,
           type: r.type,
           reason: r.reason,
           status: r.status,

@@ -6,7 +6,7 @@ import { nowOf } from '../../../db/context.ts';
 import { countRecords } from '../../../db/records.ts';
 import { getRunsByIds, type ModelCounts, type SyncRun, type SyncWithConnection } from '../../../db/syncs.ts';
 import { formatFrequency } from '../../../engine/sync/frequency.ts';
-import type { SyncModelDef } from '../../../engine/sync/registry.ts';
+import { storedModelName, type SyncModelDef } from '../../../engine/sync/registry.ts';
 import type { DbContext } from '../../../db/context.ts';
 import { connectionIdSchema, providerConfigKeySchema } from '../connections/schemas.ts';
 import { defOf, normalizeSelectors, resolveTargets } from './shared.ts';
@@ -55,8 +55,13 @@ export async function syncStatusEntry(
     }
   }
   const recordCount: Record<string, number> = {};
-  for (const m of models)
-    recordCount[m] = await countRecords(store, { connectionPk: s.connectionPk, model: m });
+  // Keyed by the plain model name, counted where the variant stores it (`Model::variant`), as Nango.
+  for (const m of models) {
+    recordCount[m] = await countRecords(store, {
+      connectionPk: s.connectionPk,
+      model: storedModelName(m, s.variant),
+    });
+  }
   return {
     id: String(s.id),
     connection_id: s.connectionId,
@@ -78,7 +83,7 @@ export async function syncStatusEntry(
 
 /**
  * `GET /sync/status?syncs=*|a,b,name::variant&provider_config_key=…&connection_id=…` → `{syncs: [...]}`:
- * per connection and sync: `id, connection_id, type, finishedAt, nextScheduledSyncAt, name, variant,
+ * per connection and sync (and variant: `*` lists every variant, `name::variant` selects one): `id, connection_id, type, finishedAt, nextScheduledSyncAt, name, variant,
  * status (RUNNING|SUCCESS|ERROR|PAUSED|STOPPED), frequency, latestResult {model: {added, updated, deleted}},
  * latestExecutionStatus, recordCount {model: n}, checkpoint`, plus Tether's `pausedUntil` (a spent quota or
  * budget: the run resumes then) and `lastError`. `finishedAt` / `latestExecutionStatus` are null before the

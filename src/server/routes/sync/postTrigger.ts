@@ -10,6 +10,7 @@ import {
   providerConfigKeySchema,
   requireEmptyQuery,
 } from '../connections/schemas.ts';
+import { storedModelsOf } from '../../../engine/sync/registry.ts';
 import { defOf, normalizeSelectors, resolveTargets, syncSelectorSchema } from './shared.ts';
 
 const bodySchema = z
@@ -36,7 +37,7 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
 /**
  * `POST /sync/trigger` `{syncs, provider_config_key?, connection_id?, opts?: {reset?, emptyCache?}}` (or the
  * deprecated `sync_mode` / `full_resync`) → `{success: true}`: one extra run of each named sync (all when
- * `syncs` is empty) of the connection (all of the integration's when absent), as soon as possible, even if
+ * `syncs` is empty, every variant included; `{name, variant}` names a variant) of the connection (all of the integration's when absent), as soon as possible, even if
  * its schedule is paused. `reset` (`full_refresh`, `full_resync`) runs from an empty checkpoint (an
  * INITIAL run: everything is read again, unchanged records stay as they are); `emptyCache`
  * (`full_refresh_and_clear_cache`) also deletes the records first (it implies `reset`: an emptied cache
@@ -91,7 +92,14 @@ export const postTrigger: RouteDef = {
     });
     const store = ctx.deps.store.ctx;
     for (const s of targets.syncs) {
-      await requestRun(store, s.id, mode, nowOf(store), defOf(targets.defs, s.name)?.models ?? []);
+      // `emptyCache` empties this variant's records only (`Model::variant`).
+      await requestRun(
+        store,
+        s.id,
+        mode,
+        nowOf(store),
+        storedModelsOf(defOf(targets.defs, s.name), s.variant),
+      );
     }
     ctx.deps.syncs?.wake();
     return { body: { success: true } };

@@ -25,8 +25,10 @@ const bodySchema = z
   .strict();
 
 /**
- * `PUT /sync/options` `{sync_name, provider_config_key, connection_id, options}` → `{options}`: the
- * connection's options for one sync (Tether's own route; Nango has none). E.g. the `activities` sync's
+ * `PUT /sync/options` `{sync_name, sync_variant?, provider_config_key, connection_id, options}` → `{options}`:
+ * the connection's options for one sync, or for one variant of it with `sync_variant` (each variant has
+ * its own: two variants of `activities` may read different activity types) (Tether's own route; Nango has
+ * none). E.g. the `activities` sync's
  * `{"activityTypeIds": [1, 12, 13]}` chooses the activity types it reads; see the model table in
  * src/marketo/models/README.md. The next run uses them. Errors: 400 `unknown_connection`,
  * `unknown_sync`, `invalid_body` (not an object, or larger than 16 KiB).

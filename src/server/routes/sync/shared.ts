@@ -49,9 +49,15 @@ export function registryOf(ctx: RouteContext): SyncRegistry {
 }
 
 export function unknownSync(name: string, variant: string, defs: readonly SyncModelDef[]): ApiError {
+  if (variant !== 'base' && defs.some((d) => d.name === name)) {
+    return new ApiError(
+      400,
+      'unknown_sync',
+      `Sync "${name}" has no variant "${variant}" here (create it with POST /sync/${name}/variant/${variant}).`,
+    );
+  }
   const known = defs.map((d) => d.name).join(', ') || '(none)';
-  const what = variant === 'base' ? `"${name}"` : `"${name}" with variant "${variant}" (only "base" exists)`;
-  return new ApiError(400, 'unknown_sync', `Unknown sync ${what}. Syncs of this integration: ${known}.`);
+  return new ApiError(400, 'unknown_sync', `Unknown sync "${name}". Syncs of this integration: ${known}.`);
 }
 
 export interface Targets {
@@ -62,9 +68,11 @@ export interface Targets {
 }
 
 /**
- * The syncs a sync route acts on: those named (all when `selectors` is empty) of one connection, or of
- * every live connection of the integration. Errors: 400 `unknown_provider_config`, 400
- * `unknown_connection` (or the given `connectionError`), 400 `unknown_sync`. Syncs missing in the
+ * The syncs a sync route acts on: those named (all when `selectors` is empty, every variant included, as
+ * Nango lists a connection's syncs) of one connection, or of every live connection of the integration.
+ * A selector names a variant (`{name, variant}`, `name::variant`); `base` is the default. Errors: 400
+ * `unknown_provider_config`, 400 `unknown_connection` (or the given `connectionError`), 400 `unknown_sync`
+ * (an unknown name, or a variant that none of the selected connections has). Syncs missing in the
  * database (a connection made before syncs existed) are created first.
  */
 export async function resolveTargets(
@@ -88,8 +96,7 @@ export async function resolveTargets(
   }
   const defs = syncDefsOf(registryOf(ctx), integration.provider);
   for (const s of input.selectors) {
-    if (s.variant !== 'base' || !defs.some((d) => d.name === s.name))
-      throw unknownSync(s.name, s.variant, defs);
+    if (!defs.some((d) => d.name === s.name)) throw unknownSync(s.name, s.variant, defs);
   }
   let connectionPk: number | undefined;
   if (input.connectionId !== undefined) {
@@ -110,7 +117,7 @@ export async function resolveTargets(
     const all = await listConnections(store, env.id, { integrationIds: [input.providerConfigKey] });
     for (const c of all) await ensureSyncsForConnection(ctx.deps, c);
   }
-  const names = new Set(input.selectors.map((s) => s.name));
+  const wanted = new Set(input.selectors.map((s) => selectorKey(s.name, s.variant)));
   const syncs = (
     await listSyncs(store, {
       environmentId: env.id,
@@ -119,9 +126,20 @@ export async function resolveTargets(
     })
   ).filter(
     (s) =>
-      s.variant === 'base' && defs.some((d) => d.name === s.name) && (names.size === 0 || names.has(s.name)),
+      defs.some((d) => d.name === s.name) &&
+      (wanted.size === 0 || wanted.has(selectorKey(s.name, s.variant))),
   );
+  // A base sync always exists (created above); a variant must exist on some selected connection.
+  for (const s of input.selectors) {
+    if (s.variant !== 'base' && !syncs.some((x) => x.name === s.name && x.variant === s.variant)) {
+      throw unknownSync(s.name, s.variant, defs);
+    }
+  }
   return { integration, defs, syncs };
+}
+
+function selectorKey(name: string, variant: string): string {
+  return `${name}::${variant}`;
 }
 
 export function defOf(defs: readonly SyncModelDef[], name: string): SyncModelDef | undefined {

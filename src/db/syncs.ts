@@ -238,6 +238,21 @@ function changes(r: { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undef
 // ---------------------------------------------------------------------------------------------------
 // Syncs
 
+/** A new sync (base or variant): started, due at `at` (its initial run), no options of its own. */
+function newSyncRow(connectionPk: number, name: string, variant: string, at: string) {
+  return {
+    connection_pk: connectionPk,
+    name,
+    variant,
+    schedule_status: 'STARTED' as const,
+    options: '{}',
+    next_run_at: at,
+    initial_done: 0 as const,
+    created_at: at,
+    updated_at: at,
+  };
+}
+
 /**
  * Creates the missing syncs of a connection (existing ones are left as they are), due at once: the
  * initial run. Returns how many were created.
@@ -262,19 +277,7 @@ export async function ensureSyncs(
   const at = toIso(now);
   await db
     .insertInto('syncs')
-    .values(
-      missing.map((name) => ({
-        connection_pk: connectionPk,
-        name,
-        variant: 'base',
-        schedule_status: 'STARTED',
-        options: '{}',
-        next_run_at: at,
-        initial_done: 0,
-        created_at: at,
-        updated_at: at,
-      })),
-    )
+    .values(missing.map((name) => newSyncRow(connectionPk, name, 'base', at)))
     .onConflict((oc) => oc.columns(['connection_pk', 'name', 'variant']).doNothing())
     .execute();
   return missing.length;
@@ -526,17 +529,7 @@ export async function createVariant(
     const at = toIso(opts.now);
     const row = await syncsDb(tx)
       .insertInto('syncs')
-      .values({
-        connection_pk: opts.connectionPk,
-        name: opts.name,
-        variant: opts.variant,
-        schedule_status: 'STARTED',
-        options: '{}',
-        next_run_at: at,
-        initial_done: 0,
-        created_at: at,
-        updated_at: at,
-      })
+      .values(newSyncRow(opts.connectionPk, opts.name, opts.variant, at))
       .returningAll()
       .executeTakeFirstOrThrow();
     return { kind: 'created', sync: toSync(row) };

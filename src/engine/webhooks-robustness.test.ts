@@ -10,9 +10,7 @@ import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboundClient } from './outbound.ts';
 import { rmSync } from 'node:fs';
-import pino from 'pino';
-import { loadConfig } from '../config.ts';
-import { startTether, type RunningTether } from '../server/start.ts';
+import type { RunningTether } from '../server/start.ts';
 import { startTestTether } from '../server/testing.ts';
 import { WebhookSender, type WebhookResult } from './webhooks.ts';
 import {
@@ -21,6 +19,7 @@ import {
   connectNew,
   getConn,
   startReceiver,
+  startSecondTether,
   startTetherWithReceiver,
 } from '../server/routes/connections/test-helpers.ts';
 
@@ -207,18 +206,7 @@ describe('deliveries outlive a restart (the outbox)', () => {
     // Stops within the drain's grace, the delivery not made.
     await t.tether.close();
     expect(r.hits).toHaveLength(1);
-    restarted.tether = await startTether(
-      loadConfig({
-        TETHER_PORT: '0',
-        TETHER_DATA_DIR: t.dataDir,
-        TETHER_SANDBOX: 'off',
-        TETHER_LOG_LEVEL: 'silent',
-        TETHER_SYNCS: 'off',
-        TETHER_ALLOWED_HOSTS: `${new URL(t.sandbox.endpoint).host},${r.host}`,
-        ...(t.databaseUrl ? { TETHER_DATABASE_URL: t.databaseUrl } : {}),
-      }),
-      { logger: pino({ level: 'silent' }) },
-    );
+    restarted.tether = await startSecondTether(t, [r.host]);
     await r.until(2);
     expect(r.hits[1]!.body).toBe('{"n":1}');
     expect(r.hits[1]!.headers['x-nango-hmac-sha256']).toBe(

@@ -224,10 +224,10 @@ export const AUTH_CODES = [
 ];
 
 /**
- * A second Tether on `t`'s data directory and database (a restart: close `t.tether` first), calling `t`'s sandbox,
- * background syncs off (they would spend calls of their own), silent.
+ * A second Tether on `t`'s data directory and database (a restart: close `t.tether` first), calling `t`'s sandbox
+ * (and `extraHosts`, e.g. a webhook receiver), background syncs off (they would spend calls of their own), silent.
  */
-export function startSecondTether(t: TestTether): Promise<RunningTether> {
+export function startSecondTether(t: TestTether, extraHosts: string[] = []): Promise<RunningTether> {
   return startTether(
     loadConfig({
       TETHER_PORT: '0',
@@ -235,7 +235,7 @@ export function startSecondTether(t: TestTether): Promise<RunningTether> {
       TETHER_SANDBOX: 'off',
       TETHER_LOG_LEVEL: 'silent',
       TETHER_SYNCS: 'off',
-      TETHER_ALLOWED_HOSTS: new URL(t.sandbox.endpoint).host,
+      TETHER_ALLOWED_HOSTS: [new URL(t.sandbox.endpoint).host, ...extraHosts].join(','),
       ...(t.databaseUrl ? { TETHER_DATABASE_URL: t.databaseUrl } : {}),
     }),
     { logger: pino({ level: 'silent' }) },

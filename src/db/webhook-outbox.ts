@@ -142,6 +142,16 @@ export async function rescheduleWebhook(
     .execute();
 }
 
+/** Puts a claimed delivery back, due at `next`, its attempts untouched (its receiver is failing). */
+export async function deferWebhook(ctx: DbContext, id: number, next: Date, now: Date): Promise<void> {
+  await outboxDb(ctx)
+    .updateTable('webhook_outbox')
+    .set({ next_attempt_at: next.toISOString(), claimed_until: null, updated_at: now.toISOString() })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
 /** Deliveries still to make or given up, for tests and operators. */
 export async function listWebhookOutbox(ctx: DbContext): Promise<Selectable<WebhookOutboxTable>[]> {
   return outboxDb(ctx).selectFrom('webhook_outbox').selectAll().orderBy('id').execute();

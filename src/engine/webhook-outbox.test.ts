@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listWebhookOutbox } from '../db/webhook-outbox.ts';
+import { enqueueWebhook, listWebhookOutbox } from '../db/webhook-outbox.ts';
 import { openTestDb, type TestDb } from '../db/testing.ts';
 import { OutboundClient } from './outbound.ts';
 import { WebhookSender, type WebhookOutboxOptions, type WebhookResult } from './webhooks.ts';
@@ -172,6 +172,43 @@ describe('webhook outbox', () => {
     await sleep(200);
     expect(r.hits).toHaveLength(2);
     expectSigned(r.hits[1]!, '{"n":2}');
+  });
+
+  it('a failing receiver does not hold back the others; its other deliveries wait with it, no attempt counted', async () => {
+    const t = await db();
+    const failingAt: number[] = [];
+    const slow500 = await receiver((_n, res) => {
+      setTimeout(() => {
+        failingAt.push(Date.now());
+        res.statusCode = 500;
+        res.end();
+      }, 300);
+    });
+    const fine = await receiver(ok200);
+    // Deliveries an earlier process left, all due: three to the failing receiver, then one elsewhere.
+    const past = new Date(Date.now() - 1_000);
+    const queue = (url: string, n: number) =>
+      enqueueWebhook(t.ctx, { url, body: `{"n":${n}}`, headers: {}, now: past, claimedUntil: past });
+    const a = [await queue(slow500.url, 1), await queue(slow500.url, 2), await queue(slow500.url, 3)];
+    await queue(fine.url, 4);
+    sender(t, `${slow500.host},${fine.host}`, { laterMs: () => 3_600_000 });
+    await until('the other receiver served', () => fine.hits.length === 1);
+    // Not behind the slow failing one.
+    expect(failingAt).toHaveLength(0);
+    await until('the failing attempt settled', async () =>
+      (await listWebhookOutbox(t.ctx)).some((r) => r.attempts === 1),
+    );
+    await sleep(400);
+    expect(slow500.hits.map((h) => h.body)).toEqual(['{"n":1}']);
+    const rows = await listWebhookOutbox(t.ctx);
+    const row = (id: number) => rows.find((r) => r.id === id)!;
+    expect(rows.map((r) => r.id).sort()).toEqual([...a].sort());
+    expect(row(a[0]!)).toMatchObject({ attempts: 1, last_status: 500, status: 'pending' });
+    for (const id of a.slice(1)) {
+      expect(row(id)).toMatchObject({ attempts: 0, status: 'pending', claimed_until: null });
+      expect(row(id).next_attempt_at).toBe(row(a[0]!).next_attempt_at);
+    }
+    expect(Date.parse(row(a[0]!).next_attempt_at)).toBeGreaterThan(Date.now() + 3_000_000);
   });
 
   it('a 4xx answer is final: kept as failed, not attempted again, dropped after a week', async () => {

@@ -3,10 +3,12 @@ import os from 'node:os';
 import type { DbContext } from '../db/context.ts';
 import {
   claimDueWebhooks,
+  deferWebhook,
   enqueueWebhook,
   pruneFailedWebhooks,
   removeWebhook,
   rescheduleWebhook,
+  type OutboxDelivery,
 } from '../db/webhook-outbox.ts';
 import { abortableSleep, OutboundClient, readResponseBody, type OutboundError } from './outbound.ts';
 
@@ -195,7 +197,12 @@ export class WebhookSender {
     if (id !== undefined) await this.settle(id, r);
   }
 
-  /** Attempts the deliveries that are due (earlier processes' and retries'), one at a time each. */
+  /**
+   * Attempts the deliveries that are due (earlier processes' and retries'), once each. Receivers are
+   * attempted side by side, each one's deliveries in order, so one receiver that hangs (20 s per try)
+   * does not hold back the others; once a receiver fails in a round, its other deliveries are not tried
+   * in that round but wait as long as the one that failed (no attempt counted).
+   */
   private poll(): void {
     const outbox = this.opts.outbox;
     if (!outbox || this.polling || this.closed) return;
@@ -213,11 +220,9 @@ export class WebhookSender {
           new Date(now.getTime() + (outbox.leaseMs ?? 120_000)),
           20,
         );
-        for (const row of due) {
-          if (this.closed) break;
-          const r = await this.attempt(row, 0, row.attempts);
-          await this.settle(row.id, r);
-        }
+        const byUrl = new Map<string, OutboxDelivery[]>();
+        for (const row of due) byUrl.set(row.url, [...(byUrl.get(row.url) ?? []), row]);
+        await Promise.all([...byUrl.values()].map((rows) => this.deliverInOrder(rows)));
       } catch (err) {
         this.failed(err, 'poll');
       } finally {
@@ -227,12 +232,36 @@ export class WebhookSender {
     this.track(round);
   }
 
-  /** Records the outcome of a round in the outbox: removed, given up, or due again later. */
-  private async settle(id: number, r: Outcome): Promise<void> {
+  /** One receiver's due deliveries, in order, until one is not taken. */
+  private async deliverInOrder(rows: OutboxDelivery[]): Promise<void> {
+    const outbox = this.opts.outbox!;
+    for (let i = 0; i < rows.length; i++) {
+      if (this.closed) return;
+      const row = rows[i]!;
+      const next = await this.settle(row.id, await this.attempt(row, 0, row.attempts));
+      if (next === undefined || next === null) continue;
+      // Failing (or cut short): the others wait with it, their attempts untouched.
+      try {
+        for (const rest of rows.slice(i + 1)) await deferWebhook(outbox.ctx, rest.id, next, this.now());
+      } catch (err) {
+        this.failed(err, 'defer');
+      }
+      return;
+    }
+  }
+
+  /**
+   * Records the outcome of a round in the outbox: removed (undefined), given up (null), or due again at
+   * the date returned.
+   */
+  private async settle(id: number, r: Outcome): Promise<Date | null | undefined> {
     const outbox = this.opts.outbox!;
     const now = this.now();
     try {
-      if (r.end === 'ok') return await removeWebhook(outbox.ctx, id);
+      if (r.end === 'ok') {
+        await removeWebhook(outbox.ctx, id);
+        return undefined;
+      }
       const max = outbox.maxAttempts ?? 12;
       let next: Date | null;
       if (r.end === 'final' || r.attempts >= max) next = null;
@@ -250,8 +279,10 @@ export class WebhookSender {
         next,
         now,
       });
+      return next;
     } catch (err) {
       this.failed(err, 'settle');
+      return undefined;
     }
   }
 

@@ -42,6 +42,7 @@ import { postSyncVariant } from './sync/postVariant.ts';
 import { deleteSyncVariantRoute } from './sync/deleteVariant.ts';
 import { postRotateWebhookSigningKey } from './environment/postRotateWebhookSigningKey.ts';
 import { getEnvironmentVariables } from './environment/getEnvironmentVariables.ts';
+import { getScriptsConfig } from './scripts/getScriptsConfig.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -91,4 +92,5 @@ export const routes: RouteDef[] = [
   putSyncOptions,
   postRotateWebhookSigningKey,
   getEnvironmentVariables,
+  getScriptsConfig,
 ];

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { listIntegrations } from '../../../db/integrations.ts';
+import { formatFrequency } from '../../../engine/sync/frequency.ts';
+import { syncDefsOf, type SyncModelDef } from '../../../engine/sync/registry.ts';
+import type { RouteDef } from '../../router.ts';
+import { parseWith } from '../../validate.ts';
+import { registryOf } from '../sync/shared.ts';
+
+const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nango') }).strict();
+
+/**
+ * A sync as Nango's `NangoSyncConfig` describes a deployed script (`@nangohq/types`). Tether's syncs are
+ * built in: no version, no deployment date, `pre_built`. Their models' fields come from each Marketo
+ * instance's describe at run time, so no field list or JSON schema is given; records are read through
+ * `GET /records?model=…` (the endpoint each model lists).
+ */
+function syncConfig(def: SyncModelDef) {
+  return {
+    name: def.name,
+    type: 'sync',
+    runs: formatFrequency(def.defaultFrequencySeconds),
+    auto_start: true,
+    description: def.description,
+    scopes: [],
+    track_deletes: def.mode === 'full',
+    returns: def.models,
+    models: def.models.map((name) => ({ name, fields: [] })),
+    endpoints: def.models.map((model) => ({ method: 'GET', path: '/records', group: model })),
+    is_public: false,
+    pre_built: true,
+    version: null,
+    last_deployed: null,
+    sync_type: def.mode,
+    webhookSubscriptions: [],
+    enabled: true,
+    json_schema: null,
+    sdk_version: null,
+    features: [],
+  };
+}
+
+/**
+ * `GET /scripts/config?format=nango|openai` (Nango's `getScriptsConfig`): per integration of the
+ * environment, the syncs its connections get (`StandardNangoConfig[]`: `{providerConfigKey, provider,
+ * syncs, actions, on-events}`); with `format=openai`, `{data: [{name, description, parameters}]}`, one
+ * function per sync, without parameters (as Nango answers for syncs). Tether has no actions yet.
+ */
+export const getScriptsConfig: RouteDef = {
+  method: 'GET',
+  path: '/scripts/config',
+  auth: 'secret',
+  handler: async (ctx) => {
+    const { format } = parseWith(querySchema, ctx.query, 'invalid_query_params');
+    const registry = registryOf(ctx);
+    const integrations = await listIntegrations(ctx.deps.store.ctx, ctx.auth.environment.id);
+    const configs = integrations
+      .map((i) => ({ integration: i, defs: syncDefsOf(registry, i.provider) }))
+      .filter(({ defs }) => defs.length > 0)
+      .map(({ integration, defs }) => ({
+        providerConfigKey: integration.uniqueKey,
+        provider: integration.provider,
+        syncs: defs.map(syncConfig),
+        actions: [],
+        'on-events': [],
+      }));
+    if (format === 'nango') return { body: configs };
+    const functions = configs.flatMap((c) =>
+      c.syncs.map((s) => ({
+        name: s.name,
+        description: s.description,
+        parameters: { type: 'object', properties: {}, required: [] },
+      })),
+    );
+    return { body: { data: functions } };
+  },
+};

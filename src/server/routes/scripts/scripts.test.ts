@@ -1,0 +1,69 @@
+/**
+ * `GET /scripts/config` (Nango's `getScriptsConfig`): the syncs each integration's connections get, in
+ * Nango's `StandardNangoConfig` shape and in its OpenAI function format. A real Tether, @nangohq/node.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Nango } from '@nangohq/node';
+import { MARKETO_SYNCS } from '../../../marketo/models/index.ts';
+import { startTestTether, type TestTether } from '../../testing.ts';
+
+type Json = Record<string, unknown>;
+
+describe('GET /scripts/config', () => {
+  let t: TestTether;
+  beforeAll(async () => {
+    t = await startTestTether();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('lists the syncs of each integration as Nango describes deployed scripts', async () => {
+    const res = await t.api('/scripts/config');
+    expect(res.status).toBe(200);
+    const configs = (await res.json()) as Json[];
+    expect(configs).toHaveLength(1);
+    const [marketo] = configs;
+    expect(marketo).toMatchObject({ providerConfigKey: 'marketo', provider: 'marketo', actions: [] });
+    const syncs = marketo!.syncs as Json[];
+    expect(syncs.map((s) => s.name)).toEqual(MARKETO_SYNCS.map((d) => d.name));
+    for (const def of MARKETO_SYNCS) {
+      const s = syncs.find((x) => x.name === def.name)!;
+      expect(s).toMatchObject({
+        type: 'sync',
+        auto_start: true,
+        description: def.description,
+        returns: def.models,
+        sync_type: def.mode,
+        track_deletes: def.mode === 'full',
+        pre_built: true,
+      });
+      expect(s.runs).toMatch(/^every \d+[smhd]$/);
+      expect((s.models as Json[]).map((m) => m.name)).toEqual(def.models);
+    }
+    // The same through the SDK.
+    const nango = new Nango({ secretKey: t.tether.secretKey, host: t.url });
+    expect(await nango.getScriptsConfig()).toEqual(configs);
+  });
+
+  it('format=openai: one function per sync, without parameters', async () => {
+    const res = await t.api('/scripts/config?format=openai');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: Json[] };
+    expect(body.data.map((f) => f.name)).toEqual(MARKETO_SYNCS.map((d) => d.name));
+    expect(body.data[0]).toEqual({
+      name: MARKETO_SYNCS[0]!.name,
+      description: MARKETO_SYNCS[0]!.description,
+      parameters: { type: 'object', properties: {}, required: [] },
+    });
+  });
+
+  it('refuses a bad format or an unknown parameter, and needs the secret key', async () => {
+    for (const q of ['?format=xml', '?other=1']) {
+      const res = await t.api(`/scripts/config${q}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_query_params');
+    }
+    expect((await fetch(`${t.url}/scripts/config`)).status).toBe(401);
+  });
+});

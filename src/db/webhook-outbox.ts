@@ -152,6 +152,19 @@ export async function deferWebhook(ctx: DbContext, id: number, next: Date, now: 
     .execute();
 }
 
+/** The signature headers a delivery holds now (a key rotation may have replaced them). */
+export async function webhookHeaders(
+  ctx: DbContext,
+  id: number,
+): Promise<Record<string, string> | undefined> {
+  const row = await outboxDb(ctx)
+    .selectFrom('webhook_outbox')
+    .select('headers')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row ? (JSON.parse(row.headers) as Record<string, string>) : undefined;
+}
+
 /** Deliveries still to make or given up, for tests and operators. */
 export async function listWebhookOutbox(ctx: DbContext): Promise<Selectable<WebhookOutboxTable>[]> {
   return outboxDb(ctx).selectFrom('webhook_outbox').selectAll().orderBy('id').execute();

@@ -8,10 +8,10 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { enqueueWebhook, listWebhookOutbox } from '../db/webhook-outbox.ts';
+import { enqueueWebhook, listWebhookOutbox, resignPendingWebhooks } from '../db/webhook-outbox.ts';
 import { openTestDb, type TestDb } from '../db/testing.ts';
 import { OutboundClient } from './outbound.ts';
-import { WebhookSender, type WebhookOutboxOptions, type WebhookResult } from './webhooks.ts';
+import { signatures, WebhookSender, type WebhookOutboxOptions, type WebhookResult } from './webhooks.ts';
 
 interface Hit {
   body: string;
@@ -74,14 +74,18 @@ async function db(): Promise<TestDb> {
 function sender(
   t: TestDb,
   host: string,
-  over: Partial<Omit<WebhookOutboxOptions, 'ctx'>> & { drainGraceMs?: number; timeoutMs?: number } = {},
+  over: Partial<Omit<WebhookOutboxOptions, 'ctx'>> & {
+    drainGraceMs?: number;
+    timeoutMs?: number;
+    backoffMs?: number;
+  } = {},
 ) {
-  const { drainGraceMs, timeoutMs, ...outbox } = over;
+  const { drainGraceMs, timeoutMs, backoffMs, ...outbox } = over;
   const results: WebhookResult[] = [];
   const client = new OutboundClient({ allowedHosts: host, allowedSuffixes: [''] });
   const s = new WebhookSender({
     client,
-    backoffMs: () => 10,
+    backoffMs: () => backoffMs ?? 10,
     ...(drainGraceMs ? { drainGraceMs } : {}),
     ...(timeoutMs ? { timeoutMs } : {}),
     onResult: (r) => results.push(r),
@@ -209,6 +213,22 @@ describe('webhook outbox', () => {
       expect(row(id).next_attempt_at).toBe(row(a[0]!).next_attempt_at);
     }
     expect(Date.parse(row(a[0]!).next_attempt_at)).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+
+  it('a retry of the first round is signed as the outbox row is now (a key rotation in between)', async () => {
+    const t = await db();
+    const r = await receiver((n, res) => (n === 0 ? fail500(n, res) : ok200(n, res)));
+    const { s, results } = sender(t, r.host, { backoffMs: 400 });
+    s.send({ url: r.url, signingKey: KEY, payload: { n: 5 }, environmentId: t.environmentId });
+    await until('the first attempt', () => r.hits.length === 1);
+    expectSigned(r.hits[0]!, '{"n":5}');
+    // The environment's key is rotated while the retry waits its back-off.
+    const next = 'rotated-key-91c2';
+    expect(await resignPendingWebhooks(t.ctx, t.environmentId, (b) => signatures(next, b))).toBe(1);
+    await until('the retry', () => results.some((x) => x.ok));
+    expect(r.hits[1]!.headers['x-nango-hmac-sha256']).toBe(
+      createHmac('sha256', next).update('{"n":5}').digest('hex'),
+    );
   });
 
   it('a 4xx answer is final: kept as failed, not attempted again, dropped after a week', async () => {

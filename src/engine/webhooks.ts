@@ -8,6 +8,7 @@ import {
   pruneFailedWebhooks,
   removeWebhook,
   rescheduleWebhook,
+  webhookHeaders,
   type OutboxDelivery,
 } from '../db/webhook-outbox.ts';
 import { abortableSleep, OutboundClient, readResponseBody, type OutboundError } from './outbound.ts';
@@ -193,7 +194,7 @@ export class WebhookSender {
         this.failed(err, 'queue');
       }
     }
-    const r = await this.attempt(d, this.opts.retries ?? 2, 0);
+    const r = await this.attempt(d, this.opts.retries ?? 2, 0, id);
     if (id !== undefined) await this.settle(id, r);
   }
 
@@ -286,9 +287,19 @@ export class WebhookSender {
     }
   }
 
+  /** The signature headers an outbox row holds now ({} when it cannot be read: the ones in hand stay). */
+  private async storedHeaders(id: number): Promise<Record<string, string>> {
+    try {
+      return (await webhookHeaders(this.opts.outbox!.ctx, id)) ?? {};
+    } catch (err) {
+      this.failed(err, 'read');
+      return {};
+    }
+  }
+
   /** Up to 1 + `retries` attempts (3 s, 6 s apart); `before` = attempts made in earlier rounds. */
-  private async attempt(d: Prepared, retries: number, before: number): Promise<Outcome> {
-    const headers = {
+  private async attempt(d: Prepared, retries: number, before: number, outboxId?: number): Promise<Outcome> {
+    let headers: Record<string, string> = {
       'Content-Type': 'application/json',
       'User-Agent': this.userAgent,
       ...d.headers,
@@ -297,7 +308,11 @@ export class WebhookSender {
     const signal = this.stop.signal;
     let result: Outcome = { url: d.url, ok: false, attempts: before, end: 'retry' };
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await abortableSleep(backoff(attempt - 1), signal);
+      if (attempt > 0) {
+        await abortableSleep(backoff(attempt - 1), signal);
+        // The environment's key may have been rotated meanwhile: the outbox row holds the current signatures.
+        if (outboxId !== undefined) headers = { ...headers, ...(await this.storedHeaders(outboxId)) };
+      }
       if (signal.aborted) {
         result.error = 'aborted';
         result.end = 'aborted';

@@ -12,6 +12,7 @@ import { enqueueWebhook, listWebhookOutbox, resignPendingWebhooks } from '../db/
 import { openTestDb, type TestDb } from '../db/testing.ts';
 import { OutboundClient } from './outbound.ts';
 import { signatures, WebhookSender, type WebhookOutboxOptions, type WebhookResult } from './webhooks.ts';
+import { waitFor } from '../testing/wait.ts';
 
 interface Hit {
   body: string;
@@ -25,13 +26,9 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until `ok()` holds. */
 async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await ok()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitFor(what, async () => ((await ok()) ? true : undefined), timeoutMs);
 }
 
 /** A receiver whose answer to hit n (0-based) is `answer(n, res)`; `answer` may be swapped later. */

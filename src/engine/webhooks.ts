@@ -222,7 +222,11 @@ export class WebhookSender {
           20,
         );
         const byUrl = new Map<string, OutboxDelivery[]>();
-        for (const row of due) byUrl.set(row.url, [...(byUrl.get(row.url) ?? []), row]);
+        for (const row of due) {
+          const rows = byUrl.get(row.url);
+          if (rows) rows.push(row);
+          else byUrl.set(row.url, [row]);
+        }
         await Promise.all([...byUrl.values()].map((rows) => this.deliverInOrder(rows)));
       } catch (err) {
         this.failed(err, 'poll');

@@ -17,6 +17,7 @@ import type { TestSandbox } from '../../sandbox/testing.ts';
 import { SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import type { SyncRegistry } from './registry.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /**
  * The `leads` sync end to end over real HTTP: a real Tether (the scheduler, the runner's SyncIO, the
@@ -52,15 +53,7 @@ interface BulkStats {
 const REGISTRY: SyncRegistry = { marketo: [leadsSync] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = waitFor;
 
 /** Calls a Tether with its secret key. */
 function apiOf(tether: RunningTether) {

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSandbox, type TestSandbox } from '../../sandbox/testing.ts';
 import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /**
  * The real crash: a Tether process (`node --import tsx src/main.ts`) is killed with SIGKILL while its
@@ -15,7 +16,6 @@ import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const MODELS = [...new Set(MARKETO_SYNCS.flatMap((s) => s.models))].sort();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Proc {
   child: ChildProcess;
@@ -24,15 +24,8 @@ interface Proc {
   output: string[];
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000) =>
+  waitFor(what, fn, timeoutMs);
 
 function startTether(dataDir: string, sandbox: TestSandbox): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

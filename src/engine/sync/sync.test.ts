@@ -14,6 +14,7 @@ import { claimSync, getRun, listSyncs, setSyncOptions, syncsDb } from '../../db/
 import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
 import { startSyncScheduler, type SyncScheduler, type SyncSchedulerOptions } from './scheduler.ts';
 import { sweepTag, type RunOutcome } from './runner.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /**
  * Syncs end to end over real HTTP: a real Tether, a real Marketo sandbox, the real Marketo sync models,
@@ -62,15 +63,8 @@ type Ended = RunOutcome & { syncId: number; syncName: string };
 const SYNC_NAMES = MARKETO_SYNCS.map((s) => s.name).sort();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000) =>
+  waitFor(what, fn, timeoutMs, 25);
 
 async function json<T = Json>(res: Response): Promise<T> {
   return (await res.json()) as T;

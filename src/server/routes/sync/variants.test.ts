@@ -10,6 +10,7 @@ import {
 import { startSyncScheduler, type SyncScheduler } from '../../../engine/sync/scheduler.ts';
 import type { RunOutcome } from '../../../engine/sync/runner.ts';
 import { MARKETO_SYNCS } from '../../../marketo/models/index.ts';
+import { waitFor } from '../../../testing/wait.ts';
 
 /**
  * Sync variants end to end over real HTTP (@nangohq/node's `createSyncVariant` / `deleteSyncVariant`,
@@ -47,15 +48,8 @@ const VARIANT = 'emails';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000) =>
+  waitFor(what, fn, timeoutMs, 25);
 
 describe('sync variants over HTTP against the sandbox', () => {
   let receiver: Receiver;

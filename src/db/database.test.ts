@@ -60,6 +60,7 @@ describe('openDatabase (SQLite)', () => {
       '006_usage_days',
       '007_records_deleted',
       '008_webhook_outbox',
+      '009_sync_discarded_checkpoints',
     ]);
     await reopened.close();
   });

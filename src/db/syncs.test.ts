@@ -7,6 +7,7 @@ import {
   claimSync,
   ensureSyncs,
   finishRun,
+  forgetDiscarded,
   getRun,
   getSync,
   heartbeat,
@@ -259,6 +260,51 @@ describe('syncs repository', () => {
     expect(next).toMatchObject({ resumed: false, run: { reason: 'reset_clear', type: 'INITIAL' } });
     expect(await getRun(t.ctx, c.run.id)).toMatchObject({ status: 'CANCELLED', error: { type: 'reset' } });
     expect(await countRecords(t.ctx, { connectionPk: pk, model: 'List' })).toBe(0);
+  });
+
+  it('a reset keeps the checkpoint it discards until a run released it (newest 8)', async () => {
+    const id = await syncId();
+    const setCheckpoint = (cp: string | null) =>
+      syncsDb(t.ctx).updateTable('syncs').set({ checkpoint: cp }).where('id', '=', id).execute();
+    // Idle: discarded at once, kept for the next run; a reset of an empty checkpoint adds nothing.
+    await setCheckpoint('{"jobs":["a"]}');
+    await requestRun(t.ctx, id, 'reset', T0, ['List']);
+    await requestRun(t.ctx, id, 'reset', T0, ['List']);
+    expect(await getSync(t.ctx, id)).toMatchObject({
+      checkpoint: null,
+      discardedCheckpoints: [{ jobs: ['a'] }],
+    });
+    // The next run sees it; its own checkpoint is not one.
+    const c = (await claim(id, 'a'))!;
+    expect(c.sync.discardedCheckpoints).toEqual([{ jobs: ['a'] }]);
+    expect(c.sync.checkpoint).toBeNull();
+    await savePage(
+      t.ctx,
+      { syncId: id, runId: c.run.id, owner: 'a', now: at(1), checkpoint: { jobs: ['b'] }, apiCalls: 0 },
+      async () => ({}),
+    );
+    // Running: a reset is applied when the next run starts; the checkpoint it throws away is the newest.
+    await requestRun(t.ctx, id, 'reset', at(2), ['List']);
+    expect((await getSync(t.ctx, id))!.discardedCheckpoints).toEqual([{ jobs: ['a'] }]);
+    const next = (await claim(id, 'b', at(100), at(50)))!;
+    expect(next.sync.discardedCheckpoints).toEqual([{ jobs: ['a'] }, { jobs: ['b'] }]);
+    // Released: forgotten, oldest first, by the lease holder only.
+    await forgetDiscarded(t.ctx, { syncId: id, owner: 'a', count: 2 });
+    expect((await getSync(t.ctx, id))!.discardedCheckpoints).toHaveLength(2);
+    await forgetDiscarded(t.ctx, { syncId: id, owner: 'b', count: 1 });
+    expect((await getSync(t.ctx, id))!.discardedCheckpoints).toEqual([{ jobs: ['b'] }]);
+    await forgetDiscarded(t.ctx, { syncId: id, owner: 'b', count: 1 });
+    expect((await getSync(t.ctx, id))!.discardedCheckpoints).toEqual([]);
+    // Bounded: the newest 8.
+    await releaseLease(t.ctx, id, 'b');
+    await syncsDb(t.ctx).updateTable('syncs').set({ current_run_id: null }).where('id', '=', id).execute();
+    for (let i = 0; i < 10; i++) {
+      await setCheckpoint(JSON.stringify({ n: i }));
+      await requestRun(t.ctx, id, 'reset', at(200 + i), ['List']);
+    }
+    expect((await getSync(t.ctx, id))!.discardedCheckpoints.map((cp) => cp.n)).toEqual([
+      2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
   });
 
   it('pause, start, frequency', async () => {

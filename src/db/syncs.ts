@@ -35,6 +35,8 @@ export interface SyncsTable {
   frequency: string | null;
   frequency_seconds: number | null;
   checkpoint: string | null;
+  /** Checkpoints a reset discarded, JSON array, until a run released them (migration 009). */
+  discarded_checkpoints: string | null;
   options: string;
   next_run_at: string | null;
   pending_mode: string | null;
@@ -95,6 +97,11 @@ export interface Sync {
   frequency: string | null;
   frequencySeconds: number | null;
   checkpoint: Checkpoint | null;
+  /**
+   * Checkpoints discarded by resets and not released yet (what they hold at the provider, e.g. export
+   * jobs, is given back by the next run: engine/sync/release.ts), oldest first.
+   */
+  discardedCheckpoints: Checkpoint[];
   options: Record<string, unknown>;
   nextRunAt: string | null;
   pendingMode: PendingMode | null;
@@ -186,6 +193,7 @@ function toSync(row: SyncRow): Sync {
     frequency: row.frequency,
     frequencySeconds: row.frequency_seconds,
     checkpoint: fromJson<Checkpoint>(row.checkpoint),
+    discardedCheckpoints: fromJson<Checkpoint[]>(row.discarded_checkpoints) ?? [],
     options: fromJson<Record<string, unknown>>(row.options) ?? {},
     nextRunAt: row.next_run_at,
     pendingMode: (row.pending_mode as PendingMode | null) ?? null,
@@ -344,6 +352,45 @@ export async function listSyncs(
   }));
 }
 
+/** Discarded checkpoints kept for release at most (the newest: an older one's jobs are finished by now). */
+const MAX_DISCARDED = 8;
+
+/** `discarded` (JSON array or null) with `checkpoint` appended, when there is one. */
+function withDiscarded(discarded: string | null, checkpoint: string | null): string | null {
+  if (checkpoint === null) return discarded;
+  const list = fromJson<Checkpoint[]>(discarded) ?? [];
+  const next = fromJson<Checkpoint>(checkpoint);
+  if (next !== null) list.push(next);
+  return list.length === 0 ? null : toJson(list.slice(-MAX_DISCARDED));
+}
+
+/**
+ * Forgets the first `count` discarded checkpoints of a sync (those a run released), if `owner` still
+ * holds its lease; a reset that added more meanwhile keeps those.
+ */
+export async function forgetDiscarded(
+  ctx: DbContext,
+  opts: { syncId: number; owner: string; count: number },
+): Promise<void> {
+  if (opts.count <= 0) return;
+  await inTransaction(ctx, async (tx) => {
+    const db = syncsDb(tx);
+    const row = await db
+      .selectFrom('syncs')
+      .select('discarded_checkpoints')
+      .where('id', '=', opts.syncId)
+      .where('lease_owner', '=', opts.owner)
+      .executeTakeFirst();
+    if (!row) return;
+    const rest = (fromJson<Checkpoint[]>(row.discarded_checkpoints) ?? []).slice(opts.count);
+    await db
+      .updateTable('syncs')
+      .set({ discarded_checkpoints: rest.length === 0 ? null : toJson(rest) })
+      .where('id', '=', opts.syncId)
+      .execute();
+  });
+}
+
 /**
  * Asks for a run as soon as possible. A reset (`reset`, `reset_clear`) of a sync with no run in progress is
  * applied at once (checkpoint cleared, the next run is INITIAL; `reset_clear` also deletes the records of
@@ -366,6 +413,7 @@ export async function requestRun(
         .updateTable('syncs')
         .set({
           checkpoint: null,
+          discarded_checkpoints: withDiscarded(row.discarded_checkpoints, row.checkpoint),
           initial_done: 0,
           // Kept: the run that follows is a reset run (resetting again when it starts is harmless).
           pending_mode: strongest(row.pending_mode as PendingMode | null, mode),
@@ -747,6 +795,7 @@ export async function claimSync(
         pending_mode: null,
         paused_until: null,
         checkpoint,
+        ...(reset ? { discarded_checkpoints: withDiscarded(row.discarded_checkpoints, row.checkpoint) } : {}),
         initial_done: initialDone,
         updated_at: at,
       })

@@ -12,6 +12,7 @@ import * as m005 from './005_sync_run_logs.ts';
 import * as m006 from './006_usage_days.ts';
 import * as m007 from './007_records_deleted.ts';
 import * as m008 from './008_webhook_outbox.ts';
+import * as m009 from './009_sync_discarded_checkpoints.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -37,6 +38,7 @@ const MODULES: Record<string, MigrationModule> = {
   '006_usage_days': m006,
   '007_records_deleted': m007,
   '008_webhook_outbox': m008,
+  '009_sync_discarded_checkpoints': m009,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -10,6 +10,7 @@ import {
   startSecondTether,
 } from '../../server/routes/connections/test-helpers.ts';
 import { nowOf } from '../../db/context.ts';
+import { getSync } from '../../db/syncs.ts';
 import { nextChicagoMidnight } from '../../marketo/limits.ts';
 import { leadsSync, UPDATED_AT_UNAVAILABLE } from '../../marketo/models/leads.ts';
 import { DAY_MS, iso } from '../../sandbox/bulk/test-helpers.ts';
@@ -611,5 +612,96 @@ describe('a restart of Tether while lead export jobs are processing', () => {
     const cache = await cachedLeads(second, connectionId);
     expect(cache.live.size).toBe(exported);
     expect(exported).toBeGreaterThan(50);
+  });
+});
+
+describe('a reset while lead export jobs are processing', () => {
+  let t: TestTether;
+  const ended: Ended[] = [];
+
+  beforeAll(async () => {
+    // Jobs take ten minutes of the sandbox's clock: they are still processing when the reset comes.
+    t = await startTestTether({
+      sandbox: { seed: { leads: 1_000, seed: 23 }, settings: { bulkProcessingMs: 600_000 } },
+    });
+    await t.tether.deps.syncs?.close();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('the run after the reset cancels the discarded checkpoint’s jobs before exporting again', async () => {
+    const api = apiOf(t.tether);
+    const first = leadsScheduler(t.tether, ended);
+    const connectionId = await connectNew(t);
+    const since = iso(Date.now() - 45 * DAY_MS);
+    await putOptions(api, connectionId, { exportPollMs: 20, sinceDatetime: since });
+    first.start();
+    const old = await until(
+      'two jobs processing',
+      async () => {
+        const jobs = await exportJobs(t.sandbox);
+        return jobs.filter((j) => j.status === 'Processing').length === 2 ? jobs : undefined;
+        // Polled slowly: the test's own calls count in the instance's 100 calls per 20 s.
+      },
+      10_000,
+      250,
+    );
+    const oldIds = new Set(old.map((j) => j.exportId as string));
+    // The run stops with its jobs in its checkpoint (it would resume them), then a reset is asked for.
+    await first.close();
+    expect(ended.map((e) => e.end)).toEqual(['STOPPED']);
+    const res = await api('/sync/trigger', {
+      method: 'POST',
+      json: {
+        syncs: ['leads'],
+        provider_config_key: 'marketo',
+        connection_id: connectionId,
+        opts: { reset: true },
+      },
+    });
+    expect(res.status).toBe(200);
+
+    const scheduler = leadsScheduler(t.tether, ended);
+    scheduler.start();
+    // The reset run cancels both old jobs, then makes new ones for the same windows.
+    const jobs = await until(
+      'the old jobs cancelled and two new ones processing',
+      async () => {
+        const all = await exportJobs(t.sandbox);
+        const fresh = all.filter((j) => !oldIds.has(j.exportId as string) && j.status === 'Processing');
+        const cancelled = all.filter((j) => oldIds.has(j.exportId as string) && j.status === 'Cancelled');
+        return cancelled.length === 2 && fresh.length === 2 ? all : undefined;
+      },
+      10_000,
+      250,
+    );
+    expect(jobs).toHaveLength(4);
+    const moved = await t.sandbox.control('POST', `/instances/${t.sandbox.munchkinId}/clock`, {
+      advanceSeconds: 601,
+    });
+    expect(moved.status).toBe(200);
+    const done = await until('the reset run', () => ended.slice(1).find((e) => e.end !== 'LOST'), 20_000);
+    expect(done.end).toBe('SUCCESS');
+    await scheduler.close();
+
+    const runs = (await (
+      await api(`/sync/runs?provider_config_key=marketo&connection_id=${connectionId}&syncs=leads&limit=1`)
+    ).json()) as { runs: { id: number; reason: string; type: string }[] };
+    expect(runs.runs[0]).toMatchObject({ reason: 'reset', type: 'INITIAL' });
+    const logs = (await (
+      await api(
+        `/sync/runs/${runs.runs[0]!.id}/logs?provider_config_key=marketo&connection_id=${connectionId}&limit=100`,
+      )
+    ).json()) as { logs: { message: string }[] };
+    expect(logs.logs.map((l) => l.message)).toContain(
+      'cancelled 2 lead export job(s) of the discarded checkpoint',
+    );
+    // Released once: the sync keeps no discarded checkpoint any more.
+    const status = (await (
+      await api(`/sync/status?syncs=leads&provider_config_key=marketo&connection_id=${connectionId}`)
+    ).json()) as { syncs: { id: string }[] };
+    const sync = await getSync(t.tether.deps.store.ctx, Number(status.syncs[0]!.id));
+    expect(sync?.discardedCheckpoints).toEqual([]);
   });
 });

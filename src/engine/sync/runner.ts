@@ -38,6 +38,7 @@ import { markDeleted, markMissingDeleted, upsertRecords } from '../../db/records
 import {
   ConnectionDeletedError,
   finishRun,
+  forgetDiscarded,
   getRun,
   heartbeat,
   LeaseLostError,
@@ -60,6 +61,7 @@ import {
 } from '../provider-call.ts';
 import { RefreshError } from '../tokens.ts';
 import { sendSyncWebhooks } from './webhooks.ts';
+import { releaseCheckpoint, releaseError } from './release.ts';
 import { storedModelName } from './registry.ts';
 
 export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED' | 'DELETED';
@@ -334,6 +336,11 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     };
 
     try {
+      await releaseDiscarded(def, io, claim.sync.discardedCheckpoints, {
+        lost: () => lost || stop.aborted,
+        line: (level, message) => runLog.line(level, message),
+        forget: (count) => forgetDiscarded(ctx, { syncId: sync.id, owner, count }),
+      });
       await def.run(io);
     } catch (err) {
       if (lost || err instanceof LeaseLostError) {
@@ -449,4 +456,33 @@ function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
     );
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Before a run that follows a reset: gives back what the discarded checkpoints hold at the provider
+ * (release.ts), with the run's own calls, then forgets them. A failure is said in the run's log and the
+ * run goes on (the provider's work then ends on its own); a stopped or lost run leaves them for the next.
+ */
+async function releaseDiscarded(
+  def: SyncModelDef,
+  io: SyncIO,
+  checkpoints: readonly Record<string, unknown>[],
+  run: {
+    lost(): boolean;
+    line(level: 'info' | 'warn', message: string): void;
+    forget(count: number): Promise<void>;
+  },
+): Promise<void> {
+  if (checkpoints.length === 0) return;
+  for (const checkpoint of checkpoints) {
+    const r = await releaseCheckpoint(def, io, checkpoint);
+    if (r.ok) {
+      if (r.line) run.line('info', r.line);
+      continue;
+    }
+    if (run.lost() || r.error instanceof LeaseLostError) throw r.error;
+    run.line('warn', `could not give back what the reset checkpoint held: ${releaseError(r.error)}`);
+    break;
+  }
+  await run.forget(checkpoints.length);
 }

@@ -8,7 +8,8 @@
  * execution) happens in three steps:
  *  1. its sync row goes, with its runs and their logs (one transaction): nothing can claim it again, and a
  *     run of it in any process loses its lease, so it writes nothing more;
- *  2. this process's run of it, if any, is stopped at once (scheduler `cancelRun`) and awaited;
+ *  2. this process's run of it, if any, is stopped at once (scheduler `cancelRun`) and awaited; then what
+ *     its checkpoints hold at the provider (Marketo export jobs) is given back (release.ts);
  *  3. its records are deleted in bounded transactions (as the purge of deleted connections does,
  *     engine/records-purge.ts), yielding to the event loop between them, so a variant holding millions
  *     of records never holds the database's write lock for long.
@@ -25,6 +26,9 @@ import {
   type Sync,
 } from '../../db/syncs.ts';
 import { storedModelsOf, type SyncModelDef } from './registry.ts';
+import { getConnectionById } from '../../db/connections.ts';
+import type { ProviderCallDeps } from '../provider-call.ts';
+import { releaseCalls, releaseCheckpoint, releaseError, RELEASE_TIMEOUT_MS } from './release.ts';
 
 /** Records deleted per transaction when a variant is deleted (as records-purge.ts). */
 export const VARIANT_PURGE_CHUNK = 2_000;
@@ -59,7 +63,7 @@ export async function createSyncVariant(
  * are known to delete then).
  */
 export async function deleteSyncVariant(
-  deps: Pick<EngineDeps, 'store' | 'syncs' | 'log'>,
+  deps: Pick<EngineDeps, 'syncs'> & ProviderCallDeps,
   input: {
     connectionPk: number;
     name: string;
@@ -72,6 +76,7 @@ export async function deleteSyncVariant(
   const sync = await deleteVariant(ctx, input);
   if (!sync) return undefined;
   await deps.syncs?.cancelRun(sync.id);
+  if (input.def) await releaseDeleted(deps, input.def, sync);
   const storedModels = storedModelsOf(input.def, input.variant);
   let records = 0;
   for (;;) {
@@ -91,4 +96,25 @@ export async function deleteSyncVariant(
     'sync variant deleted',
   );
   return { sync, records };
+}
+
+/**
+ * Gives back what the deleted variant's checkpoints hold at the provider (its current one, and those resets
+ * discarded that no run released yet). Its run is stopped: nothing adds to them any more.
+ */
+async function releaseDeleted(deps: ProviderCallDeps, def: SyncModelDef, sync: Sync): Promise<void> {
+  const checkpoints = [...sync.discardedCheckpoints, ...(sync.checkpoint ? [sync.checkpoint] : [])];
+  if (!def.release || checkpoints.length === 0) return;
+  const connection = await getConnectionById(deps.store.ctx, sync.connectionPk);
+  if (!connection) return;
+  const io = releaseCalls(deps, connection, AbortSignal.timeout(RELEASE_TIMEOUT_MS));
+  const where = { connectionPk: sync.connectionPk, sync: sync.name, variant: sync.variant, syncId: sync.id };
+  for (const checkpoint of checkpoints) {
+    const r = await releaseCheckpoint(def, io, checkpoint);
+    if (!r.ok) {
+      deps.log.warn({ ...where, error: releaseError(r.error) }, 'deleted sync variant: release failed');
+      return;
+    }
+    if (r.line) deps.log.info(where, `deleted sync variant: ${r.line}`);
+  }
 }

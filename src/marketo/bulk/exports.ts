@@ -176,6 +176,30 @@ function mb(bytes: number): string {
  *
  * A file's last batch (`last: true`) may have no rows: the job still has to leave the saved state.
  */
+/**
+ * Cancels the jobs of a saved export state that may still be queued or processing, for a checkpoint the
+ * engine discards (a reset, a deleted variant): left alone, each keeps one of the instance's 2 processing
+ * / 10 queued slots until Marketo finishes it, and its file counts against the 500 MB daily volume.
+ * A job Marketo no longer knows (1003) is done with. Returns how many jobs were cancelled.
+ */
+export async function cancelExportJobs(
+  io: Pick<SyncIO, 'post'>,
+  kind: ExportKind,
+  state: ExportState,
+): Promise<number> {
+  let cancelled = 0;
+  for (const job of state.jobs) {
+    if (FINAL.has(job.status)) continue;
+    try {
+      await cancelJob(io, kind, job.exportId);
+      cancelled++;
+    } catch (err) {
+      if (!isMarketoError(err, '1003')) throw err;
+    }
+  }
+  return cancelled;
+}
+
 /** First wait before polling a fresh job (then doubling up to `pollMs`). */
 const FIRST_POLL_MS = 1_000;
 

@@ -64,7 +64,7 @@ function firstJob(result: MarketoItem[], path: string): JobInfo {
   return info;
 }
 
-async function post(io: SyncIO, path: string, body: unknown): Promise<JobInfo> {
+async function post(io: Pick<SyncIO, 'post'>, path: string, body: unknown): Promise<JobInfo> {
   if (!io.post) throw new Error('bulk export needs SyncIO.post');
   return firstJob(readEnvelope(await io.post(path, body), path).result, path);
 }
@@ -77,7 +77,7 @@ export function enqueueJob(io: SyncIO, kind: JobKind, exportId: string): Promise
   return post(io, `${exportBase(kind)}/${encodeURIComponent(exportId)}/enqueue.json`, {});
 }
 
-export function cancelJob(io: SyncIO, kind: JobKind, exportId: string): Promise<JobInfo> {
+export function cancelJob(io: Pick<SyncIO, 'post'>, kind: JobKind, exportId: string): Promise<JobInfo> {
   return post(io, `${exportBase(kind)}/${encodeURIComponent(exportId)}/cancel.json`, {});
 }
 

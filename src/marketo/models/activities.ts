@@ -44,6 +44,7 @@ import {
   type ActivityBulkState,
 } from './activity-exports.ts';
 import { ACTIVITY_TYPES_PATH } from './activity-types.ts';
+import { cancelExportJobs } from '../bulk/exports.ts';
 import { exportOptionsOf, floorSecond } from './leads.ts';
 import {
   chunk,
@@ -340,5 +341,11 @@ export const activitiesSync: SyncModelDef = {
     }
     // The volume rule needs this run's count, and positions moved without a page: one last save.
     if (savedRecords !== records) await io.save({ checkpoint: checkpoint() });
+  },
+  async release(io, checkpoint) {
+    const bulk = readActivityBulk(checkpoint.bulk);
+    if (!bulk) return undefined;
+    const n = await cancelExportJobs(io, 'activities', bulk.export);
+    return n > 0 ? `cancelled ${n} activity export job(s) of the discarded checkpoint` : undefined;
   },
 };

@@ -34,6 +34,7 @@
  */
 import {
   BulkExporter,
+  cancelExportJobs,
   windowsBetween,
   type ExportOptions,
   type ExportPlan,
@@ -571,5 +572,11 @@ export const leadsSync: SyncModelDef = {
     const cp = readLeadsCheckpoint(io.checkpoint);
     const schema = await describeLeadSchema(io);
     await new LeadsRun(io, cp, schema, runStart).run();
+  },
+  async release(io, checkpoint) {
+    const cycle = readLeadsCheckpoint(checkpoint).cycle;
+    if (cycle?.step !== 'exports') return undefined;
+    const n = await cancelExportJobs(io, 'leads', cycle.export);
+    return n > 0 ? `cancelled ${n} lead export job(s) of the discarded checkpoint` : undefined;
   },
 };

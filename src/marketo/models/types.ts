@@ -117,7 +117,18 @@ export interface SyncModelDef {
   /** One-line description for docs and the API. */
   description: string;
   run(io: SyncIO): Promise<void>;
+  /**
+   * Gives back what a checkpoint holds at Marketo when the engine discards it (a reset, a deleted
+   * variant): e.g. cancels its bulk export jobs still queued or processing, which would otherwise keep the
+   * instance's few export slots and spend its daily export volume. Called before the discarded
+   * checkpoint's successor runs (reset) or once the variant's run stopped. Best effort: the engine logs
+   * a failure and goes on. Returns a line for the run's log, or undefined when there was nothing to do.
+   */
+  release?(io: ReleaseIO, checkpoint: Record<string, unknown>): Promise<string | undefined>;
 }
+
+/** What {@link SyncModelDef.release} may use: calls to the instance, nothing saved. */
+export type ReleaseIO = Pick<SyncIO, 'get' | 'post'>;
 
 /**
  * A Marketo call that did not succeed (`success:false`, or not an envelope). `code` is Marketo's code as

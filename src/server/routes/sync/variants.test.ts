@@ -93,6 +93,14 @@ describe('sync variants over HTTP against the sandbox', () => {
     return (await nango.syncStatus('marketo', syncs, id)) as unknown as { syncs: StatusView[] };
   }
 
+  /** The sandbox's activity export jobs (Marketo's job list). */
+  async function activityJobs(): Promise<{ exportId: string; status: string }[]> {
+    const body = await t.sandbox.apiJson<{ result?: { exportId: string; status: string }[] }>(
+      '/bulk/v1/activities/export.json?batchSize=300',
+    );
+    return body.result ?? [];
+  }
+
   const typesOf = (records: Json[]) => new Set(records.map((r) => r.activityTypeId as number));
 
   function putOptions(options: Json, variant?: string) {
@@ -314,7 +322,12 @@ describe('sync variants over HTTP against the sandbox', () => {
     const baseStatus = (await syncStatus(['activities'], connectionId)).syncs[0]!;
     expect((await allRecords(VARIANT)).length).toBeGreaterThan(0);
 
-    // A run that waits (a bulk export polled every 10 minutes) is in progress when the variant goes.
+    // A run that waits (a bulk export polled every 10 minutes, its job processing for 10 minutes of the
+    // sandbox's clock) is in progress when the variant goes.
+    const instance = `/instances/${t.sandbox.munchkinId}`;
+    const settings = (await t.sandbox.control<{ settings: Json }>('GET', instance)).body.settings;
+    await t.sandbox.control('PATCH', instance, { settings: { bulkProcessingMs: 600_000 } });
+    const jobsBefore = new Set((await activityJobs()).map((j) => j.exportId));
     const res = await putOptions(
       { activityTypeIds: VARIANT_TYPES, activityExport: 'bulk', exportPollMs: 600_000 },
       VARIANT,
@@ -328,6 +341,10 @@ describe('sync variants over HTTP against the sandbox', () => {
       const s = (await syncStatus([`activities::${VARIANT}`], connectionId)).syncs[0]!;
       return s.status === 'RUNNING' && scheduler.runningCount > 0 ? true : undefined;
     });
+    const variantJobs = await until('the variant’s export job processing', async () => {
+      const jobs = (await activityJobs()).filter((j) => !jobsBefore.has(j.exportId));
+      return jobs.some((j) => j.status === 'Processing') ? jobs : undefined;
+    });
     await sleep(300);
 
     const started = Date.now();
@@ -337,6 +354,14 @@ describe('sync variants over HTTP against the sandbox', () => {
     // Stopped at once, not after its 10-minute wait; it wrote nothing after the deletion.
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await nextRun('activities', VARIANT, from)).end).toBe('DELETED');
+    // Its export jobs are cancelled in Marketo: they would hold the instance's export slots (2 processing)
+    // for nothing and spend its daily export volume.
+    const after = new Map((await activityJobs()).map((j) => [j.exportId, j.status]));
+    expect(variantJobs.length).toBeGreaterThan(0);
+    for (const job of variantJobs) expect(after.get(job.exportId)).toBe('Cancelled');
+    await t.sandbox.control('PATCH', instance, {
+      settings: { bulkProcessingMs: settings.bulkProcessingMs },
+    });
 
     expect(await allRecords(VARIANT)).toEqual([]);
     const st = await syncStatus('*', connectionId);

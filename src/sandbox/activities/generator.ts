@@ -1,6 +1,11 @@
 import type { ActivityRecord, FieldValue, LeadRecord } from '../model.ts';
 import { hash, pick, unit } from './random.ts';
 import { T } from './types.ts';
+import type { Program } from '../assets/model.ts';
+import { NO_REFERENCES, type SeededReferences } from '../assets/references.ts';
+import { NOT_IN_PROGRAM, PROGRESSION_STATUSES } from '../assets/statuses.ts';
+import { programMember } from '../membership/model.ts';
+import type { LeadSeedInfo } from '../leads/generator.ts';
 
 /**
  * The generated activity history of a seeded instance, computed on demand from (seed, index).
@@ -97,29 +102,11 @@ const PAGES = [
   { id: 1028, url: '/customers.html', title: 'Customers' },
 ];
 const SITE = 'www.example.com';
-const FORMS = [
-  { id: 1101, name: 'Website.Contact Us Form', page: 1026 },
-  { id: 1102, name: 'Q1 Product Webinar.Registration Form', page: 1027 },
-  { id: 1103, name: 'State of B2B Report.Download Form', page: 1025 },
-];
 const LINKS = [
   { id: 1201, url: 'https://www.example.com/pricing.html', page: 1021 },
   { id: 1202, url: 'https://www.example.com/demo.html', page: 1023 },
   { id: 1203, url: 'https://www.example.com/resources.html', page: 1024 },
 ];
-const EMAILS = [
-  { id: 2101, name: 'Newsletter 2026.November Newsletter', campaignId: 3101 },
-  { id: 2102, name: 'Q1 Product Webinar.Invitation', campaignId: 3102 },
-  { id: 2103, name: 'Q1 Product Webinar.Reminder', campaignId: 3103 },
-  { id: 2104, name: 'Onboarding Nurture.Welcome Email', campaignId: 3104 },
-  { id: 2105, name: 'State of B2B Report.Follow-up', campaignId: 3105 },
-];
-const PROGRAMS = [
-  { id: 1051, name: 'Q1 Product Webinar', statuses: ['Not in Program', 'Invited', 'Registered', 'Attended'] },
-  { id: 1052, name: 'Onboarding Nurture', statuses: ['Not in Program', 'Member', 'Engaged'] },
-  { id: 1053, name: 'Trade Show 2025', statuses: ['Not in Program', 'Visited Booth', 'Had Meeting'] },
-];
-const WEBINARS = ['Q1 Product Launch', 'Building a Lead Scoring Model', 'Marketo Best Practices 2026'];
 const AGENTS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15',
@@ -154,10 +141,14 @@ export class History {
   /** Number of "other" activities. */
   readonly g: number;
   private readonly step: number;
+  /** The generated leads as the lead database and program membership derive them. */
+  private readonly leadInfo: LeadSeedInfo;
 
   constructor(
     opts: HistoryOptions,
     private readonly lookup: LeadLookup,
+    /** Programs, emails, forms and lists the history refers to, from the seeded catalog. */
+    private readonly refs: SeededReferences = NO_REFERENCES,
   ) {
     this.n = Math.max(0, Math.floor(opts.leads));
     this.seed = opts.seed | 0;
@@ -170,6 +161,7 @@ export class History {
     const newLeads = this.n + 1 - this.l0;
     this.g = enabled ? Math.max(0, Math.round(this.n * opts.activitiesPerLead) - newLeads) : 0;
     this.step = this.g > 0 ? HISTORY_SPAN_MS / this.g : 0;
+    this.leadInfo = { seed: opts.seed, leads: opts.leads, asOf: opts.asOf, spanMs: this.leadSpanMs };
   }
 
   /** Number of generated activities; their ids are 1..size(). */
@@ -237,8 +229,9 @@ export class History {
       attr('Lead Source', src.leadSource),
       attr('Source Type', src.sourceType),
     ];
-    if (src.sourceType === 'Web form fillout') attributes.push(attr('Form Name', FORMS[0]!.name));
-    if (src.sourceType === 'List import') attributes.push(attr('List Name', 'Trade Show 2025 Import'));
+    const form = this.refs.forms[0];
+    if (src.sourceType === 'Web form fillout' && form) attributes.push(attr('Form Name', form.name));
+    if (src.sourceType === 'List import') attributes.push(attr('List Name', this.refs.importListName));
     if (src.sourceType === 'Web service API') attributes.push(attr('API Method Name', 'syncLead'));
     return {
       id,
@@ -278,7 +271,9 @@ export class History {
         break;
       }
       case T.FILL_OUT_FORM: {
-        const form = FORMS[h % FORMS.length]!;
+        const forms = this.refs.forms;
+        if (forms.length === 0) break;
+        const form = forms[h % forms.length]!;
         rec.primaryAttributeValueId = form.id;
         rec.primaryAttributeValue = form.name;
         rec.attributes.push(
@@ -304,22 +299,22 @@ export class History {
       }
       case T.SEND_EMAIL:
       case T.EMAIL_DELIVERED:
-        mailing(rec, h, h2);
+        this.mailing(rec, h, h2);
         break;
       case T.OPEN_EMAIL:
-        mailing(rec, h, h2);
+        this.mailing(rec, h, h2);
         emailClient(rec, h2);
         rec.attributes.push(attr('Is Bot Activity', false));
         break;
       case T.CLICK_EMAIL: {
-        mailing(rec, h, h2);
+        this.mailing(rec, h, h2);
         emailClient(rec, h2);
         const link = LINKS[h2 % LINKS.length]!;
         rec.attributes.push(attr('Link', link.url), attr('Link ID', link.id), attr('Is Bot Activity', false));
         break;
       }
       case T.EMAIL_BOUNCED:
-        mailing(rec, h, h2);
+        this.mailing(rec, h, h2);
         rec.attributes.push(
           attr('Category', '1'),
           attr('Details', '550 5.1.1 User unknown'),
@@ -327,7 +322,7 @@ export class History {
         );
         break;
       case T.UNSUBSCRIBE_EMAIL:
-        mailing(rec, h, h2);
+        this.mailing(rec, h, h2);
         rec.attributes.push(attr('Client IP Address', ipOf(h)), attr('User Agent', agentOf(h2)));
         break;
       case T.CHANGE_DATA_VALUE:
@@ -347,25 +342,13 @@ export class History {
         );
         break;
       }
-      case T.CHANGE_PROGRAM_STATUS: {
-        const program = PROGRAMS[h % PROGRAMS.length]!;
-        const to = 1 + (h2 % (program.statuses.length - 1));
-        rec.primaryAttributeValueId = program.id;
-        rec.primaryAttributeValue = program.name;
-        rec.attributes.push(
-          attr('Acquired By', to === 1),
-          attr('New Status', program.statuses[to]!),
-          attr('New Status ID', program.id * 10 + to),
-          attr('Old Status', program.statuses[to - 1]!),
-          attr('Old Status ID', program.id * 10 + to - 1),
-          attr('Reason', 'Changed by Smart Campaign'),
-          attr('Success', to === program.statuses.length - 1),
-        );
+      case T.CHANGE_PROGRAM_STATUS:
+        this.changeProgramStatus(rec, h, h2);
         break;
-      }
       case T.WATCH_WEBINAR_RECORDING: {
         const seconds = 60 + (h2 % 3000);
-        rec.primaryAttributeValue = WEBINARS[h % WEBINARS.length]!;
+        const webinars = this.refs.webinars;
+        if (webinars.length > 0) rec.primaryAttributeValue = webinars[h % webinars.length]!;
         rec.attributes.push(
           attr('Seconds Watched', seconds),
           attr('Completion Percent', Math.round((seconds / 3600) * 1000) / 10),
@@ -375,6 +358,66 @@ export class History {
       }
     }
     return rec;
+  }
+
+  /** Email activities: the mailing as primary attribute, the campaign that sent it, and the send run. */
+  private mailing(rec: ActivityRecord, h: number, h2: number): void {
+    const emails = this.refs.emails;
+    if (emails.length === 0) return;
+    const email = emails[h % emails.length]!;
+    rec.primaryAttributeValueId = email.id;
+    rec.primaryAttributeValue = email.name;
+    if (email.campaignId !== undefined) rec.campaignId = email.campaignId;
+    rec.attributes.push(
+      attr('Campaign Run ID', 5000 + (h2 % 900)),
+      attr('Choice Number', 0),
+      attr('Step ID', 7),
+    );
+  }
+
+  /**
+   * A program status change that agrees with program membership (membership/model.ts): for a
+   * program the lead had joined by then, a step of its channel's progression up to the status the
+   * lead has now; otherwise the lead left a program that existed then ("Not in Program"), which a
+   * later membership does not contradict either.
+   */
+  private changeProgramStatus(rec: ActivityRecord, h: number, h2: number): void {
+    const at = rec.activityDate;
+    const joined: [Program, number][] = [];
+    for (const p of this.refs.programs) {
+      const m = programMember(this.leadInfo, p, rec.leadId);
+      if (!m || m.membershipDate > at) continue;
+      const current = PROGRESSION_STATUSES[p.type].findIndex((st) => st.name === m.progressionStatus);
+      joined.push([p, Math.max(1, current + 1)]);
+    }
+    let program: Program;
+    let from: number;
+    let to: number;
+    if (joined.length > 0) {
+      const [p, current] = joined[h % joined.length]!;
+      program = p;
+      to = 1 + (h2 % current);
+      from = to - 1;
+    } else {
+      const existing = this.refs.programs.filter((p) => p.createdAt <= at);
+      if (existing.length === 0) return;
+      program = existing[h % existing.length]!;
+      from = 1 + (h2 % PROGRESSION_STATUSES[program.type].length);
+      to = 0;
+    }
+    // Index 0 is "Not in Program"; the channel's statuses follow in progression order.
+    const statuses = [{ name: NOT_IN_PROGRAM, success: false }, ...PROGRESSION_STATUSES[program.type]];
+    rec.primaryAttributeValueId = program.id;
+    rec.primaryAttributeValue = program.name;
+    rec.attributes.push(
+      attr('Acquired By', from === 0),
+      attr('New Status', statuses[to]!.name),
+      attr('New Status ID', program.id * 10 + to),
+      attr('Old Status', statuses[from]!.name),
+      attr('Old Status ID', program.id * 10 + from),
+      attr('Reason', 'Changed by Smart Campaign'),
+      attr('Success', statuses[to]!.success),
+    );
   }
 
   private changeDataValue(rec: ActivityRecord, h: number, h2: number): void {
@@ -419,19 +462,6 @@ function agentOf(h2: number): string {
 
 function referrerOf(h2: number): string {
   return REFERRERS[(h2 >>> 4) % REFERRERS.length]!;
-}
-
-/** Email activities: the mailing as primary attribute, its campaign, and the send run. */
-function mailing(rec: ActivityRecord, h: number, h2: number): void {
-  const email = EMAILS[h % EMAILS.length]!;
-  rec.primaryAttributeValueId = email.id;
-  rec.primaryAttributeValue = email.name;
-  rec.campaignId = email.campaignId;
-  rec.attributes.push(
-    attr('Campaign Run ID', 5000 + (h2 % 900)),
-    attr('Choice Number', 0),
-    attr('Step ID', 7),
-  );
 }
 
 /** Opens and clicks: the reader's device. */

@@ -1,3 +1,4 @@
+import { seededReferences } from '../assets/references.ts';
 import type { Instance, SeedOptions } from '../core/instance.ts';
 import type { ActivityRecord, FieldValue } from '../model.ts';
 import {
@@ -91,7 +92,13 @@ export class ActivityLog {
     // A reseed is a fresh instance: custom types made through the API go with the old data.
     this.types.splice(0, this.types.length, ...freshTypes());
     this.custom.reset(opts.asOf);
-    this.history = new History(opts, this.lookup());
+    // The catalog is seeded first (Instance.seed): the history refers to its programs and campaigns.
+    const assets = this.inst.assets;
+    this.history = new History(
+      opts,
+      this.lookup(),
+      seededReferences(assets.programs(), assets.smartCampaigns()),
+    );
     this.appended = [];
     this.changeFields = undefined;
     this.nextId = this.history.size() + 1;

@@ -49,6 +49,19 @@ const PROFILES: TypeProfile[] = [
   { type: 'Event with Webinar', channels: ['Webinar'], folders: [12], prefixes: ['Webinar'] },
 ];
 
+/**
+ * The first programs (one per type, in PROFILES order) carry fixed names and channels: the seeded
+ * static lists, emails, forms and activities refer to them (references.ts looks them up by id), so
+ * what a client reads elsewhere resolves through the asset API with the same id and name.
+ */
+export const NAMED_PROGRAMS: readonly { id: number; name: string; channel: string }[] = [
+  { id: FIRST_PROGRAM_ID, name: 'State of B2B Report', channel: 'Content' },
+  { id: FIRST_PROGRAM_ID + 1, name: 'Onboarding Nurture', channel: 'Nurture' },
+  { id: FIRST_PROGRAM_ID + 2, name: 'Newsletter 2026', channel: 'Email Send' },
+  { id: FIRST_PROGRAM_ID + 3, name: 'Trade Show 2025', channel: 'Tradeshow' },
+  { id: FIRST_PROGRAM_ID + 4, name: 'Q1 Product Webinar', channel: 'Webinar' },
+];
+
 const TOPICS = [
   'Data Privacy',
   'Cloud Migration',
@@ -126,13 +139,18 @@ export function generateAssets(seed: number, asOf: number): GeneratedAssets {
     const year = new Date(createdAt).getUTCFullYear();
     const quarter = Math.floor(new Date(createdAt).getUTCMonth() / 3) + 1;
     const topic = pick(rand, TOPICS);
-    const name = uniqueName(names, `${pick(rand, profile.prefixes)} ${topic} ${year}-Q${quarter}`);
+    const generatedName = `${pick(rand, profile.prefixes)} ${topic} ${year}-Q${quarter}`;
+    const named = NAMED_PROGRAMS[i];
+    const name = uniqueName(names, named?.name ?? generatedName);
+    const description = rand() < 0.2 ? '' : `${profile.type} program about ${topic.toLowerCase()}`;
+    // Drawn for every program so the named ones leave the rest of the sequence as it was.
+    const channel = pick(rand, profile.channels);
     const program: Program = {
       id: FIRST_PROGRAM_ID + i,
       name,
-      description: rand() < 0.2 ? '' : `${profile.type} program about ${topic.toLowerCase()}`,
+      description,
       type: profile.type,
-      channel: pick(rand, profile.channels),
+      channel: named?.channel ?? channel,
       folderId: pick(rand, profile.folders),
       status:
         profile.type === 'Engagement'

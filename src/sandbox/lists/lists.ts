@@ -1,5 +1,6 @@
 import type { Instance, SeedOptions } from '../core/instance.ts';
 import { hash, unit } from '../activities/random.ts';
+import { seededLists } from '../assets/references.ts';
 
 /** A static list as `lists.json` describes it (epoch ms dates; the API prints them). */
 export interface StaticListInfo {
@@ -15,6 +16,8 @@ export interface StaticListInfo {
 
 interface ListState {
   info: StaticListInfo;
+  /** The catalog program the list belongs to: `programName` follows its name. */
+  programId?: number;
   /** Share of generated leads that are members. */
   share: number;
   /** Members that are not generated members (API adds). */
@@ -26,47 +29,6 @@ interface ListState {
 }
 
 const DAY_MS = 86_400_000;
-
-/** The lists of a seeded instance: a few program lists and Lead Database lists of varied sizes. */
-const SEEDED: {
-  id: number;
-  name: string;
-  description?: string;
-  programName?: string;
-  share: number;
-  ageDays: number;
-}[] = [
-  {
-    id: 1001,
-    name: 'Newsletter Subscribers',
-    description: 'Opted in to the monthly newsletter',
-    programName: 'Newsletter 2026',
-    share: 0.3,
-    ageDays: 420,
-  },
-  {
-    id: 1002,
-    name: 'Q1 Product Webinar - Registrants',
-    programName: 'Q1 Product Webinar',
-    share: 0.08,
-    ageDays: 300,
-  },
-  {
-    id: 1003,
-    name: 'Trade Show 2025 - Booth Scans',
-    programName: 'Trade Show 2025',
-    share: 0.03,
-    ageDays: 250,
-  },
-  {
-    id: 1004,
-    name: 'Key Accounts',
-    description: 'Named accounts owned by enterprise sales',
-    share: 0.01,
-    ageDays: 510,
-  },
-  { id: 1005, name: 'Suppression - Competitors', share: 0.002, ageDays: 640 },
-];
 
 /**
  * Static lists of one instance. CONTRACT (used by bulk): keep these signatures.
@@ -85,7 +47,8 @@ export class StaticLists {
     this.lists.clear();
     this.leadCount = opts.leads;
     this.seedValue = opts.seed;
-    for (const l of SEEDED) {
+    // The catalog is seeded first (Instance.seed): program lists belong to its programs.
+    for (const l of seededLists(this.inst.assets.programs())) {
       const info: StaticListInfo = {
         id: l.id,
         name: l.name,
@@ -94,8 +57,10 @@ export class StaticLists {
         updatedAt: opts.asOf - (l.id % 17) * DAY_MS,
       };
       if (l.description !== undefined) info.description = l.description;
-      if (l.programName !== undefined) info.programName = l.programName;
-      this.lists.set(l.id, { info, share: l.share, added: new Set(), removed: new Set() });
+      const state: ListState = { info, share: l.share, added: new Set(), removed: new Set() };
+      if (l.programId !== undefined) state.programId = l.programId;
+      this.lists.set(l.id, state);
+      this.refreshProgramName(state);
     }
   }
 
@@ -110,12 +75,27 @@ export class StaticLists {
   }
 
   get(listId: number): StaticListInfo | undefined {
-    return this.lists.get(listId)?.info;
+    const l = this.lists.get(listId);
+    if (!l) return undefined;
+    this.refreshProgramName(l);
+    return l.info;
   }
 
   /** All lists, ascending id. */
   all(): StaticListInfo[] {
-    return [...this.lists.values()].map((l) => l.info).sort((a, b) => a.id - b.id);
+    return [...this.lists.values()]
+      .map((l) => {
+        this.refreshProgramName(l);
+        return l.info;
+      })
+      .sort((a, b) => a.id - b.id);
+  }
+
+  /** A program list shows its program's current name (programs can be renamed through the API). */
+  private refreshProgramName(l: ListState): void {
+    if (l.programId === undefined) return;
+    const program = this.inst.assets.program(l.programId);
+    if (program) l.info.programName = program.name;
   }
 
   /** Whether a live lead is in the list. */

@@ -1,6 +1,7 @@
 import { hash, pick, unit } from '../activities/random.ts';
 import { CAMPAIGN_COUNT, FIRST_CAMPAIGN_ID, FIRST_PROGRAM_ID, PROGRAM_COUNT } from '../assets/generate.ts';
-import type { Program, ProgramType, SmartCampaign } from '../assets/model.ts';
+import type { Program, SmartCampaign } from '../assets/model.ts';
+import { PROGRESSION_STATUSES } from '../assets/statuses.ts';
 import { wholeSeconds } from '../assets/model.ts';
 import { leadCreatedAt, type LeadSeedInfo } from '../leads/generator.ts';
 
@@ -20,44 +21,7 @@ const HOUR = 3_600_000;
 const KIND = { program: 0x70726f67, campaign: 0x63616d70 } as const;
 const F = { member: 1, date: 2, status: 3, updated: 4, acquired: 5, stream: 6, cadence: 7, exhausted: 8 };
 
-interface StatusDef {
-  name: string;
-  success: boolean;
-}
-
-/**
- * Progression statuses of the channel each program type uses (Marketo's default channels); the
- * "Not in Program" status is left out: a lead with it is not a member.
- */
-const STATUSES: Record<ProgramType, StatusDef[]> = {
-  Default: [
-    { name: 'Member', success: false },
-    { name: 'Engaged', success: true },
-  ],
-  Engagement: [
-    { name: 'Member', success: false },
-    { name: 'Engaged', success: true },
-  ],
-  Email: [
-    { name: 'Member', success: false },
-    { name: 'Sent', success: false },
-    { name: 'Opened', success: false },
-    { name: 'Clicked', success: true },
-  ],
-  Event: [
-    { name: 'Invited', success: false },
-    { name: 'Registered', success: false },
-    { name: 'No Show', success: false },
-    { name: 'Attended', success: true },
-  ],
-  'Event with Webinar': [
-    { name: 'Invited', success: false },
-    { name: 'Registered', success: false },
-    { name: 'No Show', success: false },
-    { name: 'Attended', success: true },
-    { name: 'Attended On-demand', success: true },
-  ],
-};
+const STATUSES = PROGRESSION_STATUSES;
 
 const STREAMS = ['Default Stream', 'Stream 2', 'Stream 3'];
 

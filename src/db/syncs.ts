@@ -352,6 +352,17 @@ export async function listSyncs(
   }));
 }
 
+/** Every sync of a connection, deleted or not (what a deletion must wind down). */
+export async function syncsOfConnection(ctx: DbContext, connectionPk: number): Promise<Sync[]> {
+  const rows = await syncsDb(ctx)
+    .selectFrom('syncs')
+    .selectAll()
+    .where('connection_pk', '=', connectionPk)
+    .orderBy('id')
+    .execute();
+  return rows.map(toSync);
+}
+
 /** Discarded checkpoints kept for release at most (the newest: an older one's jobs are finished by now). */
 const MAX_DISCARDED = 8;
 

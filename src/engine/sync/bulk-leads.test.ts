@@ -705,3 +705,45 @@ describe('a reset while lead export jobs are processing', () => {
     expect(sync?.discardedCheckpoints).toEqual([]);
   });
 });
+
+describe('deleting a connection while its lead export jobs are processing', () => {
+  let t: TestTether;
+  const ended: Ended[] = [];
+
+  beforeAll(async () => {
+    t = await startTestTether({
+      sandbox: { seed: { leads: 1_000, seed: 24 }, settings: { bulkProcessingMs: 600_000 } },
+    });
+    await t.tether.deps.syncs?.close();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('stops its run and cancels the jobs before answering', async () => {
+    const api = apiOf(t.tether);
+    const scheduler = leadsScheduler(t.tether, ended);
+    const connectionId = await connectNew(t);
+    await putOptions(api, connectionId, { exportPollMs: 20, sinceDatetime: iso(Date.now() - 45 * DAY_MS) });
+    scheduler.start();
+    const jobs = await until(
+      'two jobs processing',
+      async () => {
+        const all = await exportJobs(t.sandbox);
+        return all.filter((j) => j.status === 'Processing').length === 2 ? all : undefined;
+      },
+      10_000,
+      250,
+    );
+
+    const started = Date.now();
+    const res = await api(`/connections/${connectionId}?provider_config_key=marketo`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    // The run waited on jobs of ten minutes: stopped at once, ended as a deleted connection's run ends.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(ended.map((e) => [e.end, e.error?.type])).toEqual([['CANCELLED', undefined]]);
+    const after = new Map((await exportJobs(t.sandbox)).map((j) => [j.exportId, j.status]));
+    for (const job of jobs) expect(after.get(job.exportId)).toBe('Cancelled');
+    await scheduler.close();
+  });
+});

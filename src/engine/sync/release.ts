@@ -5,13 +5,16 @@
  * The provider's sync model knows what its checkpoint holds (`SyncModelDef.release`); the engine calls it:
  *  - after a reset, at the start of the next run, with that run's calls (the discarded checkpoints wait in
  *    the sync's row until then: db/syncs.ts `discardedCheckpoints`);
- *  - after a variant is deleted and its run stopped (variants.ts), with calls made here.
+ *  - after a variant is deleted and its run stopped (variants.ts), with calls made here;
+ *  - after a connection is deleted ({@link releaseDeletedConnection}), with the credentials read before.
  * Best effort: a failure is logged and nothing else changes (the jobs then end on their own).
  */
+import type { EngineDeps } from '../deps.ts';
 import type { ConnectionWithCredentials } from '../../db/connections.ts';
-import type { Checkpoint } from '../../db/syncs.ts';
+import { syncsOfConnection, type Checkpoint, type Sync } from '../../db/syncs.ts';
 import type { ReleaseIO, SyncModelDef } from '../../marketo/models/types.ts';
 import { providerCall, type ProviderCallDeps } from '../provider-call.ts';
+import { findSyncDef, SYNCS_BY_PROVIDER } from './registry.ts';
 
 /** Longest a release outside a run may take (it delays the answer to the variant's deletion). */
 export const RELEASE_TIMEOUT_MS = 15_000;
@@ -51,4 +54,52 @@ export function releaseCalls(
 /** The message of a release failure, for logs (errors of provider calls carry no secret). */
 export function releaseError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A sync's checkpoints that may hold provider work: those resets discarded, then its current one. */
+export function checkpointsOf(sync: Pick<Sync, 'checkpoint' | 'discardedCheckpoints'>): Checkpoint[] {
+  return [...sync.discardedCheckpoints, ...(sync.checkpoint ? [sync.checkpoint] : [])];
+}
+
+/**
+ * After a connection was deleted: stops this process's runs of its syncs (they end CANCELLED, as they
+ * would at their next page), then gives back what their checkpoints hold (Marketo: cancels their export
+ * jobs still queued or processing). `connection` is the connection as read before the deletion: its
+ * token serves the calls (a refresh cannot happen any more: the stored credentials are erased, and a
+ * token that expired makes the release fail, logged). Bounded by {@link RELEASE_TIMEOUT_MS}; never throws.
+ */
+export async function releaseDeletedConnection(
+  deps: ProviderCallDeps & Pick<EngineDeps, 'syncs'>,
+  connection: ConnectionWithCredentials,
+): Promise<void> {
+  const where = { connectionPk: connection.id };
+  try {
+    const registry = deps.syncs?.registry ?? SYNCS_BY_PROVIDER;
+    const syncs = await syncsOfConnection(deps.store.ctx, connection.id);
+    for (const sync of syncs) await deps.syncs?.cancelRun(sync.id, 'connection_deleted');
+    const signal = AbortSignal.timeout(RELEASE_TIMEOUT_MS);
+    const io = releaseCalls(deps, connection, signal);
+    // Read again: the stopped runs' last pages are in.
+    for (const sync of await syncsOfConnection(deps.store.ctx, connection.id)) {
+      const def = findSyncDef(registry, connection.provider, sync.name);
+      if (!def?.release) continue;
+      for (const checkpoint of checkpointsOf(sync)) {
+        const r = await releaseCheckpoint(def, io, checkpoint);
+        if (!r.ok) {
+          deps.log.warn(
+            { ...where, sync: sync.name, variant: sync.variant, error: releaseError(r.error) },
+            'deleted connection: release failed',
+          );
+          return;
+        }
+        if (r.line)
+          deps.log.info(
+            { ...where, sync: sync.name, variant: sync.variant },
+            `deleted connection: ${r.line}`,
+          );
+      }
+    }
+  } catch (err) {
+    deps.log.warn({ ...where, error: releaseError(err) }, 'deleted connection: release failed');
+  }
 }

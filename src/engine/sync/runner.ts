@@ -64,6 +64,9 @@ import { sendSyncWebhooks } from './webhooks.ts';
 import { releaseCheckpoint, releaseError } from './release.ts';
 import { storedModelName } from './registry.ts';
 
+/** Why the scheduler cancels a run ({@link RunInput.cancel}'s abort reason). */
+export type RunCancelReason = 'sync_deleted' | 'connection_deleted';
+
 export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED' | 'DELETED';
 
 export interface RunInput {
@@ -161,8 +164,13 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   const onStop = () => abort.abort(new StopRequested());
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
-  // A deleted sync is a lost lease for good: the same path (nothing written), reported as DELETED.
+  // A deleted sync is a lost lease for good: the same path (nothing written), reported as DELETED. A
+  // deleted connection's run stops as it would at its next page: CANCELLED, `connection_deleted`.
   const onCancel = () => {
+    if (input.cancel?.reason === 'connection_deleted') {
+      abort.abort(new ConnectionDeletedError(sync.id));
+      return;
+    }
     deleted = true;
     lost = true;
     abort.abort(new LeaseLostError(sync.id));
@@ -337,7 +345,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
 
     try {
       await releaseDiscarded(def, io, claim.sync.discardedCheckpoints, {
-        lost: () => lost || stop.aborted,
+        lost: () => abort.signal.aborted,
         line: (level, message) => runLog.line(level, message),
         forget: (count) => forgetDiscarded(ctx, { syncId: sync.id, owner, count }),
       });

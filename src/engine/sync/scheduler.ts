@@ -27,7 +27,7 @@ import type { EngineDeps } from '../deps.ts';
 import type { Connection } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
 import { claimSync, connectionsMissingSyncs, ensureSyncs, listDueSyncs, type Claim } from '../../db/syncs.ts';
-import { executeRun, type RunOutcome } from './runner.ts';
+import { executeRun, type RunCancelReason, type RunOutcome } from './runner.ts';
 import {
   findSyncDef,
   registerModels,
@@ -164,15 +164,16 @@ export class SyncScheduler {
   }
 
   /**
-   * Stops this process's run of a sync that was deleted (a variant) and waits for it to end, at most
-   * `closeTimeoutMs`: calls in flight are abandoned, downloads cancelled, nothing more is written (the
-   * run ends DELETED). The sync's row must be gone already, so that no one claims it again. A run in
-   * another process stops at its next page or heartbeat (its lease is gone with the row).
+   * Stops this process's run of a sync that was deleted (a variant: `sync_deleted`) or whose connection
+   * was (`connection_deleted`), and waits for it to end, at most `closeTimeoutMs`: calls in flight are
+   * abandoned, downloads cancelled, nothing more is written. A deleted sync's run ends DELETED (its row
+   * must be gone already, so that no one claims it again); a deleted connection's run ends CANCELLED, as
+   * it would at its next page. A run in another process stops at its next page or heartbeat.
    */
-  async cancelRun(syncId: number): Promise<void> {
+  async cancelRun(syncId: number, why: RunCancelReason = 'sync_deleted'): Promise<void> {
     const run = this.running.get(syncId);
     if (!run) return;
-    this.cancels.get(syncId)?.abort();
+    this.cancels.get(syncId)?.abort(why);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.closeTimeoutMs);

@@ -28,7 +28,13 @@ import {
 import { storedModelsOf, type SyncModelDef } from './registry.ts';
 import { getConnectionById } from '../../db/connections.ts';
 import type { ProviderCallDeps } from '../provider-call.ts';
-import { releaseCalls, releaseCheckpoint, releaseError, RELEASE_TIMEOUT_MS } from './release.ts';
+import {
+  checkpointsOf,
+  releaseCalls,
+  releaseCheckpoint,
+  releaseError,
+  RELEASE_TIMEOUT_MS,
+} from './release.ts';
 
 /** Records deleted per transaction when a variant is deleted (as records-purge.ts). */
 export const VARIANT_PURGE_CHUNK = 2_000;
@@ -103,7 +109,7 @@ export async function deleteSyncVariant(
  * discarded that no run released yet). Its run is stopped: nothing adds to them any more.
  */
 async function releaseDeleted(deps: ProviderCallDeps, def: SyncModelDef, sync: Sync): Promise<void> {
-  const checkpoints = [...sync.discardedCheckpoints, ...(sync.checkpoint ? [sync.checkpoint] : [])];
+  const checkpoints = checkpointsOf(sync);
   if (!def.release || checkpoints.length === 0) return;
   const connection = await getConnectionById(deps.store.ctx, sync.connectionPk);
   if (!connection) return;

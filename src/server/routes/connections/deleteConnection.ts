@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { ApiError } from '../../errors.ts';
-import { deleteConnection as deleteStored } from '../../../db/connections.ts';
+import { deleteConnection as deleteStored, getConnection } from '../../../db/connections.ts';
+import { releaseDeletedConnection } from '../../../engine/sync/release.ts';
 import { forgetProxyLookups } from '../../../engine/proxy.ts';
 import { connectionIdParam, providerConfigKeySchema } from './schemas.ts';
 
@@ -10,7 +11,9 @@ const querySchema = z.object({ provider_config_key: providerConfigKeySchema }).s
 
 /**
  * `DELETE /connections/{connectionId}?provider_config_key=…` (and legacy `/connection/{id}`):
- * soft delete that erases the credentials. Unknown → 400 `unknown_connection`, like Nango.
+ * soft delete that erases the credentials. Unknown → 400 `unknown_connection`, like Nango. Its syncs' runs
+ * in this process stop, and the export jobs their checkpoints hold at Marketo are cancelled, before the
+ * answer (bounded; engine/sync/release.ts).
  */
 export const deleteConnection: RouteDef = {
   method: 'DELETE',
@@ -19,6 +22,10 @@ export const deleteConnection: RouteDef = {
   handler: async (ctx) => {
     const connectionId = connectionIdParam(ctx);
     const q = parseWith(querySchema, ctx.query, 'invalid_query_params');
+    const store = ctx.deps.store.ctx;
+    // Read first: once deleted its credentials are erased, and its syncs' work at Marketo is given back
+    // with them (release.ts).
+    const before = await getConnection(store, ctx.auth.environment.id, q.provider_config_key, connectionId);
     const deleted = await deleteStored(
       ctx.deps.store.ctx,
       ctx.auth.environment.id,
@@ -28,6 +35,7 @@ export const deleteConnection: RouteDef = {
     if (!deleted) throw new ApiError(400, 'unknown_connection', 'Failed to find connection');
     // The proxy's short-lived lookups must not serve the deleted connection's credentials any more.
     forgetProxyLookups(ctx.deps);
+    if (before) await releaseDeletedConnection(ctx.deps, before);
     return { body: { success: true } };
   },
 };

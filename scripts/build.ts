@@ -31,11 +31,12 @@ export async function buildTether(): Promise<string> {
     target: 'node20',
     packages: 'external',
     sourcemap: 'linked',
-    // The Connect UI's browser sources are bundled at start (src/connect-ui/assets.ts): from the bundle
-    // in dist/, they are found under ../src/connect-ui/app/.
+    // The Connect UI's and the dashboard's browser sources are bundled at start (src/connect-ui/assets.ts,
+    // src/dashboard/assets.ts): from the bundle in dist/, they are found under ../src/…/app/.
     // The CSV worker is loaded from its own file next to the bundle.
     define: {
       __CONNECT_UI_APP_DIR__: JSON.stringify('../src/connect-ui/app/'),
+      __DASHBOARD_APP_DIR__: JSON.stringify('../src/dashboard/app/'),
       __CSV_WORKER_FILE__: JSON.stringify(`./${CSV_WORKER}.mjs`),
     },
     logLevel: 'warning',

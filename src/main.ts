@@ -23,6 +23,7 @@ const lines = [
   `  Secret key     ${tether.secretKey}   (Authorization: Bearer <secret key>; keep it private)`,
   `  Data           ${config.dataDir}`,
   `  Connect UI     ${config.publicUrl}/connect/  (open the connect_link of a session)`,
+  `  Dashboard      ${config.publicUrl}/dashboard/  (sign in with the secret key)`,
 ];
 if (tether.sandbox) {
   const s = tether.sandbox;

@@ -123,6 +123,9 @@ export function createTetherHandler(deps: ServerDeps) {
       if (method === 'GET' && (path === '/connect' || path.startsWith('/connect/'))) {
         if (serveConnectUi(deps, path, search, res)) return;
       }
+      if (method === 'GET' && (path === '/dashboard' || path.startsWith('/dashboard/'))) {
+        if (serveDashboard(deps, path, res)) return;
+      }
       const { route, params } = router.match(method, path);
       const ctx = new Context(req, res, deps, params, search, path);
       if (route.auth !== 'none') {
@@ -169,6 +172,33 @@ function serveConnectUi(deps: ServerDeps, path: string, search: string, res: Ser
     'X-Content-Type-Options': 'nosniff',
     'Content-Security-Policy':
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; connect-src *; frame-ancestors *",
+  });
+  res.end(asset.body);
+  return true;
+}
+
+/**
+ * The dashboard's static assets under `/dashboard/`. Returns false when the path is not one. Stricter
+ * than the Connect UI: the page holds the secret key, so it is never framed (clickjacking) and talks to
+ * this origin only.
+ */
+function serveDashboard(deps: ServerDeps, path: string, res: ServerResponse): boolean {
+  if (path === '/dashboard') {
+    res.writeHead(301, { Location: '/dashboard/' });
+    res.end();
+    return true;
+  }
+  const asset = deps.dashboard.get(path.slice('/dashboard'.length));
+  if (!asset) return false;
+  res.writeHead(200, {
+    'Content-Type': asset.type,
+    'Content-Length': String(Buffer.byteLength(asset.body)),
+    'Cache-Control': 'no-cache',
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Content-Security-Policy':
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   });
   res.end(asset.body);
   return true;

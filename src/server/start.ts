@@ -10,6 +10,7 @@ import { OutboundClient } from '../engine/outbound.ts';
 import { WebhookSender, type WebhookOutboxOptions } from '../engine/webhooks.ts';
 import { providers as defaultProviders, type ProviderRegistry } from '../providers/registry.ts';
 import { buildConnectUiAssets } from '../connect-ui/assets.ts';
+import { buildDashboardAssets } from '../dashboard/assets.ts';
 import { startSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import { listen } from './app.ts';
 import { TrafficController } from '../engine/traffic.ts';
@@ -24,8 +25,8 @@ import type { ServerDeps } from './deps.ts';
 
 /**
  * Assemble and start Tether: keys and database, outbound client (with the sandbox allowlisted when
- * it runs beside us), webhook sender, Connect UI assets, the ready `marketo` integration, the HTTP
- * server. Used by `npm start` and by integration tests (port 0, temp data dir).
+ * it runs beside us), webhook sender, Connect UI and dashboard assets, the ready `marketo` integration,
+ * the HTTP server. Used by `npm start` and by integration tests (port 0, temp data dir).
  */
 export interface RunningTether {
   url: string;
@@ -154,6 +155,8 @@ export async function startTether(
       retentionDays: requestLogDaysFromEnv(),
       onError: (err, what) => log.warn({ err }, `request log ${what} failed`),
     });
+    // The two browser apps bundle side by side.
+    const [connectUi, dashboard] = await Promise.all([buildConnectUiAssets(), buildDashboardAssets()]);
     const deps: ServerDeps = {
       traffic,
       usage,
@@ -163,7 +166,8 @@ export async function startTether(
       outbound,
       webhooks,
       providers: registry,
-      connectUi: await buildConnectUiAssets(),
+      connectUi,
+      dashboard,
       log,
     };
     await applyStoredLimits(deps);

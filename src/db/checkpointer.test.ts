@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startBackgroundCheckpoints, type BackgroundCheckpoints } from './checkpointer.ts';
 import { openDatabase } from './database.ts';
 import { makeTempDir } from './testing.ts';
+import { waitFor } from '../testing/wait.ts';
 
 const dirs: string[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -40,13 +41,9 @@ function writeMiB(db: BetterSqlite3.Database, mib: number): void {
   for (let i = 0; i < mib; i++) db.transaction(() => [0, 1, 2, 3].forEach(() => insert.run()))();
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits until `check()` holds (`false` means not yet). */
+const until = (what: string, check: () => boolean, timeoutMs = 10_000) =>
+  waitFor(what, () => (check() ? true : undefined), timeoutMs, 10);
 
 function size(file: string): number {
   return existsSync(file) ? statSync(file).size : -1;

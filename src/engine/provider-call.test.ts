@@ -13,6 +13,7 @@ import {
   type ProviderDownload,
   type ProviderDownloadOptions,
 } from './provider-call.ts';
+import { waitFor } from '../testing/wait.ts';
 
 /**
  * `providerCall` (Tether's own calls to Marketo, e.g. syncs) against a real sandbox: parsed answers,
@@ -360,8 +361,7 @@ describe('providerDownload of bulk export files', () => {
   it('a body nobody reads or cancels is cut by the idle watchdog, and its permit freed', async () => {
     const { d } = await download(filePath(bigId), { idleTimeoutMs: 100 });
     expect(inFlight()).toBe(1);
-    const end = Date.now() + 5_000;
-    while (inFlight() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the permit freed', () => (inFlight() > 0 ? undefined : true), 5_000, 20);
     expect(inFlight()).toBe(0);
     d.cancel();
   });

@@ -9,6 +9,7 @@ import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import { nextChicagoMidnight } from '../marketo/limits.ts';
 import type { InstanceLimits } from './traffic.ts';
 import type { OutboundRequestOptions, OutboundResponse } from './outbound.ts';
+import { waitFor } from '../testing/wait.ts';
 
 /**
  * The proxy over real HTTP: a real Tether in front of a real Marketo sandbox, each scenario on its
@@ -196,17 +197,20 @@ async function directToken(inst: SandboxInstance): Promise<string> {
 }
 
 /** Poll a bulk export job through the proxy until it is Completed. */
-async function waitCompleted(conn: Conn, id: string): Promise<Record<string, unknown>> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const st = await proxyJson(conn, `/bulk/v1/leads/export/${id}/status.json`);
-    expect(st.status).toBe(200);
-    const job = st.body.result![0]!;
-    if (job.status === 'Completed') return job;
-    expect(['Created', 'Queued', 'Processing']).toContain(job.status);
-    if (Date.now() > until) throw new Error(`export ${id} still ${String(job.status)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+function waitCompleted(conn: Conn, id: string): Promise<Record<string, unknown>> {
+  return waitFor(
+    `export ${id} to complete`,
+    async () => {
+      const st = await proxyJson(conn, `/bulk/v1/leads/export/${id}/status.json`);
+      expect(st.status).toBe(200);
+      const job = st.body.result![0]!;
+      if (job.status === 'Completed') return job;
+      expect(['Created', 'Queued', 'Processing']).toContain(job.status);
+      return undefined;
+    },
+    20_000,
+    25,
+  );
 }
 
 const isoSeconds = (ms: number) => new Date(ms).toISOString().slice(0, 19) + 'Z';
@@ -442,7 +446,13 @@ describe('proxy: tokens', () => {
     // accepted; the tokens expire while they are held, so the 20 queued calls meet 602/601.
     await c.fault({ kind: 'slow', delayMs: 300, count: 10, path: '/leads.json' });
     const calls = Array.from({ length: 30 }, (_, i) => proxyJson(c, leadPath(i + 1)));
-    while ((await c.counters()).inFlight < 10) await new Promise((r) => setTimeout(r, 5));
+    // No deadline of its own (Infinity): the test's timeout bounds the wait.
+    await waitFor(
+      '10 calls in flight',
+      async () => ((await c.counters()).inFlight >= 10 ? true : undefined),
+      Infinity,
+      5,
+    );
     const expired = await c.control<{ expired: number }>('POST', '/tokens/expire', {});
     expect(expired.body.expired).toBe(1);
     const results = await Promise.all(calls);
@@ -496,9 +506,16 @@ describe('proxy: traffic control', () => {
     });
     // The connect flow's test call (describe) does not go through traffic control: let it leave the
     // sandbox's window, or the sandbox sees 11 calls in a second.
-    while ((await c.control<{ callsInWindow: number }>('GET', '/counters')).body.callsInWindow > 0) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // No deadline of its own (Infinity): the test's timeout bounds the wait.
+    await waitFor(
+      'an empty sandbox window',
+      async () =>
+        (await c.control<{ callsInWindow: number }>('GET', '/counters')).body.callsInWindow > 0
+          ? undefined
+          : true,
+      Infinity,
+      50,
+    );
     // Each call takes 100 ms at the sandbox, so calls overlap and the concurrency limit matters.
     await c.fault({ kind: 'slow', delayMs: 100, count: 40, path: '/leads.json' });
     const started = Date.now();
@@ -580,7 +597,13 @@ describe('proxy: traffic control', () => {
     await c.fault({ kind: 'slow', delayMs: 1_500, count: 1, path: '/leads.json' });
     const held = proxyJson(c, leadPath(2));
     const traffic = t.tether.deps.traffic.get('marketo')!;
-    while (traffic.status(c.instanceKey).inFlight < 1) await new Promise((r) => setTimeout(r, 5));
+    // No deadline of its own (Infinity): the test's timeout bounds the wait.
+    await waitFor(
+      'the held call in flight',
+      () => (traffic.status(c.instanceKey).inFlight >= 1 ? true : undefined),
+      Infinity,
+      5,
+    );
     started = Date.now();
     const bounded = await proxyJson<ErrorBody>(c, leadPath(3), { headers: { 'tether-max-wait-ms': '200' } });
     expect(Date.now() - started).toBeLessThan(1_200);

@@ -4,6 +4,7 @@ import { createConnection, deleteConnection } from '../db/connections.ts';
 import { countRecords, purgeRecordsOfDeletedConnection, upsertRecords } from '../db/records.ts';
 import { openTestDb, type TestDb } from '../db/testing.ts';
 import { startRecordsPurge, type RecordsPurge } from './records-purge.ts';
+import { waitFor } from '../testing/wait.ts';
 
 /** Records of deleted connections are purged in bounded chunks; live connections' records stay. */
 
@@ -119,8 +120,7 @@ describe('startRecordsPurge', () => {
     const a = await connectionWith('a', 250);
     await deleteConnection(t.ctx, t.environmentId, 'marketo', 'a');
     purge = startRecordsPurge(t.ctx, { log: pino({ level: 'silent' }), intervalMs: 20 });
-    const end = Date.now() + 5_000;
-    while ((await all(a)) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the records purged', async () => ((await all(a)) > 0 ? undefined : true), 5_000, 20);
     expect(await all(a)).toBe(0);
   });
 });

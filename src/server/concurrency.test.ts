@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestTether, type TestTether } from './testing.ts';
 import { captureLogs, connectNew } from './routes/connections/test-helpers.ts';
+import { waitFor } from '../testing/wait.ts';
 
 let t: TestTether;
 let logs: string[];
@@ -33,13 +34,15 @@ async function slowNextIdentityCall(delayMs: number): Promise<() => Promise<void
   });
   expect(r.status).toBe(201);
   return async () => {
-    const end = Date.now() + 10_000;
-    for (;;) {
-      const f = await t.sandbox.control<{ faults: unknown[] }>('GET', admin('/faults'));
-      if (f.body.faults.length === 0) return; // taken: the slowed call is at the sandbox
-      if (Date.now() > end) throw new Error('the slowed identity call never came');
-      await new Promise((res) => setTimeout(res, 10));
-    }
+    await waitFor(
+      'the slowed identity call',
+      async () => {
+        const f = await t.sandbox.control<{ faults: unknown[] }>('GET', admin('/faults'));
+        return f.body.faults.length === 0 ? true : undefined; // taken: the slowed call is at the sandbox
+      },
+      10_000,
+      10,
+    );
   };
 }
 

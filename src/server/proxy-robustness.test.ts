@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestTether, type TestTether } from './testing.ts';
 import { captureLogs } from './routes/connections/test-helpers.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
+import { waitFor } from '../testing/wait.ts';
 
 /** Answers instead of the sandbox when it returns true (identity and the connect test always pass). */
 type Mode = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -71,13 +72,9 @@ afterAll(async () => {
 const LEAD = '/proxy/rest/v1/leads.json?filterType=id&filterValues=1';
 const inFlight = () => t.tether.deps.traffic.get('marketo')!.status(instanceKey).inFlight;
 
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits until `pred()` holds (`false` means not yet). */
+const until = (pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) =>
+  waitFor(what, async () => ((await pred()) ? true : undefined), timeoutMs, 10);
 
 interface Answer {
   status: number;

@@ -20,6 +20,7 @@ import { getSync, listRuns, syncsDb } from '../../db/syncs.ts';
 import type { SyncIO, SyncModelDef } from '../../marketo/models/types.ts';
 import { startSyncScheduler, type SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 type Ended = RunOutcome & { syncId: number; syncName: string };
 
@@ -125,16 +126,8 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | Promise<T | undefined>) =>
+  waitFor(what, fn, 10_000, 10);
 
 async function pkOf(connectionId: string): Promise<number> {
   const row = await t.tether.deps.store.ctx.db

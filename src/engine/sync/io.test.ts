@@ -7,6 +7,7 @@ import type { SyncIO, SyncModelDef, SyncRecord } from '../../marketo/models/type
 import { DAY_MS, iso, parseDelimited, runJob } from '../../sandbox/bulk/test-helpers.ts';
 import { startSyncScheduler, type SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /**
  * The SyncIO the runner builds, end to end over real HTTP against the sandbox, with a probe sync in the
@@ -140,15 +141,8 @@ describe('the SyncIO of a run, over HTTP against the sandbox', () => {
     t.tether.deps.syncs = scheduler;
   }
 
-  async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await sleep(20);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
+  const until = <T>(what: string, fn: () => T | undefined, timeoutMs = 15_000) =>
+    waitFor(what, fn, timeoutMs, 20);
 
   async function setOptions(options: ProbeOptions, id = connectionId): Promise<void> {
     const res = await t.api('/sync/options', {

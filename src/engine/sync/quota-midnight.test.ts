@@ -4,6 +4,7 @@ import { advanceTetherClock, connectNew } from '../../server/routes/connections/
 import { nowOf } from '../../db/context.ts';
 import { startSyncScheduler, type SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 /**
  * The daily quota runs out in the middle of a run: the run pauses (not fails), and once the
@@ -19,15 +20,8 @@ describe('daily quota in the middle of a run', () => {
   const ended: Ended[] = [];
   let connectionId: string;
 
-  async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await sleep(25);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
+  const until = <T>(what: string, fn: () => T | undefined, timeoutMs = 20_000) =>
+    waitFor(what, fn, timeoutMs, 25);
 
   beforeAll(async () => {
     t = await startTestTether({ sandbox: { seed: { leads: 300, seed: 5, spanDays: 90 } } });

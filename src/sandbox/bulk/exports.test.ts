@@ -16,6 +16,8 @@ import {
   waitFor,
   type Kind,
 } from './test-helpers.ts';
+// Named apart from the job waiter of ./test-helpers.ts.
+import { waitFor as waitUntil } from '../../testing/wait.ts';
 
 let sb: TestSandbox | undefined;
 afterEach(async () => {
@@ -191,12 +193,15 @@ describe('bulk extract jobs', () => {
     ];
     for (const want of expected) {
       await s.control('POST', `${instancePath(s)}/clock`, { advanceMs: 60_000 });
-      const until = Date.now() + 10_000;
-      let counts = await census();
-      while (JSON.stringify(counts) !== JSON.stringify(want) && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 10));
-        counts = await census();
-      }
+      const counts = await waitUntil(
+        `the census ${JSON.stringify(want)}`,
+        async () => {
+          const c = await census();
+          return JSON.stringify(c) === JSON.stringify(want) ? c : undefined;
+        },
+        10_000,
+        10,
+      );
       expect(counts).toEqual(want);
     }
   });
@@ -244,12 +249,16 @@ describe('bulk extract jobs', () => {
       headers: auth,
     });
     expect(again.success, JSON.stringify(again.errors)).toBe(true);
-    const until = Date.now() + 10_000;
-    let state = '';
-    while (state !== 'Completed' && Date.now() < until) {
-      const st = await s.apiJson(`/bulk/v1/activities/export/${second}/status.json`, { headers: auth });
-      state = st.result![0]!.status as string;
-    }
+    // Polled back to back, as before: no pause between looks.
+    const state = await waitUntil(
+      'the export to complete',
+      async () => {
+        const st = await s.apiJson(`/bulk/v1/activities/export/${second}/status.json`, { headers: auth });
+        return st.result![0]!.status === 'Completed' ? 'Completed' : undefined;
+      },
+      10_000,
+      0,
+    );
     expect(state).toBe('Completed');
     const { body } = await s.control<{ bulk: { bytesExportedToday: number } }>(
       'GET',

@@ -2,6 +2,7 @@ import { afterEach, expect, it } from 'vitest';
 import { unlimited } from '../index.ts';
 import { startTestSandbox, type TestSandbox } from '../testing.ts';
 import { createJob, DAY_MS, enqueue, iso, rawDownload, status } from './test-helpers.ts';
+import { waitFor } from '../../testing/wait.ts';
 
 let sb: TestSandbox | undefined;
 afterEach(async () => {
@@ -30,12 +31,18 @@ it('exports 1,000,000 leads in seconds without holding files in memory', async (
   };
   /** Wait for a job, download its file as a client with a big file would, return its record count. */
   const collect = async (id: string) => {
-    let st = await status(s, 'leads', id);
-    while (st.status !== 'Completed') {
-      expect(['Queued', 'Processing']).toContain(st.status);
-      await new Promise((r) => setTimeout(r, 20));
-      st = await status(s, 'leads', id);
-    }
+    // No deadline of its own (Infinity): the test's 30 s timeout bounds the wait.
+    const st = await waitFor(
+      `export ${id}`,
+      async () => {
+        const v = await status(s, 'leads', id);
+        if (v.status === 'Completed') return v;
+        expect(['Queued', 'Processing']).toContain(v.status);
+        return undefined;
+      },
+      Infinity,
+      20,
+    );
     const file = await rawDownload(s.base, `/bulk/v1/leads/export/${id}/file.json`, token);
     expect(file.status).toBe(200);
     expect(file.size).toBe(st.fileSize);

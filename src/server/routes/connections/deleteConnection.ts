@@ -11,9 +11,9 @@ const querySchema = z.object({ provider_config_key: providerConfigKeySchema }).s
 
 /**
  * `DELETE /connections/{connectionId}?provider_config_key=…` (and legacy `/connection/{id}`):
- * soft delete that erases the credentials. Unknown → 400 `unknown_connection`, like Nango. Its syncs' runs
- * in this process stop, and the export jobs their checkpoints hold at Marketo are cancelled, before the
- * answer (bounded; engine/sync/release.ts).
+ * soft delete that erases the credentials. Unknown → 400 `unknown_connection`, like Nango. Then, in the
+ * background, its syncs' runs in this process stop and the export jobs their checkpoints hold at Marketo
+ * are cancelled (bounded; engine/sync/release.ts).
  */
 export const deleteConnection: RouteDef = {
   method: 'DELETE',
@@ -35,7 +35,8 @@ export const deleteConnection: RouteDef = {
     if (!deleted) throw new ApiError(400, 'unknown_connection', 'Failed to find connection');
     // The proxy's short-lived lookups must not serve the deleted connection's credentials any more.
     forgetProxyLookups(ctx.deps);
-    if (before) await releaseDeletedConnection(ctx.deps, before);
+    // In the background: the answer does not wait for a run to wind down (it never throws).
+    if (before) void releaseDeletedConnection(ctx.deps, before);
     return { body: { success: true } };
   },
 };

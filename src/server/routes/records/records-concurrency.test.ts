@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { startTestTether, type TestTether } from '../../testing.ts';
 import { captureLogs, connectNew } from '../connections/test-helpers.ts';
 import { markDeleted, upsertRecords, type NangoRecord } from '../../../db/records.ts';
+import { waitFor } from '../../../testing/wait.ts';
 
 interface Page {
   next_cursor: string | null;
@@ -182,13 +183,17 @@ describe('prune while a sync writes', () => {
         json: { model, until_cursor: untilCursor },
       });
       // Wait until the prune blocks on the row lock (a lock not granted), then commit the write.
-      const end = Date.now() + 10_000;
-      for (;;) {
-        const r = await sql<{ n: string }>`select count(*) as n from pg_locks where not granted`.execute(db);
-        if (Number(r.rows[0]!.n) > 0) break;
-        if (Date.now() > end) throw new Error('the prune never waited on the write');
-        await new Promise((res) => setTimeout(res, 5));
-      }
+      await waitFor(
+        'the prune to wait on the write',
+        async () => {
+          const r = await sql<{ n: string }>`select count(*) as n from pg_locks where not granted`.execute(
+            db,
+          );
+          return Number(r.rows[0]!.n) > 0 ? true : undefined;
+        },
+        10_000,
+        5,
+      );
       commit();
       await writer;
       const res = await prune;

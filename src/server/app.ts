@@ -7,6 +7,7 @@ import { authenticate } from './auth.ts';
 import { routes } from './routes/index.ts';
 import type { AuthInfo, ServerDeps } from './deps.ts';
 import type { QueryValue } from './query.ts';
+import type { BrowserAsset } from '../browser-app.ts';
 
 const JSON_LIMIT = 1024 * 1024;
 /** Request line + headers: room for a 65 KiB URI (Marketo's asset API limit) and the usual headers. */
@@ -164,17 +165,24 @@ function serveConnectUi(deps: ServerDeps, path: string, search: string, res: Ser
   }
   const asset = deps.connectUi.get(path.slice('/connect'.length));
   if (!asset) return false;
+  sendAsset(res, asset, {
+    'Content-Security-Policy':
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; connect-src *; frame-ancestors *",
+  });
+  return true;
+}
+
+/** A static asset of a browser app, with the headers every one gets plus the app's own. */
+function sendAsset(res: ServerResponse, asset: BrowserAsset, headers: Record<string, string>): void {
   res.writeHead(200, {
     'Content-Type': asset.type,
     'Content-Length': String(Buffer.byteLength(asset.body)),
     'Cache-Control': 'no-cache',
     'Referrer-Policy': 'no-referrer',
     'X-Content-Type-Options': 'nosniff',
-    'Content-Security-Policy':
-      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; connect-src *; frame-ancestors *",
+    ...headers,
   });
   res.end(asset.body);
-  return true;
 }
 
 /**
@@ -190,17 +198,11 @@ function serveDashboard(deps: ServerDeps, path: string, res: ServerResponse): bo
   }
   const asset = deps.dashboard.get(path.slice('/dashboard'.length));
   if (!asset) return false;
-  res.writeHead(200, {
-    'Content-Type': asset.type,
-    'Content-Length': String(Buffer.byteLength(asset.body)),
-    'Cache-Control': 'no-cache',
-    'Referrer-Policy': 'no-referrer',
-    'X-Content-Type-Options': 'nosniff',
+  sendAsset(res, asset, {
     'X-Frame-Options': 'DENY',
     'Content-Security-Policy':
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   });
-  res.end(asset.body);
   return true;
 }
 

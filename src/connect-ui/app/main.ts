@@ -34,6 +34,7 @@ import {
 } from './protocol.ts';
 import type { ConnectSession, Integration, Provider } from './types.ts';
 import { issueMessage, validateValue } from './validation.ts';
+import { h } from '../../browser-dom.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Startup state
@@ -58,26 +59,6 @@ let busy = false;
 
 // ---------------------------------------------------------------------------------------------------
 // DOM helpers
-
-type Child = Node | string | null | undefined | false;
-type Attrs = Record<string, string | boolean | undefined | null>;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Attrs = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === 'string' ? document.createTextNode(c) : c);
-  }
-  return el;
-}
 
 const ICONS = {
   close: 'M6 6l12 12M18 6L6 18',

@@ -27,6 +27,7 @@ import {
   type UsageCounters,
 } from './models.ts';
 import { formatRoute, parseRoute, sectionOf, type Route } from './routes.ts';
+import { h, type Attrs, type Child } from '../../browser-dom.ts';
 
 const KEY_STORAGE = 'tether.dashboard.secretKey';
 /** How often the sync table and the run list of a connection refresh while shown. */
@@ -59,26 +60,6 @@ const api = new DashboardApi({ baseUrl: '', getKey });
 
 // ---------------------------------------------------------------------------------------------------
 // DOM helpers
-
-type Child = Node | string | null | undefined | false;
-type Attrs = Record<string, string | boolean | undefined | null>;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Attrs = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === 'string' ? document.createTextNode(c) : c);
-  }
-  return el;
-}
 
 function mainEl(): HTMLElement {
   return document.getElementById('main')!;

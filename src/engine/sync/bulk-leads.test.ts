@@ -615,38 +615,52 @@ describe('a restart of Tether while lead export jobs are processing', () => {
   });
 });
 
-describe('a reset while lead export jobs are processing', () => {
+/**
+ * A Tether and a sandbox whose export jobs take ten minutes of the sandbox's clock (still processing when
+ * the test acts), the default scheduler off.
+ */
+function withSlowJobs(seed: number): { t: () => TestTether } {
   let t: TestTether;
-  const ended: Ended[] = [];
-
   beforeAll(async () => {
-    // Jobs take ten minutes of the sandbox's clock: they are still processing when the reset comes.
     t = await startTestTether({
-      sandbox: { seed: { leads: 1_000, seed: 23 }, settings: { bulkProcessingMs: 600_000 } },
+      sandbox: { seed: { leads: 1_000, seed }, settings: { bulkProcessingMs: 600_000 } },
     });
     await t.tether.deps.syncs?.close();
   });
   afterAll(async () => {
     await t.close();
   });
+  return { t: () => t };
+}
+
+/** Connects, starts a `leads` scheduler and waits until its initial run has two export jobs processing. */
+async function twoJobsProcessing(t: TestTether, ended: Ended[]) {
+  const api = apiOf(t.tether);
+  const scheduler = leadsScheduler(t.tether, ended);
+  const connectionId = await connectNew(t);
+  // 45 days back: two windows, two jobs processing at once.
+  await putOptions(api, connectionId, { exportPollMs: 20, sinceDatetime: iso(Date.now() - 45 * DAY_MS) });
+  scheduler.start();
+  const jobs = await until(
+    'two jobs processing',
+    async () => {
+      const all = await exportJobs(t.sandbox);
+      return all.filter((j) => j.status === 'Processing').length === 2 ? all : undefined;
+    },
+    // Polled slowly: the test's own calls count in the instance's 100 calls per 20 s.
+    10_000,
+    250,
+  );
+  return { api, scheduler, connectionId, jobs };
+}
+
+describe('a reset while lead export jobs are processing', () => {
+  const env = withSlowJobs(23);
+  const ended: Ended[] = [];
 
   it('the run after the reset cancels the discarded checkpoint’s jobs before exporting again', async () => {
-    const api = apiOf(t.tether);
-    const first = leadsScheduler(t.tether, ended);
-    const connectionId = await connectNew(t);
-    const since = iso(Date.now() - 45 * DAY_MS);
-    await putOptions(api, connectionId, { exportPollMs: 20, sinceDatetime: since });
-    first.start();
-    const old = await until(
-      'two jobs processing',
-      async () => {
-        const jobs = await exportJobs(t.sandbox);
-        return jobs.filter((j) => j.status === 'Processing').length === 2 ? jobs : undefined;
-        // Polled slowly: the test's own calls count in the instance's 100 calls per 20 s.
-      },
-      10_000,
-      250,
-    );
+    const t = env.t();
+    const { api, scheduler: first, connectionId, jobs: old } = await twoJobsProcessing(t, ended);
     const oldIds = new Set(old.map((j) => j.exportId as string));
     // The run stops with its jobs in its checkpoint (it would resume them), then a reset is asked for.
     await first.close();
@@ -707,34 +721,12 @@ describe('a reset while lead export jobs are processing', () => {
 });
 
 describe('deleting a connection while its lead export jobs are processing', () => {
-  let t: TestTether;
+  const env = withSlowJobs(24);
   const ended: Ended[] = [];
 
-  beforeAll(async () => {
-    t = await startTestTether({
-      sandbox: { seed: { leads: 1_000, seed: 24 }, settings: { bulkProcessingMs: 600_000 } },
-    });
-    await t.tether.deps.syncs?.close();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
-
   it('stops its run and cancels the jobs before answering', async () => {
-    const api = apiOf(t.tether);
-    const scheduler = leadsScheduler(t.tether, ended);
-    const connectionId = await connectNew(t);
-    await putOptions(api, connectionId, { exportPollMs: 20, sinceDatetime: iso(Date.now() - 45 * DAY_MS) });
-    scheduler.start();
-    const jobs = await until(
-      'two jobs processing',
-      async () => {
-        const all = await exportJobs(t.sandbox);
-        return all.filter((j) => j.status === 'Processing').length === 2 ? all : undefined;
-      },
-      10_000,
-      250,
-    );
+    const t = env.t();
+    const { api, scheduler, connectionId, jobs } = await twoJobsProcessing(t, ended);
 
     const started = Date.now();
     const res = await api(`/connections/${connectionId}?provider_config_key=marketo`, { method: 'DELETE' });

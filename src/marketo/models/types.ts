@@ -138,12 +138,13 @@ export class MarketoSyncError extends Error {
   override readonly name = 'MarketoSyncError';
   constructor(
     readonly code: string,
-    message: string,
+    /** Marketo's own message (the error's `message` adds the code and the path). */
+    readonly detail: string,
     /** The path of the failed call. */
     readonly path: string,
     /** What {@link classifyEnvelope} makes of the code: refresh_token, back_off, quota_spent or fail. */
     readonly kind: EnvelopeClass['kind'] = 'fail',
   ) {
-    super(`Marketo ${code}: ${message} (${path.split('?')[0]})`);
+    super(`Marketo ${code}: ${detail} (${path.split('?')[0]})`);
   }
 }

@@ -117,7 +117,12 @@ export const campaignRoutes: Route[] = [
     body: 'json',
     handler: ({ inst, params, body }) => {
       const campaign = campaignOrThrow(inst.assets, params.id);
-      const input = isRecord(body) ? body.input : undefined;
+      // Marketo's documented body is `{input: {leads: [{id}], tokens}}`; the older flat form
+      // `{input: [{id}], tokens}` is accepted too.
+      const raw = isRecord(body) ? body.input : undefined;
+      const nested = isRecord(raw);
+      const input = nested ? raw.leads : raw;
+      const tokens = nested ? raw.tokens : isRecord(body) ? body.tokens : undefined;
       if (!Array.isArray(input) || input.length === 0)
         throw new MarketoError('1003', 'input cannot be blank');
       if (input.length > MAX_TRIGGER_LEADS) {
@@ -129,7 +134,7 @@ export const campaignRoutes: Route[] = [
           throw new MarketoError('1003', "Invalid value for 'input': each lead needs a numeric id");
         }
       }
-      checkTokens(isRecord(body) ? body.tokens : undefined);
+      checkTokens(tokens);
       if (!triggerable(campaign)) throw new MarketoError('1003', 'Invalid data');
       return { result: [{ id: campaign.id }] };
     },

@@ -195,6 +195,22 @@ describe('POST /rest/v1/campaigns/:id/trigger.json', () => {
     expect(hundred.success).toBe(true);
   });
 
+  it("accepts Marketo's documented body {input: {leads, tokens}} and checks it the same way", async () => {
+    const c = await triggerableCampaign();
+    const res = await trigger(c.id, {
+      input: { leads: [{ id: 1 }, { id: 2 }], tokens: [{ name: '{{my.Message}}', value: 'Hi' }] },
+    });
+    expect(res).toEqual({ requestId: res.requestId, success: true, result: [{ id: c.id }] });
+    const leads = Array.from({ length: 101 }, (_, i) => ({ id: i + 1 }));
+    for (const bad of [
+      { input: { leads } },
+      { input: { leads: [] } },
+      { input: { leads: [{ id: 1 }], tokens: 'x' } },
+    ]) {
+      expect((await trigger(c.id, bad)).errors![0]!.code).toBe('1003');
+    }
+  });
+
   it('refuses batch campaigns, bad input and unknown campaigns', async () => {
     const campaigns = await all();
     const batch = campaigns.find((c) => c.type === 'batch')!;

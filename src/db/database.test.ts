@@ -17,6 +17,7 @@ function tempFile(): string {
 }
 
 const TABLES = [
+  'action_runs',
   'connect_sessions',
   'connection_limits',
   'connection_tags',
@@ -61,6 +62,7 @@ describe('openDatabase (SQLite)', () => {
       '007_records_deleted',
       '008_webhook_outbox',
       '009_sync_discarded_checkpoints',
+      '010_action_runs',
     ]);
     await reopened.close();
   });

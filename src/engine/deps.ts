@@ -8,6 +8,7 @@ import type { TrafficController } from './traffic.ts';
 import type { UsageRecorder } from './usage.ts';
 import type { RequestLog } from './request-log.ts';
 import type { SyncScheduler } from './sync/scheduler.ts';
+import type { ActionQueue } from './actions/queue.ts';
 
 /** What the engine works with; built once at startup (src/server/start.ts). */
 export interface EngineDeps {
@@ -24,4 +25,6 @@ export interface EngineDeps {
   requestLog: RequestLog;
   /** The sync scheduler (set once the server started; absent in bare test deps). */
   syncs?: SyncScheduler;
+  /** The async action runner and the action registry (set once the server started; absent in bare test deps). */
+  actions?: ActionQueue;
 }

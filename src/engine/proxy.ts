@@ -797,7 +797,8 @@ async function attemptOnce(
   }
 }
 
-function trafficApiError(err: {
+/** A traffic-control refusal as the HTTP error the proxy (and a sync action trigger) answers. */
+export function trafficApiError(err: {
   code: string;
   message: string;
   retryAfterMs?: number | undefined;

@@ -21,6 +21,7 @@ import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
 import { startSyncScheduler } from '../engine/sync/scheduler.ts';
 import { startRecordsPurge } from '../engine/records-purge.ts';
+import { startActionQueue, type ActionQueueOptions } from '../engine/actions/queue.ts';
 import type { ServerDeps } from './deps.ts';
 
 /**
@@ -84,6 +85,8 @@ export async function startTether(
     webhookBackoffMs?: (n: number) => number;
     /** Timings of the webhook outbox (tests). */
     webhookOutbox?: Omit<WebhookOutboxOptions, 'ctx' | 'onError'>;
+    /** The async action runner's options (tests: their own action registry, short timings). */
+    actions?: ActionQueueOptions;
   } = {},
 ): Promise<RunningTether> {
   const log = opts.logger ?? createLogger(config.logLevel);
@@ -173,6 +176,8 @@ export async function startTether(
     await applyStoredLimits(deps);
     const server = await listen(deps, config.port, config.host);
     deps.syncs = startSyncScheduler(deps, { enabled: config.syncs });
+    // Async action runs (stored ones left by an earlier process included).
+    deps.actions = startActionQueue(deps, opts.actions);
     // Records of deleted connections go in the background, a bounded amount at a time.
     const purge = startRecordsPurge(store.ctx, { log });
     const openedStore = store;
@@ -186,6 +191,7 @@ export async function startTether(
       close: async () => {
         await server.close();
         await deps.syncs?.close();
+        await deps.actions?.close();
         await purge.close();
         for (const t of traffic.values()) t.close();
         await openedUsage.close();

@@ -13,6 +13,7 @@ import * as m006 from './006_usage_days.ts';
 import * as m007 from './007_records_deleted.ts';
 import * as m008 from './008_webhook_outbox.ts';
 import * as m009 from './009_sync_discarded_checkpoints.ts';
+import * as m010 from './010_action_runs.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -39,6 +40,7 @@ const MODULES: Record<string, MigrationModule> = {
   '007_records_deleted': m007,
   '008_webhook_outbox': m008,
   '009_sync_discarded_checkpoints': m009,
+  '010_action_runs': m010,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -43,6 +43,8 @@ import { deleteSyncVariantRoute } from './sync/deleteVariant.ts';
 import { postRotateWebhookSigningKey } from './environment/postRotateWebhookSigningKey.ts';
 import { getEnvironmentVariables } from './environment/getEnvironmentVariables.ts';
 import { getScriptsConfig } from './scripts/getScriptsConfig.ts';
+import { postActionTrigger } from './action/postTrigger.ts';
+import { getAction } from './action/getAction.ts';
 
 /** Every public route, one file each, paths mirroring URLs. */
 export const routes: RouteDef[] = [
@@ -93,4 +95,7 @@ export const routes: RouteDef[] = [
   postRotateWebhookSigningKey,
   getEnvironmentVariables,
   getScriptsConfig,
+  // `/action/trigger` (POST) before `/action/:id` (GET): different methods, listed in reading order.
+  postActionTrigger,
+  getAction,
 ];

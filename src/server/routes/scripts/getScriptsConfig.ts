@@ -5,6 +5,12 @@ import { syncDefsOf, type SyncModelDef } from '../../../engine/sync/registry.ts'
 import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { registryOf } from '../sync/shared.ts';
+import {
+  ACTIONS_BY_PROVIDER,
+  actionDefsOf,
+  actionInputJsonSchema,
+  type AnyActionDef,
+} from '../../../engine/actions/registry.ts';
 
 const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nango') }).strict();
 
@@ -40,10 +46,39 @@ function syncConfig(def: SyncModelDef) {
 }
 
 /**
+ * An action as Nango's `NangoSyncConfig` describes a deployed action script: built in (`pre_built`, no
+ * version), triggered through `POST /action/trigger`; its input's JSON Schema (from the action's zod
+ * schema) under `json_schema.input`. The output's shape is each action's own (documented in its description).
+ */
+function actionConfig(def: AnyActionDef) {
+  return {
+    name: def.name,
+    type: 'action',
+    runs: '',
+    description: def.description,
+    scopes: [],
+    input: null,
+    returns: [],
+    models: [],
+    endpoints: [{ method: 'POST', path: '/action/trigger', group: def.name }],
+    is_public: false,
+    pre_built: true,
+    version: null,
+    last_deployed: null,
+    webhookSubscriptions: [],
+    enabled: true,
+    json_schema: { input: actionInputJsonSchema(def) },
+    sdk_version: null,
+    features: [],
+  };
+}
+
+/**
  * `GET /scripts/config?format=nango|openai` (Nango's `getScriptsConfig`): per integration of the
  * environment, the syncs its connections get (`StandardNangoConfig[]`: `{providerConfigKey, provider,
  * syncs, actions, on-events}`); with `format=openai`, `{data: [{name, description, parameters}]}`, one
- * function per sync, without parameters (as Nango answers for syncs). Tether has no actions yet.
+ * function per sync, without parameters (as Nango answers for syncs), then one per action with its input's
+ * JSON Schema as `parameters`.
  */
 export const getScriptsConfig: RouteDef = {
   method: 'GET',
@@ -52,25 +87,35 @@ export const getScriptsConfig: RouteDef = {
   handler: async (ctx) => {
     const { format } = parseWith(querySchema, ctx.query, 'invalid_query_params');
     const registry = registryOf(ctx);
+    const actionRegistry = ctx.deps.actions?.registry ?? ACTIONS_BY_PROVIDER;
     const integrations = await listIntegrations(ctx.deps.store.ctx, ctx.auth.environment.id);
     const configs = integrations
-      .map((i) => ({ integration: i, defs: syncDefsOf(registry, i.provider) }))
-      .filter(({ defs }) => defs.length > 0)
-      .map(({ integration, defs }) => ({
+      .map((i) => ({
+        integration: i,
+        defs: syncDefsOf(registry, i.provider),
+        actions: actionDefsOf(actionRegistry, i.provider),
+      }))
+      .filter(({ defs, actions }) => defs.length > 0 || actions.length > 0)
+      .map(({ integration, defs, actions }) => ({
         providerConfigKey: integration.uniqueKey,
         provider: integration.provider,
         syncs: defs.map(syncConfig),
-        actions: [],
+        actions: actions.map(actionConfig),
         'on-events': [],
       }));
     if (format === 'nango') return { body: configs };
-    const functions = configs.flatMap((c) =>
-      c.syncs.map((s) => ({
+    const functions = configs.flatMap((c) => [
+      ...c.syncs.map((s) => ({
         name: s.name,
         description: s.description,
         parameters: { type: 'object', properties: {}, required: [] },
       })),
-    );
+      ...c.actions.map((a) => ({
+        name: a.name,
+        description: a.description,
+        parameters: a.json_schema.input,
+      })),
+    ]);
     return { body: { data: functions } };
   },
 };

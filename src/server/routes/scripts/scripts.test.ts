@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Nango } from '@nangohq/node';
 import { MARKETO_SYNCS } from '../../../marketo/models/index.ts';
+import { MARKETO_ACTIONS } from '../../../marketo/actions/index.ts';
+import { actionInputJsonSchema } from '../../../engine/actions/registry.ts';
 import { startTestTether, type TestTether } from '../../testing.ts';
 
 type Json = Record<string, unknown>;
@@ -24,7 +26,7 @@ describe('GET /scripts/config', () => {
     const configs = (await res.json()) as Json[];
     expect(configs).toHaveLength(1);
     const [marketo] = configs;
-    expect(marketo).toMatchObject({ providerConfigKey: 'marketo', provider: 'marketo', actions: [] });
+    expect(marketo).toMatchObject({ providerConfigKey: 'marketo', provider: 'marketo' });
     const syncs = marketo!.syncs as Json[];
     expect(syncs.map((s) => s.name)).toEqual(MARKETO_SYNCS.map((d) => d.name));
     for (const def of MARKETO_SYNCS) {
@@ -41,16 +43,40 @@ describe('GET /scripts/config', () => {
       expect(s.runs).toMatch(/^every \d+[smhd]$/);
       expect((s.models as Json[]).map((m) => m.name)).toEqual(def.models);
     }
+    const actions = marketo!.actions as Json[];
+    expect(actions.map((a) => a.name)).toEqual(MARKETO_ACTIONS.map((d) => d.name));
+    for (const def of MARKETO_ACTIONS) {
+      const a = actions.find((x) => x.name === def.name)!;
+      expect(a).toMatchObject({
+        type: 'action',
+        description: def.description,
+        endpoints: [{ method: 'POST', path: '/action/trigger', group: def.name }],
+        pre_built: true,
+        json_schema: { input: actionInputJsonSchema(def) },
+      });
+    }
     // The same through the SDK.
     const nango = new Nango({ secretKey: t.tether.secretKey, host: t.url });
     expect(await nango.getScriptsConfig()).toEqual(configs);
   });
 
-  it('format=openai: one function per sync, without parameters', async () => {
+  it('format=openai: one function per sync, without parameters, then one per action with its input schema', async () => {
     const res = await t.api('/scripts/config?format=openai');
     expect(res.status).toBe(200);
     const body = (await res.json()) as { data: Json[] };
-    expect(body.data.map((f) => f.name)).toEqual(MARKETO_SYNCS.map((d) => d.name));
+    expect(body.data.map((f) => f.name)).toEqual([
+      ...MARKETO_SYNCS.map((d) => d.name),
+      ...MARKETO_ACTIONS.map((d) => d.name),
+    ]);
+    for (const def of MARKETO_ACTIONS) {
+      const fn = body.data.find((f) => f.name === def.name)!;
+      expect(fn).toEqual({
+        name: def.name,
+        description: def.description,
+        parameters: actionInputJsonSchema(def),
+      });
+      expect((fn.parameters as Json).type).toBe('object');
+    }
     expect(body.data[0]).toEqual({
       name: MARKETO_SYNCS[0]!.name,
       description: MARKETO_SYNCS[0]!.description,

@@ -33,6 +33,7 @@ import { ApiError } from '../../api-error.ts';
 import { ACTIONS_BY_PROVIDER, findActionDef, type ActionRegistry } from './registry.ts';
 import { ActionFailed, ASYNC_ACTION_TIMEOUT_MS, parseActionInput, runAction } from './runner.ts';
 import { sendActionWebhook } from './webhooks.ts';
+import { isIdempotent } from '../../marketo/actions/types.ts';
 
 export interface ActionQueueOptions {
   registry?: ActionRegistry;
@@ -229,18 +230,19 @@ export class ActionQueue {
       return failure('unknown_connection', 'The connection was deleted before the action ran.');
     const def = findActionDef(this.registry, connection.provider, run.actionName);
     if (!def) return failure('unknown_action', `There is no action "${run.actionName}" any more.`);
-    if (resumed && !def.idempotent) {
-      return failure(
-        'interrupted',
-        'Tether stopped while the action ran; it is not idempotent, so it was not run again (it may have written part of its changes).',
-      );
-    }
     let input: unknown;
     try {
       input = parseActionInput(def, run.input);
     } catch (err) {
       if (err instanceof ApiError) return failure(err.code, err.message);
       throw err;
+    }
+    const idempotent = isIdempotent(def, input);
+    if (resumed && !idempotent) {
+      return failure(
+        'interrupted',
+        'Tether stopped while the action ran; it is not idempotent, so it was not run again (it may have written part of its changes).',
+      );
     }
     let attempts = run.attempts;
     for (;;) {
@@ -258,7 +260,7 @@ export class ActionQueue {
       } catch (err) {
         if (signal.aborted) return null;
         if (!(err instanceof ActionFailed)) throw err;
-        if (attempts <= run.maxRetries && mayRetry(def.idempotent, err)) {
+        if (attempts <= run.maxRetries && mayRetry(idempotent, err)) {
           this.deps.log.info(
             { actionRunId: run.id, action: run.actionName, attempt: attempts, code: err.failure.code },
             'async action attempt failed; retrying',

@@ -19,7 +19,8 @@ import {
   runBatches,
 } from './shared.ts';
 import { TRIGGER_BATCH, triggerBody, triggerCampaignInput } from './trigger-campaign.ts';
-import { syncLeadsBody, upsertLeadsInput, upsertResults } from './upsert-leads.ts';
+import { syncLeadsBody, upsertLeads, upsertLeadsInput, upsertResults } from './upsert-leads.ts';
+import { isIdempotent } from './types.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -245,6 +246,19 @@ describe('input schemas', () => {
       const schema = z.toJSONSchema(a.input, { io: 'input' }) as { type?: string };
       expect(schema.type).toBe('object');
     }
+  });
+});
+
+describe('idempotency', () => {
+  it('upsert-leads may be run again except with createDuplicate; constant actions keep their flag', () => {
+    const leads = [{ email: 'a@example.com' }];
+    expect(isIdempotent(upsertLeads, upsertLeadsInput.parse({ leads }))).toBe(true);
+    expect(isIdempotent(upsertLeads, upsertLeadsInput.parse({ leads, action: 'createOnly' }))).toBe(true);
+    expect(isIdempotent(upsertLeads, upsertLeadsInput.parse({ leads, action: 'createDuplicate' }))).toBe(
+      false,
+    );
+    expect(isIdempotent({ idempotent: true }, {})).toBe(true);
+    expect(isIdempotent({ idempotent: false }, {})).toBe(false);
   });
 });
 

@@ -43,8 +43,13 @@ export interface ActionDef<I = unknown, O = unknown> {
    * Input the schema cannot express (e.g. a list id Marketo does not know) is Marketo's to refuse.
    */
   run(io: ActionIO, input: I): Promise<O>;
-  /** True when running it twice with the same input gives the same state (async retries allowed). */
+  /**
+   * Whether running it twice with the same input gives the same state (an async run may then be retried
+   * after a failure, or run again after a crash), for any input.
+   */
   idempotent: boolean;
+  /** The same per input, when it depends on it (e.g. `upsert-leads`: yes, except with `createDuplicate`). */
+  idempotentFor?(input: I): boolean;
 }
 
 /**
@@ -52,3 +57,11 @@ export interface ActionDef<I = unknown, O = unknown> {
  * checked bivariantly, so every `ActionDef<I, O>` is one; the engine passes what `input` parsed).
  */
 export type AnyActionDef = ActionDef<unknown, unknown>;
+
+/** Whether running `def` twice with `input` (already parsed by its schema) is safe. */
+export function isIdempotent<I>(
+  def: Pick<ActionDef<I, unknown>, 'idempotent' | 'idempotentFor'>,
+  input: I,
+): boolean {
+  return def.idempotentFor ? def.idempotentFor(input) : def.idempotent;
+}

@@ -8,7 +8,7 @@
  *
  * Idempotent when `action` is createOrUpdate or updateOnly (the lookup field finds the same leads the
  * second time) and for createOnly (the second run skips with 1005); createDuplicate creates new leads on
- * every run, so the action as a whole is not marked idempotent.
+ * every run, so that one is not.
  */
 import { z } from 'zod';
 import type { MarketoItem } from '../models/api.ts';
@@ -111,6 +111,8 @@ export const upsertLeads: ActionDef<UpsertLeadsInput, UpsertLeadsOutput> = {
     'skipped with reasons). Safe to repeat with createOrUpdate, updateOnly or createOnly; not with createDuplicate.',
   input: upsertLeadsInput,
   idempotent: false,
+  // The lookup finds the same leads again (createOnly skips them with 1005); createDuplicate adds anew.
+  idempotentFor: (input) => (input.action ?? 'createOrUpdate') !== 'createDuplicate',
   async run(io, input) {
     const batches = chunkByBytes(input.leads, LEAD_DB_BATCH, MAX_BODY_BYTES);
     const results = await runBatches(

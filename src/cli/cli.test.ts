@@ -222,6 +222,35 @@ describe('tether command line', () => {
     expectNoSecret(trigger, status, records);
   });
 
+  it('runs a Marketo action, now and queued, and reads the queued one’s result', async () => {
+    const input = JSON.stringify({ listId: 1001, leadIds: [1, 2] });
+    const now = await inProcess(['actions', 'run', 'add-to-list', ...sel(), '--input', input]);
+    expect(now.code).toBe(0);
+    const output = JSON.parse(now.stdout) as { results: { id: number; status: string }[] };
+    expect(output.results.map((r) => r.id)).toEqual([1, 2]);
+
+    const queued = await inProcess(['actions', 'run', 'add-to-list', ...sel(), '--input', input, '--async']);
+    expect(queued.code).toBe(0);
+    const { id, statusUrl } = JSON.parse(queued.stdout) as { id: string; statusUrl: string };
+    expect(statusUrl).toBe(`/action/${id}`);
+    const result = await waitFor('the queued action', async () => {
+      const r = await inProcess(['actions', 'result', id, '--json']);
+      return r.code === 0 ? r : undefined;
+    });
+    expect((JSON.parse(result.stdout) as { results: unknown[] }).results).toHaveLength(2);
+
+    const bad = await inProcess(['actions', 'run', 'add-to-list', ...sel(), '--input', '{"listId":1001}']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^error invalid_action_input: /);
+    const notJson = await inProcess(['actions', 'run', 'add-to-list', ...sel(), '--input', '{']);
+    expect(notJson).toMatchObject({ code: 2, stderr: expect.stringContaining('not JSON') as unknown });
+    const unknown = await inProcess(['actions', 'result', 'no-such-run']);
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^error not_found: /) as unknown,
+    });
+  });
+
   it('in process: runs, logs, pause/start, one page of records, key file, verbose, errors, delete', async () => {
     const runs = await inProcess(['syncs', 'runs', ...sel(), '--limit', '1']);
     expect(runs.code).toBe(0);

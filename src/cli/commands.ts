@@ -380,6 +380,50 @@ async function proxy(ctx: CommandContext, inv: Invocation): Promise<void> {
   if (ctx.io.stdoutIsTty && last !== 10) await ctx.io.out('\n');
 }
 
+/** The input of `actions run`: `--input` JSON, `--input-file` (or stdin), else none. */
+async function actionInput(ctx: CommandContext, inv: Invocation): Promise<unknown> {
+  const file = opt(inv.options['input-file']);
+  let text = opt(inv.options.input);
+  if (text === undefined && file !== undefined) {
+    try {
+      text = Buffer.from(file === '-' ? await ctx.io.readStdin() : await readFile(file)).toString('utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new CliError('input_file_unreadable', `cannot read --input-file ${file} (${code})`);
+    }
+  }
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliError('invalid_input', 'the action input is not JSON', 2);
+  }
+}
+
+async function actionsRun(ctx: CommandContext, inv: Invocation): Promise<void> {
+  const async = inv.options.async === true;
+  const retries = opt(inv.options['max-retries']);
+  const headers: Record<string, string> = {
+    'connection-id': opt(inv.options.connection)!,
+    'provider-config-key': opt(inv.options.integration)!,
+    ...(async ? { 'x-async': 'true' } : {}),
+    ...(retries !== undefined ? { 'x-max-retries': retries } : {}),
+  };
+  const input = await actionInput(ctx, inv);
+  // A sync run may take up to Tether's own bound (120 s) plus queueing for the instance's limits.
+  const out = await ctx.api.json('POST', '/action/trigger', {
+    headers,
+    json: { action_name: inv.args.action, ...(input !== undefined ? { input } : {}) },
+    timeoutMs: 300_000,
+  });
+  await ctx.io.out(`${JSON.stringify(out, null, ctx.json ? undefined : 2)}\n`);
+}
+
+async function actionsResult(ctx: CommandContext, inv: Invocation): Promise<void> {
+  const out = await ctx.api.json('GET', `/action/${encodeURIComponent(inv.args.id!)}`);
+  await ctx.io.out(`${JSON.stringify(out, null, ctx.json ? undefined : 2)}\n`);
+}
+
 type Handler = (ctx: CommandContext, inv: Invocation) => Promise<void>;
 
 export const HANDLERS: Record<CommandId, Handler> = {
@@ -397,4 +441,6 @@ export const HANDLERS: Record<CommandId, Handler> = {
   'syncs logs': syncsLogs,
   records,
   proxy,
+  'actions run': actionsRun,
+  'actions result': actionsResult,
 };

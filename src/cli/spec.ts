@@ -25,7 +25,9 @@ export type CommandId =
   | 'syncs runs'
   | 'syncs logs'
   | 'records'
-  | 'proxy';
+  | 'proxy'
+  | 'actions run'
+  | 'actions result';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -238,6 +240,33 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     auth: true,
     details: 'Prints the response body as received. An HTTP error status exits with code 1.',
+  },
+  {
+    id: 'actions run',
+    summary: 'Run a Marketo action (upsert-leads, add-to-list, trigger-campaign...)',
+    positionals: [
+      { name: 'action', help: 'action name, e.g. upsert-leads (GET /scripts/config lists them)' },
+    ],
+    options: {
+      connection,
+      integration,
+      input: { type: 'string', value: '<json>', help: "the action's input as JSON" },
+      'input-file': { type: 'string', value: '<path>', help: 'the input read from a file (- for stdin)' },
+      async: { type: 'boolean', help: 'queue it and print its id and status URL instead of waiting' },
+      'max-retries': { type: 'string', value: '<n>', help: 'with --async: retries of a failed run (0-5)' },
+    },
+    auth: true,
+    details:
+      "Prints the action's output as JSON (per-record statuses included). With --async, read the result\n" +
+      'later with `tether actions result <id>`.',
+  },
+  {
+    id: 'actions result',
+    summary: 'Print the result of an async action run',
+    positionals: [{ name: 'id', help: 'the id `actions run --async` printed' }],
+    options: {},
+    auth: true,
+    details: 'Exits with code 1 and error not_found while the run has not finished.',
   },
 ];
 

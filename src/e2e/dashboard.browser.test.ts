@@ -155,8 +155,11 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
       const added = Number((await run.first().locator('td.added').innerText()).replace(/,/g, ''));
       expect(added).toBeGreaterThan(10);
       expect(await run.first().innerText()).toContain('trigger');
-      await expect.poll(() => sync.innerText()).toMatch(new RegExp(`LeadField: \\+${added}`));
-      await expect.poll(() => sync.innerText()).toMatch(new RegExp(`LeadField: ${added}`));
+      // The sync row and the run list are read side by side: the row may show the run's end one refresh
+      // (REFRESH_MS, 3 s) after the list does.
+      const refreshed = { timeout: OUTCOME_TIMEOUT_MS };
+      await expect.poll(() => sync.innerText(), refreshed).toMatch(new RegExp(`LeadField: \\+${added}`));
+      await expect.poll(() => sync.innerText(), refreshed).toMatch(new RegExp(`LeadField: ${added}`));
       await p.shot('dashboard-03-connection');
       await expectNoSecrets(page);
 
@@ -173,7 +176,7 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
       await page.goBack();
       await sync.locator('button[data-action="start"]').click();
       await expect.poll(() => page.locator('#sync-feedback').innerText()).toContain('Resumed lead-fields.');
-      await expect.poll(() => sync.innerText()).not.toContain('PAUSED');
+      await expect.poll(() => sync.innerText(), refreshed).not.toContain('PAUSED');
 
       // A Connect link.
       await page.locator('nav a', { hasText: 'Create Connect link' }).click();

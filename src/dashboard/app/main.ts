@@ -711,7 +711,10 @@ function syncsSection(gen: number, ref: ConnectionRef): HTMLElement[] {
     }
     inFlight = true;
     try {
-      const [syncs, runs] = await Promise.allSettled([api.syncs(ref), api.runs(ref, 20)]);
+      // Runs first, then the syncs: a run the list shows as ended is ended in the sync row too (a run's end
+      // is written with its sync's), so the two tables never disagree for a refresh.
+      const [runs] = await Promise.allSettled([api.runs(ref, 20)]);
+      const [syncs] = await Promise.allSettled([api.syncs(ref)]);
       if (!live(gen)) return;
       if (syncs.status === 'fulfilled') {
         const sig = JSON.stringify(syncs.value);

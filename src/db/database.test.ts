@@ -63,6 +63,7 @@ describe('openDatabase (SQLite)', () => {
       '008_webhook_outbox',
       '009_sync_discarded_checkpoints',
       '010_action_runs',
+      '011_processes',
     ]);
     await reopened.close();
   });

@@ -406,6 +406,34 @@ describe('TrafficController', () => {
     c.close();
   });
 
+  it('several processes: each grants its part of the rate and the slots; back to all when alone', async () => {
+    const c = make({ rateMax: 10, maxInFlight: 3, reservedForInteractive: 1 });
+    c.setProcesses(2);
+    expect(c.status(I)).toMatchObject({
+      processes: 2,
+      limits: { rateMax: 5, maxInFlight: 1, reservedForInteractive: 0 },
+    });
+    // The configured limits are still what the instance allows (the limits API shows those).
+    expect(c.limitsOf(I)).toMatchObject({ rateMax: 10, maxInFlight: 3, reservedForInteractive: 1 });
+    const first = await c.acquire(req());
+    const second = c.acquire(req());
+    expect(c.status(I)).toMatchObject({ inFlight: 1, queued: { interactive: 1, background: 0 } });
+    first.release();
+    (await second).release();
+    // Five grants fill this process's part of the window; the sixth waits for the window.
+    for (let i = 0; i < 3; i++) (await c.acquire(req())).release();
+    expect(c.tryAcquire(req())).toBeUndefined();
+    // The other process stopped: the whole rate and every slot again, waiters served at once.
+    const waiting = c.acquire(req());
+    c.setProcesses(1);
+    (await waiting).release();
+    expect(c.status(I)).toMatchObject({ processes: 1, limits: { rateMax: 10, maxInFlight: 3 } });
+    // Never less than one call per window and one slot, however many processes.
+    c.setProcesses(50);
+    expect(c.status(I).limits).toMatchObject({ rateMax: 1, maxInFlight: 1, reservedForInteractive: 0 });
+    c.close();
+  });
+
   it('606 anyway: pauses until our oldest call in the window ages out', async () => {
     const c = make(
       { rateMax: 10, rateWindowMs: 1_000, windowSkewMs: 0 },

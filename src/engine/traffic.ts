@@ -19,7 +19,8 @@
  *
  * Generic: limits, the quota day and the classification of responses ({@link CallOutcome}) come from the
  * provider side as data (Marketo: src/marketo/limits.ts). State is in memory, per process: several Tether
- * processes against one instance would need a shared store (later).
+ * processes on one database split the rate and in-flight limits between them (`setProcesses`, fed by
+ * engine/presence.ts); the daily budget is counted per process.
  */
 
 import type { AbortSignalLike } from './outbound.ts';
@@ -328,6 +329,9 @@ class Starts {
 
 interface InstanceState {
   key: string;
+  /** The instance's limits as configured (defaults + overrides). */
+  configured: InstanceLimits;
+  /** This process's part of them (see {@link TrafficController.setProcesses}): what grants obey. */
   limits: InstanceLimits;
   inFlight: number;
   starts: Starts;
@@ -353,7 +357,10 @@ interface ConnectionState {
 
 export interface InstanceStatus {
   instanceKey: string;
+  /** This process's part of the instance's limits (what it grants). */
   limits: InstanceLimits;
+  /** Tether processes sharing the limits (this one included). */
+  processes: number;
   inFlight: number;
   /** Grants in the current rolling window. */
   inWindow: number;
@@ -399,6 +406,23 @@ function checkLimits(l: InstanceLimits): InstanceLimits {
 
 const instanceBudget = (l: InstanceLimits): number => Math.floor(l.dailyQuota * l.quotaShare);
 
+/**
+ * One process's part of an instance's limits when `processes` Tether processes call it: the rolling-window
+ * rate and the calls in flight divided between them (at least one each), so that together they stay
+ * within what Marketo allows (100 calls per 20 s, 10 at once) instead of each taking all of it. The daily
+ * budget is not divided (a process's spend is not shared yet; see the README).
+ */
+export function shareOfLimits(l: InstanceLimits, processes: number): InstanceLimits {
+  if (processes <= 1) return l;
+  const maxInFlight = Math.max(1, Math.floor(l.maxInFlight / processes));
+  return {
+    ...l,
+    rateMax: Math.max(1, Math.floor(l.rateMax / processes)),
+    maxInFlight,
+    reservedForInteractive: Math.min(Math.floor(l.reservedForInteractive / processes), maxInFlight - 1),
+  };
+}
+
 export class TrafficController {
   private readonly instances = new Map<string, InstanceState>();
   private readonly connections = new Map<string, ConnectionState>();
@@ -415,6 +439,8 @@ export class TrafficController {
   private readonly usedBefore: TrafficOptions['usedBefore'];
   private readonly random: () => number;
   private closed = false;
+  /** Live Tether processes calling the same instances (this one included): see {@link setProcesses}. */
+  private processes = 1;
 
   constructor(opts: TrafficOptions) {
     this.defaults = checkLimits({ ...opts.defaults });
@@ -437,15 +463,35 @@ export class TrafficController {
     this.overrides.set(instanceKey, { ...limits });
     const inst = this.instances.get(instanceKey);
     if (inst) {
-      inst.limits = merged;
+      inst.configured = merged;
+      inst.limits = shareOfLimits(merged, this.processes);
       this.pump(inst);
     }
   }
 
+  /** An instance's limits as configured (this process grants its part of them: {@link status}). */
   limitsOf(instanceKey: string): InstanceLimits {
     return (
-      this.instances.get(instanceKey)?.limits ?? { ...this.defaults, ...this.overrides.get(instanceKey) }
+      this.instances.get(instanceKey)?.configured ?? {
+        ...this.defaults,
+        ...this.overrides.get(instanceKey),
+      }
     );
+  }
+
+  /**
+   * How many Tether processes call the instances (engine/presence.ts counts them through the database):
+   * each grants its part of every instance's rate and in-flight limits ({@link shareOfLimits}). Takes
+   * effect at once; waiters are served again under the new limits.
+   */
+  setProcesses(n: number): void {
+    const processes = Math.max(1, Math.floor(n));
+    if (processes === this.processes) return;
+    this.processes = processes;
+    for (const inst of this.instances.values()) {
+      inst.limits = shareOfLimits(inst.configured, processes);
+      this.pump(inst);
+    }
   }
 
   /** A connection's daily budget in calls (`null`: back to the default). */
@@ -644,6 +690,7 @@ export class TrafficController {
     return {
       instanceKey,
       limits: { ...inst.limits },
+      processes: this.processes,
       inFlight: inst.inFlight,
       inWindow: inst.starts.size,
       queued: { interactive: inst.interactive.length, background: inst.background.length },
@@ -671,9 +718,11 @@ export class TrafficController {
   private instance(key: string): InstanceState {
     let inst = this.instances.get(key);
     if (!inst) {
+      const configured = checkLimits({ ...this.defaults, ...this.overrides.get(key) });
       inst = {
         key,
-        limits: checkLimits({ ...this.defaults, ...this.overrides.get(key) }),
+        configured,
+        limits: shareOfLimits(configured, this.processes),
         inFlight: 0,
         starts: new Starts(),
         pausedUntil: 0,

@@ -16,6 +16,7 @@ import { listen } from './app.ts';
 import { TrafficController } from '../engine/traffic.ts';
 import { UsageRecorder } from '../engine/usage.ts';
 import { UsagePersistence } from '../engine/usage-persistence.ts';
+import { ProcessPresence, type PresenceOptions } from '../engine/presence.ts';
 import { RequestLog, requestLogDaysFromEnv } from '../engine/request-log.ts';
 import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
@@ -87,6 +88,8 @@ export async function startTether(
     webhookOutbox?: Omit<WebhookOutboxOptions, 'ctx' | 'onError'>;
     /** The async action runner's options (tests: their own action registry, short timings). */
     actions?: ActionQueueOptions;
+    /** Heartbeat timings of the process presence (tests). */
+    presence?: Pick<PresenceOptions, 'heartbeatMs' | 'staleMs'>;
   } = {},
 ): Promise<RunningTether> {
   const log = opts.logger ?? createLogger(config.logLevel);
@@ -105,6 +108,7 @@ export async function startTether(
   let store: Store | undefined;
   let requestLog: RequestLog | undefined;
   let usagePersistence: UsagePersistence | undefined;
+  let presence: ProcessPresence | undefined;
   try {
     store = await openStore(config);
     const outbound = new OutboundClient({ allowedHosts });
@@ -154,6 +158,14 @@ export async function startTether(
       traffic.set(name, controller);
       if (name === 'marketo') usage.useBudgets(controller);
     }
+    // Several processes on one database split each instance's rate and in-flight limits.
+    presence = await ProcessPresence.start(store.ctx, {
+      log,
+      ...opts.presence,
+      onCount: (n) => {
+        for (const t of traffic.values()) t.setProcesses(n);
+      },
+    });
     requestLog = new RequestLog(store.ctx, {
       retentionDays: requestLogDaysFromEnv(),
       onError: (err, what) => log.warn({ err }, `request log ${what} failed`),
@@ -183,6 +195,7 @@ export async function startTether(
     const openedStore = store;
     const openedLog = requestLog;
     const openedUsage = usagePersistence;
+    const openedPresence = presence;
     return {
       url: server.url,
       secretKey: store.keys.secretKey,
@@ -194,6 +207,7 @@ export async function startTether(
         await deps.actions?.close();
         await purge.close();
         for (const t of traffic.values()) t.close();
+        await openedPresence.close();
         await openedUsage.close();
         await openedLog.close();
         await webhooks.close();
@@ -204,6 +218,7 @@ export async function startTether(
       },
     };
   } catch (err) {
+    await presence?.close();
     await usagePersistence?.close();
     await requestLog?.close();
     await store?.close();

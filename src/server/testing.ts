@@ -43,6 +43,7 @@ export async function startTestTether(
     env?: Record<string, string>;
     webhookBackoffMs?: (n: number) => number;
     webhookOutbox?: Omit<WebhookOutboxOptions, 'ctx' | 'onError'>;
+    presence?: NonNullable<Parameters<typeof startTether>[1]>['presence'];
   } = {},
 ): Promise<TestTether> {
   const sandbox = await startTestSandbox(opts.sandbox);
@@ -70,6 +71,7 @@ export async function startTestTether(
     logger: pino({ level: 'silent' }),
     ...(opts.webhookBackoffMs ? { webhookBackoffMs: opts.webhookBackoffMs } : {}),
     ...(opts.webhookOutbox ? { webhookOutbox: opts.webhookOutbox } : {}),
+    ...(opts.presence ? { presence: opts.presence } : {}),
   });
   // Port 0 was resolved on listen: links must point at the real port.
   tether.deps.config.publicUrl = tether.url;

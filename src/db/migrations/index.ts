@@ -14,6 +14,7 @@ import * as m007 from './007_records_deleted.ts';
 import * as m008 from './008_webhook_outbox.ts';
 import * as m009 from './009_sync_discarded_checkpoints.ts';
 import * as m010 from './010_action_runs.ts';
+import * as m011 from './011_processes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -41,6 +42,7 @@ const MODULES: Record<string, MigrationModule> = {
   '008_webhook_outbox': m008,
   '009_sync_discarded_checkpoints': m009,
   '010_action_runs': m010,
+  '011_processes': m011,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

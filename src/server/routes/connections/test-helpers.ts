@@ -224,10 +224,15 @@ export const AUTH_CODES = [
 ];
 
 /**
- * A second Tether on `t`'s data directory and database (a restart: close `t.tether` first), calling `t`'s sandbox
+ * A second Tether on `t`'s data directory and database (a restart: close `t.tether` first; or a second process
+ * beside it), calling `t`'s sandbox
  * (and `extraHosts`, e.g. a webhook receiver), background syncs off (they would spend calls of their own), silent.
  */
-export function startSecondTether(t: TestTether, extraHosts: string[] = []): Promise<RunningTether> {
+export function startSecondTether(
+  t: TestTether,
+  extraHosts: string[] = [],
+  opts: Omit<NonNullable<Parameters<typeof startTether>[1]>, 'logger'> = {},
+): Promise<RunningTether> {
   return startTether(
     loadConfig({
       TETHER_PORT: '0',
@@ -238,6 +243,6 @@ export function startSecondTether(t: TestTether, extraHosts: string[] = []): Pro
       TETHER_ALLOWED_HOSTS: [new URL(t.sandbox.endpoint).host, ...extraHosts].join(','),
       ...(t.databaseUrl ? { TETHER_DATABASE_URL: t.databaseUrl } : {}),
     }),
-    { logger: pino({ level: 'silent' }) },
+    { logger: pino({ level: 'silent' }), ...opts },
   );
 }

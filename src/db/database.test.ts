@@ -31,6 +31,7 @@ const TABLES = [
   'sync_run_logs',
   'sync_runs',
   'syncs',
+  'tether_processes',
   'usage_days',
   'webhook_outbox',
 ];

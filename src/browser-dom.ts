@@ -24,3 +24,19 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   }
   return el;
 }
+
+/** The page's `<main id="main">`, where each app renders its current view. */
+export function mainEl(): HTMLElement {
+  return document.getElementById('main')!;
+}
+
+/** Says `text` through the page's live region (`#status`), for screen readers. */
+export function announce(text: string): void {
+  const status = document.getElementById('status');
+  if (!status) return;
+  // Cleared first so that the same text said twice is announced again.
+  status.textContent = '';
+  window.setTimeout(() => {
+    status.textContent = text;
+  }, 50);
+}

@@ -34,7 +34,7 @@ import {
 } from './protocol.ts';
 import type { ConnectSession, Integration, Provider } from './types.ts';
 import { issueMessage, validateValue } from './validation.ts';
-import { h } from '../../browser-dom.ts';
+import { announce, h, mainEl } from '../../browser-dom.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Startup state
@@ -94,20 +94,6 @@ function externalLink(href: string, text: string, cls?: string): HTMLAnchorEleme
   );
   a.addEventListener('click', () => track(cls === 'guide-link' ? 'click:doc' : 'click:doc_section'));
   return a;
-}
-
-function mainEl(): HTMLElement {
-  return document.getElementById('main')!;
-}
-
-function announce(text: string): void {
-  const status = document.getElementById('status');
-  if (!status) return;
-  // Clear first so repeating the same text is announced again.
-  status.textContent = '';
-  window.setTimeout(() => {
-    status.textContent = text;
-  }, 50);
 }
 
 interface Nav {

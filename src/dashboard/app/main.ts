@@ -27,7 +27,7 @@ import {
   type UsageCounters,
 } from './models.ts';
 import { formatRoute, parseRoute, sectionOf, type Route } from './routes.ts';
-import { h, type Attrs, type Child } from '../../browser-dom.ts';
+import { announce, h, mainEl, type Attrs, type Child } from '../../browser-dom.ts';
 
 const KEY_STORAGE = 'tether.dashboard.secretKey';
 /** How often the sync table and the run list of a connection refresh while shown. */
@@ -60,19 +60,6 @@ const api = new DashboardApi({ baseUrl: '', getKey });
 
 // ---------------------------------------------------------------------------------------------------
 // DOM helpers
-
-function mainEl(): HTMLElement {
-  return document.getElementById('main')!;
-}
-
-function announce(text: string): void {
-  const status = document.getElementById('status');
-  if (!status) return;
-  status.textContent = '';
-  window.setTimeout(() => {
-    status.textContent = text;
-  }, 50);
-}
 
 function loading(text = 'Loading…'): HTMLElement {
   return h('p', { class: 'loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), text);

@@ -648,6 +648,23 @@ export async function renameConnectionsIntegration(
   return Number(r.numUpdatedRows);
 }
 
+/** Every live connection of an integration with its credentials (read before the integration's deletion). */
+export async function liveConnectionsOfIntegration(
+  ctx: DbContext,
+  environmentId: number,
+  providerConfigKey: string,
+): Promise<ConnectionWithCredentials[]> {
+  const rows = await ctx.db
+    .selectFrom('connections')
+    .selectAll()
+    .where('environment_id', '=', environmentId)
+    .where('provider_config_key', '=', providerConfigKey)
+    .where('deleted_at', 'is', null)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => withCredentials(ctx, r));
+}
+
 /** Soft-deletes every live connection of an integration (when the integration is deleted). */
 export async function deleteConnectionsOfIntegration(
   ctx: DbContext,

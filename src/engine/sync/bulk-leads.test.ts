@@ -748,3 +748,27 @@ describe('deleting a connection while its lead export jobs are processing', () =
     await scheduler.close();
   });
 });
+
+describe('deleting an integration while its connections’ lead export jobs are processing', () => {
+  const env = withSlowJobs(25);
+  const ended: Ended[] = [];
+
+  it('stops their runs and cancels their jobs', async () => {
+    const t = env.t();
+    const { api, scheduler, jobs } = await twoJobsProcessing(t, ended);
+    const res = await api('/integrations/marketo', { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    await until('the run ended', () => (ended.length > 0 ? true : undefined), 5_000);
+    expect(ended.map((e) => e.end)).toEqual(['CANCELLED']);
+    await until(
+      'the jobs cancelled',
+      async () => {
+        const after = new Map((await exportJobs(t.sandbox)).map((j) => [j.exportId, j.status]));
+        return jobs.every((j) => after.get(j.exportId) === 'Cancelled') ? true : undefined;
+      },
+      5_000,
+      250,
+    );
+    await scheduler.close();
+  });
+});

@@ -103,3 +103,11 @@ export async function releaseDeletedConnection(
     deps.log.warn({ ...where, error: releaseError(err) }, 'deleted connection: release failed');
   }
 }
+
+/** {@link releaseDeletedConnection} for each connection of a deleted integration, one after the other. */
+export async function releaseDeletedConnections(
+  deps: ProviderCallDeps & Pick<EngineDeps, 'syncs'>,
+  connections: readonly ConnectionWithCredentials[],
+): Promise<void> {
+  for (const connection of connections) await releaseDeletedConnection(deps, connection);
+}

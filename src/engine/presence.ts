@@ -25,6 +25,7 @@ export interface PresenceOptions {
 
 /** Rows of processes silent this long are deleted (they only count while live anyway). */
 const PRUNE_AFTER_MS = 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
 
 export class ProcessPresence {
   readonly id: string;
@@ -34,6 +35,7 @@ export class ProcessPresence {
   private count = 0;
   private beating: Promise<void> = Promise.resolve();
   private closed = false;
+  private prunedAt = -Infinity;
 
   private constructor(
     private readonly ctx: DbContext,
@@ -72,7 +74,11 @@ export class ProcessPresence {
         this.count = n;
         this.opts.onCount(Math.max(1, n));
       }
-      await pruneProcesses(this.ctx, new Date(now.getTime() - PRUNE_AFTER_MS));
+      // Dead processes' rows only cost a row each: cleared hourly, not at every beat.
+      if (now.getTime() - this.prunedAt >= PRUNE_EVERY_MS) {
+        this.prunedAt = now.getTime();
+        await pruneProcesses(this.ctx, new Date(now.getTime() - PRUNE_AFTER_MS));
+      }
     } catch (err) {
       this.opts.log.warn({ err }, 'process heartbeat failed');
     }

@@ -654,6 +654,21 @@ async function twoJobsProcessing(t: TestTether, ended: Ended[]) {
   return { api, scheduler, connectionId, jobs };
 }
 
+/** The run ended as a deleted connection's run ends, and `jobs` are cancelled at Marketo (within 5 s). */
+async function expectWoundDown(t: TestTether, ended: Ended[], jobs: Json[]): Promise<void> {
+  await until('the run ended', () => (ended.length > 0 ? true : undefined), 5_000);
+  expect(ended.map((e) => e.end)).toEqual(['CANCELLED']);
+  await until(
+    'the jobs cancelled',
+    async () => {
+      const after = new Map((await exportJobs(t.sandbox)).map((j) => [j.exportId, j.status]));
+      return jobs.every((j) => after.get(j.exportId) === 'Cancelled') ? true : undefined;
+    },
+    5_000,
+    250,
+  );
+}
+
 describe('a reset while lead export jobs are processing', () => {
   const env = withSlowJobs(23);
   const ended: Ended[] = [];
@@ -733,17 +748,7 @@ describe('deleting a connection while its lead export jobs are processing', () =
     expect(res.status).toBe(200);
     // The run waited on jobs of ten minutes: stopped at once (in the background of the answer), ended as a
     // deleted connection's run ends, and its jobs cancelled.
-    await until('the run ended', () => (ended.length > 0 ? true : undefined), 5_000);
-    expect(ended.map((e) => e.end)).toEqual(['CANCELLED']);
-    await until(
-      'the jobs cancelled',
-      async () => {
-        const after = new Map((await exportJobs(t.sandbox)).map((j) => [j.exportId, j.status]));
-        return jobs.every((j) => after.get(j.exportId) === 'Cancelled') ? true : undefined;
-      },
-      5_000,
-      250,
-    );
+    await expectWoundDown(t, ended, jobs);
     expect(Date.now() - started).toBeLessThan(5_000);
     await scheduler.close();
   });
@@ -758,17 +763,7 @@ describe('deleting an integration while its connections’ lead export jobs are 
     const { api, scheduler, jobs } = await twoJobsProcessing(t, ended);
     const res = await api('/integrations/marketo', { method: 'DELETE' });
     expect(res.status).toBe(200);
-    await until('the run ended', () => (ended.length > 0 ? true : undefined), 5_000);
-    expect(ended.map((e) => e.end)).toEqual(['CANCELLED']);
-    await until(
-      'the jobs cancelled',
-      async () => {
-        const after = new Map((await exportJobs(t.sandbox)).map((j) => [j.exportId, j.status]));
-        return jobs.every((j) => after.get(j.exportId) === 'Cancelled') ? true : undefined;
-      },
-      5_000,
-      250,
-    );
+    await expectWoundDown(t, ended, jobs);
     await scheduler.close();
   });
 });

@@ -62,6 +62,29 @@ export function checkpointsOf(sync: Pick<Sync, 'checkpoint' | 'discardedCheckpoi
 }
 
 /**
+ * Releases a sync's checkpoints (those resets discarded, then its current one) in order, logging what the
+ * model did under `what`. Returns false at the first failure (logged; the rest is left).
+ */
+export async function releaseSync(
+  deps: Pick<ProviderCallDeps, 'log'>,
+  def: SyncModelDef,
+  io: ReleaseIO,
+  sync: Pick<Sync, 'id' | 'connectionPk' | 'name' | 'variant' | 'checkpoint' | 'discardedCheckpoints'>,
+  what: string,
+): Promise<boolean> {
+  const where = { connectionPk: sync.connectionPk, sync: sync.name, variant: sync.variant, syncId: sync.id };
+  for (const checkpoint of checkpointsOf(sync)) {
+    const r = await releaseCheckpoint(def, io, checkpoint);
+    if (!r.ok) {
+      deps.log.warn({ ...where, error: releaseError(r.error) }, `${what}: release failed`);
+      return false;
+    }
+    if (r.line) deps.log.info(where, `${what}: ${r.line}`);
+  }
+  return true;
+}
+
+/**
  * After a connection was deleted: stops this process's runs of its syncs (they end CANCELLED, as they
  * would at their next page), then gives back what their checkpoints hold (Marketo: cancels their export
  * jobs still queued or processing). `connection` is the connection as read before the deletion: its
@@ -82,22 +105,7 @@ export async function releaseDeletedConnection(
     // Read again: the stopped runs' last pages are in.
     for (const sync of await syncsOfConnection(deps.store.ctx, connection.id)) {
       const def = findSyncDef(registry, connection.provider, sync.name);
-      if (!def?.release) continue;
-      for (const checkpoint of checkpointsOf(sync)) {
-        const r = await releaseCheckpoint(def, io, checkpoint);
-        if (!r.ok) {
-          deps.log.warn(
-            { ...where, sync: sync.name, variant: sync.variant, error: releaseError(r.error) },
-            'deleted connection: release failed',
-          );
-          return;
-        }
-        if (r.line)
-          deps.log.info(
-            { ...where, sync: sync.name, variant: sync.variant },
-            `deleted connection: ${r.line}`,
-          );
-      }
+      if (def && !(await releaseSync(deps, def, io, sync, 'deleted connection'))) return;
     }
   } catch (err) {
     deps.log.warn({ ...where, error: releaseError(err) }, 'deleted connection: release failed');

@@ -28,13 +28,7 @@ import {
 import { storedModelsOf, type SyncModelDef } from './registry.ts';
 import { getConnectionById } from '../../db/connections.ts';
 import type { ProviderCallDeps } from '../provider-call.ts';
-import {
-  checkpointsOf,
-  releaseCalls,
-  releaseCheckpoint,
-  releaseError,
-  RELEASE_TIMEOUT_MS,
-} from './release.ts';
+import { checkpointsOf, releaseCalls, releaseSync, RELEASE_TIMEOUT_MS } from './release.ts';
 
 /** Records deleted per transaction when a variant is deleted (as records-purge.ts). */
 export const VARIANT_PURGE_CHUNK = 2_000;
@@ -109,18 +103,9 @@ export async function deleteSyncVariant(
  * discarded that no run released yet). Its run is stopped: nothing adds to them any more.
  */
 async function releaseDeleted(deps: ProviderCallDeps, def: SyncModelDef, sync: Sync): Promise<void> {
-  const checkpoints = checkpointsOf(sync);
-  if (!def.release || checkpoints.length === 0) return;
+  if (!def.release || checkpointsOf(sync).length === 0) return;
   const connection = await getConnectionById(deps.store.ctx, sync.connectionPk);
   if (!connection) return;
   const io = releaseCalls(deps, connection, AbortSignal.timeout(RELEASE_TIMEOUT_MS));
-  const where = { connectionPk: sync.connectionPk, sync: sync.name, variant: sync.variant, syncId: sync.id };
-  for (const checkpoint of checkpoints) {
-    const r = await releaseCheckpoint(def, io, checkpoint);
-    if (!r.ok) {
-      deps.log.warn({ ...where, error: releaseError(r.error) }, 'deleted sync variant: release failed');
-      return;
-    }
-    if (r.line) deps.log.info(where, `deleted sync variant: ${r.line}`);
-  }
+  await releaseSync(deps, def, io, sync, 'deleted sync variant');
 }

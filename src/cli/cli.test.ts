@@ -131,19 +131,17 @@ describe('tether command line', () => {
 
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(new RegExp(`^connection_id\\s+${connectionId}$`, 'm'));
-    expect(show.stdout).toMatch(/^credentials\s+\{"type":"OAUTH2_CC","token":"\[hidden\]"/m);
+    expect(show.stdout).toMatch(/^credentials\s+\{"type":"OAUTH2_CC","expires_at":"\d{4}-/m);
     const shown = JSON.parse(showJson.stdout) as {
       connection_id: string;
-      credentials: Record<string, unknown>;
+      credentials?: unknown;
+      credentials_status: Record<string, unknown>;
     };
     expect(shown.connection_id).toBe(connectionId);
-    expect(shown.credentials).toMatchObject({
-      type: 'OAUTH2_CC',
-      token: '[hidden]',
-      client_id: t.sandbox.clientId,
-      client_secret: '[hidden]',
-      raw: '[hidden]',
-    });
+    // No credentials at all, only their status: nothing to mask, nothing to leak.
+    expect(shown.credentials).toBeUndefined();
+    expect(shown.credentials_status).toMatchObject({ type: 'OAUTH2_CC', expired: false });
+    for (const out of [show.stdout, showJson.stdout]) for (const s of secrets) expect(out).not.toContain(s);
 
     expect(link.code).toBe(0);
     const linkUrl = /^connect_link\s+(\S+)$/m.exec(link.stdout)?.[1];

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Invocation, OptionValue } from './args.ts';
 import { CliError, errorFromBody, type ApiClient } from './client.ts';
-import { compactJson, keyValues, maskCredentials, table, type Cell } from './format.ts';
+import { compactJson, keyValues, table, type Cell } from './format.ts';
 import type { CommandId } from './spec.ts';
 
 /**
@@ -105,14 +105,13 @@ async function connectionsList(ctx: CommandContext, inv: Invocation): Promise<vo
 }
 
 async function connectionsShow(ctx: CommandContext, inv: Invocation): Promise<void> {
+  // The overview route: never a token or a client secret, and looking does not renew an expired token.
   const body = obj(
-    await ctx.api.json('GET', `/connections/${encodeURIComponent(inv.args.connectionId!)}`, {
+    await ctx.api.json('GET', `/connections/${encodeURIComponent(inv.args.connectionId!)}/overview`, {
       query: { provider_config_key: opt(inv.options.integration) },
     }),
   );
-  // Masked before anything is printed, --json included: the CLI never shows a token or a client secret.
-  const credentials = maskCredentials(body.credentials);
-  if (ctx.json) return printJson(ctx, { ...body, credentials });
+  if (ctx.json) return printJson(ctx, body);
   await ctx.io.out(
     keyValues([
       ['connection_id', cell(body.connection_id)],
@@ -126,7 +125,7 @@ async function connectionsShow(ctx: CommandContext, inv: Invocation): Promise<vo
       ['tags', compactJson(body.tags)],
       ['metadata', compactJson(body.metadata)],
       ['connection_config', compactJson(body.connection_config)],
-      ['credentials', compactJson(credentials)],
+      ['credentials', compactJson(body.credentials_status)],
     ]),
   );
 }

@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  cellText,
-  compactJson,
-  errorLine,
-  HIDDEN,
-  keyValues,
-  maskCredentials,
-  redact,
-  table,
-} from './format.ts';
+import { cellText, compactJson, errorLine, keyValues, redact, table } from './format.ts';
 import { errorFromBody, parseBaseUrl, CliError } from './client.ts';
 import { proxyHeaders } from './commands.ts';
 
@@ -45,30 +36,6 @@ describe('formatting', () => {
     );
     expect(compactJson({})).toBe('-');
     expect(compactJson({ a: [1] })).toBe('{"a":[1]}');
-  });
-
-  it('masks every secret-bearing credential field', () => {
-    const masked = maskCredentials({
-      type: 'OAUTH2_CC',
-      token: 'tok',
-      expires_at: '2030-01-01T00:00:00Z',
-      client_id: 'cid',
-      client_secret: 'sec',
-      raw: { access_token: 'tok' },
-      something_new: 'x',
-    });
-    expect(masked).toEqual({
-      type: 'OAUTH2_CC',
-      token: HIDDEN,
-      expires_at: '2030-01-01T00:00:00Z',
-      client_id: 'cid',
-      client_secret: HIDDEN,
-      raw: HIDDEN,
-      something_new: HIDDEN,
-    });
-    // A nested object under a shown key is still hidden.
-    expect(maskCredentials({ type: { token: 'tok' } })).toEqual({ type: HIDDEN });
-    expect(maskCredentials(null)).toEqual({});
   });
 
   it('redacts the secret key', () => {

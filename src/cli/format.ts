@@ -1,6 +1,6 @@
 /**
- * Pure output formatting of the command line: aligned tables, key/value listings, error lines, and the
- * masking of credentials (what `connections show` prints, also with --json).
+ * Pure output formatting of the command line: aligned tables, key/value listings, error lines. Secrets
+ * never reach it: `connections show` reads the overview route, which has no credentials.
  */
 
 export type Cell = string | number | boolean | null | undefined;
@@ -38,20 +38,6 @@ export function errorLine(code: string, message: string): string {
 /** Replaces every occurrence of `secret` (when set) so that it cannot reach the terminal or a log. */
 export function redact(text: string, secret: string | undefined): string {
   return secret ? text.split(secret).join('[secret key]') : text;
-}
-
-export const HIDDEN = '[hidden]';
-/** Credential fields that identify rather than grant access. Everything else is masked. */
-const SHOWN_CREDENTIAL_KEYS = new Set(['type', 'client_id', 'expires_at']);
-
-/** Credentials with every secret-bearing field (token, client_secret, raw, ...) replaced by `[hidden]`. */
-export function maskCredentials(credentials: unknown): Record<string, unknown> {
-  if (typeof credentials !== 'object' || credentials === null || Array.isArray(credentials)) return {};
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(credentials)) {
-    out[k] = SHOWN_CREDENTIAL_KEYS.has(k) && (typeof v === 'string' || v === null) ? v : HIDDEN;
-  }
-  return out;
 }
 
 /** JSON of an API value on one line, for a table cell or key/value line. */

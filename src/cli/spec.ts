@@ -100,7 +100,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     id: 'connections show',
-    summary: 'Show one connection (secrets are masked)',
+    summary: 'Show one connection and its credential status (never a secret)',
     positionals: [{ name: 'connectionId', help: 'the connection id' }],
     options: { integration },
     auth: true,

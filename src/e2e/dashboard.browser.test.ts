@@ -4,7 +4,8 @@
  * Sign in (a wrong key first), find the connection made through the connect flow, open it, trigger its
  * `lead-fields` sync and watch the run finish, read the run's log, resume the schedule, create a Connect
  * link, reload, sign out. At every step neither the secret key, nor the Marketo client secret, nor the
- * access token is in the page's markup or URL. Screenshots: test-artifacts/e2e/dashboard-*.png.
+ * access token is in the page's markup or URL, nor in any answer Tether sent the page (the connection is
+ * read through its overview, never `GET /connections/{id}`). Screenshots: test-artifacts/e2e/dashboard-*.png.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,14 +60,35 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
     return token!;
   }
 
-  async function expectNoSecrets(page: Page): Promise<void> {
+  /** What Tether sent the page: every answer's body (`bodies`) and every path it asked for. */
+  interface Traffic {
+    bodies: Promise<string>[];
+    paths: string[];
+  }
+
+  function recordTraffic(page: Page): Traffic {
+    const traffic: Traffic = { bodies: [], paths: [] };
+    page.on('request', (r) => {
+      if (r.url().startsWith(t.url)) traffic.paths.push(new URL(r.url()).pathname);
+    });
+    page.on('response', (r) => {
+      // A redirect has no body to read.
+      if (r.url().startsWith(t.url)) traffic.bodies.push(r.text().catch(() => ''));
+    });
+    return traffic;
+  }
+
+  /** No secret in the markup or the URL, nor (with `traffic`) in anything Tether answered the page. */
+  async function expectNoSecrets(page: Page, traffic?: Traffic): Promise<void> {
     const secrets = [t.secretKey, t.sandbox.clientSecret, await accessToken()];
     const html = await page.content();
     const url = page.url();
+    const answers = traffic ? await Promise.all(traffic.bodies) : [];
     for (const s of secrets) {
       expect(html).not.toContain(s);
       expect(url).not.toContain(s);
       expect(url).not.toContain(encodeURIComponent(s));
+      for (const body of answers) expect(body).not.toContain(s);
     }
   }
 
@@ -97,6 +119,7 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
   it('signs in, shows the connection, runs its sync, shows the log, creates a Connect link, signs out', async () => {
     const p = await openPage(browser, { width: 1280 });
     const { page } = p;
+    const traffic = recordTraffic(page);
     try {
       await page.goto(`${t.url}/dashboard/`);
       await page.locator('#secret-key').fill(t.secretKey);
@@ -133,6 +156,12 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
         .poll(() => decodeURIComponent(new URL(page.url()).hash))
         .toBe(`#/connections/marketo/${connectionId}`);
       await expect.poll(() => page.locator('#credential-health').innerText()).toContain('Healthy');
+      // Read through the overview: the page never asks for the connection's credentials.
+      expect(traffic.paths).toContain(`/connections/${connectionId}/overview`);
+      expect(traffic.paths).not.toContain(`/connections/${connectionId}`);
+      expect(await main(page).locator('section[aria-label="Credentials"]').innerText()).toContain(
+        'OAUTH2_CC',
+      );
       const config = await main(page).locator('section[aria-label="Connection"]').innerText();
       expect(config).toContain(`endpointURL\n${t.sandbox.base}`);
       const sync = page.locator('tr[data-sync="lead-fields"]');
@@ -161,7 +190,7 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
       await expect.poll(() => sync.innerText(), refreshed).toMatch(new RegExp(`LeadField: \\+${added}`));
       await expect.poll(() => sync.innerText(), refreshed).toMatch(new RegExp(`LeadField: ${added}`));
       await p.shot('dashboard-03-connection');
-      await expectNoSecrets(page);
+      await expectNoSecrets(page, traffic);
 
       // The run's log.
       await run.first().locator('a.run-link').click();
@@ -194,7 +223,7 @@ describe.skipIf(SKIP !== null)('dashboard → real Tether server → Marketo san
       await page.locator('#copy-link').click();
       await expect.poll(() => page.locator('#copy-status').innerText()).not.toBe('');
       await p.shot('dashboard-05-connect-link');
-      await expectNoSecrets(page);
+      await expectNoSecrets(page, traffic);
 
       // Reload: same screen, still signed in (the key stays in this tab's sessionStorage).
       await page.reload();

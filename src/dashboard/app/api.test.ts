@@ -8,6 +8,8 @@ describe('DashboardApi', () => {
   let t: TestTether;
   let api: DashboardApi;
   let connectionId: string;
+  /** Every path the client asked for. */
+  const paths: string[] = [];
 
   async function failure(p: Promise<unknown>) {
     const err = await p.then(
@@ -20,7 +22,14 @@ describe('DashboardApi', () => {
 
   beforeAll(async () => {
     t = await startTestTether();
-    api = new DashboardApi({ baseUrl: t.url, getKey: () => t.secretKey });
+    api = new DashboardApi({
+      baseUrl: t.url,
+      getKey: () => t.secretKey,
+      fetch: (input, init) => {
+        paths.push(new URL(String(input)).pathname);
+        return fetch(input, init);
+      },
+    });
     const res = await t.connect(await t.session({ end_user: { id: 'dash-user', email: 'd@example.com' } }));
     expect(res.status).toBe(200);
     connectionId = ((await res.json()) as { connectionId: string }).connectionId;
@@ -56,10 +65,23 @@ describe('DashboardApi', () => {
 
   it('reads a connection without its credentials, and its usage, limits, requests, syncs', async () => {
     const ref = { integration: 'marketo', connectionId };
+    const identityCalls = async () =>
+      (
+        await t.sandbox.control<{ identityCalls: number }>(
+          'GET',
+          `/instances/${t.sandbox.munchkinId}/counters`,
+        )
+      ).body.identityCalls;
+    const callsBefore = await identityCalls();
     const detail = await api.connection(ref);
     expect(detail.config.map(([k]) => k)).toEqual(['endpointURL', 'identityURL']);
-    expect(detail.tokenExpiresAt).not.toBeNull();
+    expect(detail.credentials).toMatchObject({ type: 'OAUTH2_CC', expired: false, lastRefreshError: null });
+    expect(detail.credentials.expiresAt).not.toBeNull();
     expect(JSON.stringify(detail)).not.toContain(t.sandbox.clientSecret);
+    // Read through the overview: no identity call (GET /connections/{id} may renew the token).
+    expect(await identityCalls()).toBe(callsBefore);
+    expect(paths).toContain(`/connections/${connectionId}/overview`);
+    expect(paths).not.toContain(`/connections/${connectionId}`);
     const usage = await api.usage(ref);
     expect(usage.day).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     const limits = await api.limits(ref);

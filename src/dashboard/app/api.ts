@@ -148,10 +148,13 @@ export class DashboardApi {
     return `/connections/${encodeURIComponent(c.connectionId)}${suffix}`;
   }
 
-  /** The connection without its credentials (see toConnectionDetail). */
+  /**
+   * The connection and its credential status, through the read-only overview: no credentials reach the
+   * browser, and looking never renews a token (`GET /connections/{id}` would do both).
+   */
   async connection(c: ConnectionRef): Promise<ConnectionDetail> {
     return toConnectionDetail(
-      await this.call('GET', `${DashboardApi.connPath(c)}?${DashboardApi.connQuery(c)}`),
+      await this.call('GET', `${DashboardApi.connPath(c, '/overview')}?${DashboardApi.connQuery(c)}`),
     );
   }
 

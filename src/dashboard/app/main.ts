@@ -438,6 +438,36 @@ function configCard(gen: number, ref: ConnectionRef, detail: Promise<ConnectionD
   });
 }
 
+/** The credential status rows: type, expiry, last renewal, last failure (never a token or a secret). */
+function credentialProps(d: ConnectionDetail | null): [string, Child][] {
+  const c = d?.credentials;
+  const now = new Date();
+  const rows: [string, Child][] = [
+    ['Type', c?.type ?? '—'],
+    [
+      'Token expires',
+      c?.expired === true && c.expiresAt
+        ? `${formatWhen(c.expiresAt, now)} (expired)`
+        : formatWhen(c?.expiresAt, now),
+    ],
+    ['Last renewed', c?.lastRenewedAt ? formatWhen(c.lastRenewedAt, now) : 'not since connecting'],
+  ];
+  const e = c?.lastRefreshError;
+  if (e) {
+    rows.push([
+      'Last renewal failure',
+      h(
+        'span',
+        { id: 'refresh-failure' },
+        `${formatWhen(e.at, now)}: ${e.code}${e.logId ? ` (log ${e.logId})` : ''}`,
+      ),
+    ]);
+    rows.push(['Failed attempts', `${c.refreshAttempts}${c.refreshExhausted ? ' (no longer retried)' : ''}`]);
+  }
+  rows.push(['Errors', d && d.errors.length > 0 ? d.errors.join(', ') : 'none']);
+  return rows;
+}
+
 function credentialsCard(gen: number, detail: Promise<ConnectionDetail>): HTMLElement {
   return card('Credentials', gen, async () => {
     let d: ConnectionDetail | null = null;
@@ -458,10 +488,7 @@ function credentialsCard(gen: number, detail: Promise<ConnectionDetail>): HTMLEl
         ' ',
         health.text,
       ),
-      props([
-        ['Token expires', formatWhen(d?.tokenExpiresAt, new Date())],
-        ['Errors', d && d.errors.length > 0 ? d.errors.join(', ') : 'none'],
-      ]),
+      props(credentialProps(d)),
       h('p', { class: 'muted' }, 'The client secret and tokens are never shown here.'),
     ];
   });

@@ -27,7 +27,7 @@ describe('dashboard models', () => {
     expect(toFailure(500, { error: 'boom' })).toMatchObject({ code: 'unknown_error', message: 'boom' });
   });
 
-  it('keeps no credential of a connection, only the token expiry', () => {
+  it('keeps no credential of a connection, only its credential status', () => {
     const d = toConnectionDetail({
       connection_id: 'c1',
       provider_config_key: 'marketo',
@@ -39,11 +39,17 @@ describe('dashboard models', () => {
         refreshToken: 'R',
         nested: { a: 1 },
       },
-      credentials: {
+      // The overview never sends credentials; if an answer did, they are still not kept.
+      credentials: { type: 'OAUTH2_CC', token: 'ACCESS', client_secret: 'S3CRET' },
+      credentials_status: {
         type: 'OAUTH2_CC',
+        expires_at: '2030-01-01T00:00:00.000Z',
+        expired: false,
+        last_refresh_success_at: '2029-12-31T23:00:00.000Z',
+        last_refresh_error: null,
+        refresh_attempts: 0,
+        refresh_exhausted: false,
         token: 'ACCESS',
-        client_secret: 'S3CRET',
-        expires_at: '2030-01-01T00:00:00Z',
       },
       errors: [{ type: 'auth', log_id: 'x' }],
       created_at: '2025-01-01T00:00:00+00:00',
@@ -52,7 +58,15 @@ describe('dashboard models', () => {
       ['endpointURL', 'https://123-ABC-456.mktorest.com'],
       ['identityURL', 'https://123-ABC-456.mktorest.com/identity'],
     ]);
-    expect(d.tokenExpiresAt).toBe('2030-01-01T00:00:00Z');
+    expect(d.credentials).toEqual({
+      type: 'OAUTH2_CC',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      expired: false,
+      lastRenewedAt: '2029-12-31T23:00:00.000Z',
+      lastRefreshError: null,
+      refreshAttempts: 0,
+      refreshExhausted: false,
+    });
     expect(d.errors).toEqual(['auth']);
     expect(JSON.stringify(d)).not.toMatch(/S3CRET|ACCESS|"R"/);
     expect(isSecretKey('client_secret')).toBe(true);
@@ -60,10 +74,45 @@ describe('dashboard models', () => {
     expect(isSecretKey('endpointURL')).toBe(false);
   });
 
-  it('says whether credentials are healthy', () => {
-    const ok = toConnectionDetail({ connection_id: 'c', errors: [] });
+  it('says whether credentials are healthy, from the status alone', () => {
+    const status = {
+      type: 'OAUTH2_CC',
+      expires_at: '2030-01-01T00:00:00.000Z',
+      expired: false,
+      refresh_attempts: 0,
+    };
+    const ok = toConnectionDetail({ connection_id: 'c', errors: [], credentials_status: status });
     expect(credentialHealth(ok, null).state).toBe('healthy');
+    const expired = toConnectionDetail({ errors: [], credentials_status: { ...status, expired: true } });
+    expect(credentialHealth(expired, null)).toEqual({
+      state: 'unknown',
+      text: expect.stringContaining('next call'),
+    });
+    const failing = toConnectionDetail({
+      errors: [{ type: 'auth' }],
+      credentials_status: {
+        ...status,
+        last_refresh_error: {
+          code: 'invalid_credentials',
+          message: 'Renewal failed.',
+          at: '2030-01-01T00:00:00.000Z',
+          log_id: 'L1',
+        },
+        refresh_attempts: 1,
+      },
+    });
+    expect(failing.credentials.lastRefreshError).toEqual({
+      code: 'invalid_credentials',
+      message: 'Renewal failed.',
+      at: '2030-01-01T00:00:00.000Z',
+      logId: 'L1',
+    });
+    expect(credentialHealth(failing, null)).toEqual({
+      state: 'error',
+      text: 'Renewal failed. (invalid_credentials)',
+    });
     expect(credentialHealth({ ...ok, errors: ['auth'] }, null).state).toBe('error');
+    expect(credentialHealth(toConnectionDetail({ errors: [] }), null).state).toBe('error');
     expect(credentialHealth(null, { status: 424, code: 'refresh_exhausted', message: 'Gave up.' })).toEqual({
       state: 'error',
       text: 'Gave up. (refresh_exhausted)',

@@ -1,8 +1,8 @@
 /**
  * What the dashboard shows, read out of the API's JSON. Pure: no DOM, no fetch. Every reader takes
  * `unknown` and copies only the fields it names, so a field the API adds later (or a credential) never
- * reaches the page by accident: `toConnectionDetail` is the one place that sees `GET /connections/{id}`,
- * and it keeps the token's expiry, never the token or the client secret.
+ * reaches the page by accident. A connection is read through `GET /connections/{id}/overview`, which
+ * carries no credentials and renews no token; `toConnectionDetail` keeps its `credentials_status` only.
  */
 
 export interface ApiFailure {
@@ -92,6 +92,27 @@ export function isSecretKey(key: string): boolean {
   return /secret|token|password|passwd|private|credential|api_?key|certificate|signature|auth/i.test(key);
 }
 
+export interface RefreshFailure {
+  code: string;
+  message: string;
+  at: string | null;
+  logId: string | null;
+}
+
+/** What the overview says about the credentials (never the token or the client secret). */
+export interface CredentialsStatus {
+  type: string | null;
+  /** When the current access token expires. */
+  expiresAt: string | null;
+  /** No token, or it expired (by Tether's clock); `null` when the answer did not say. */
+  expired: boolean | null;
+  lastRenewedAt: string | null;
+  /** The last renewal failed and none succeeded since. */
+  lastRefreshError: RefreshFailure | null;
+  refreshAttempts: number;
+  refreshExhausted: boolean;
+}
+
 export interface ConnectionDetail {
   connectionId: string;
   integration: string;
@@ -101,12 +122,36 @@ export interface ConnectionDetail {
   createdAt: string | null;
   updatedAt: string | null;
   lastFetchedAt: string | null;
-  /** When the current access token expires (the token itself is never kept). */
-  tokenExpiresAt: string | null;
+  credentials: CredentialsStatus;
   errors: string[];
 }
 
-/** The safe part of `GET /connections/{id}` (or of the `connection` of its refresh-failure payload). */
+function toRefreshFailure(v: unknown): RefreshFailure | null {
+  const o = obj(v);
+  const code = str(o.code);
+  if (!code) return null;
+  return {
+    code,
+    message: str(o.message) ?? 'The last token renewal failed.',
+    at: str(o.at),
+    logId: str(o.log_id),
+  };
+}
+
+function toCredentialsStatus(v: unknown): CredentialsStatus {
+  const o = obj(v);
+  return {
+    type: str(o.type),
+    expiresAt: str(o.expires_at),
+    expired: typeof o.expired === 'boolean' ? o.expired : null,
+    lastRenewedAt: str(o.last_refresh_success_at),
+    lastRefreshError: toRefreshFailure(o.last_refresh_error),
+    refreshAttempts: int0(o.refresh_attempts),
+    refreshExhausted: o.refresh_exhausted === true,
+  };
+}
+
+/** The safe part of `GET /connections/{id}/overview`: never a `credentials` field, even if one were sent. */
 export function toConnectionDetail(json: unknown): ConnectionDetail {
   const o = obj(json);
   const config: [string, string][] = [];
@@ -123,7 +168,7 @@ export function toConnectionDetail(json: unknown): ConnectionDetail {
     createdAt: str(o.created_at),
     updatedAt: str(o.updated_at),
     lastFetchedAt: str(o.last_fetched_at),
-    tokenExpiresAt: str(obj(o.credentials).expires_at),
+    credentials: toCredentialsStatus(o.credentials_status),
     errors: arr(o.errors)
       .map((e) => str(obj(e).type))
       .filter((t): t is string => t !== null),
@@ -138,8 +183,8 @@ export interface CredentialHealth {
 }
 
 /**
- * Are the credentials usable? Reading the connection renews an expired token, so a successful read means
- * a valid token now; a refresh failure comes back as an error (`invalid_credentials`, 424 back-off).
+ * Are the credentials usable, as far as Tether knows without trying? The overview renews nothing, so an
+ * expired token is not a failure: it is renewed at the connection's next call, and only then checked.
  */
 export function credentialHealth(
   detail: ConnectionDetail | null,
@@ -152,8 +197,19 @@ export function credentialHealth(
     return { state: 'error', text: `${failure.message} (${failure.code})` };
   }
   if (!detail) return { state: 'unknown', text: 'Not checked yet.' };
-  if (detail.errors.includes('auth')) return { state: 'error', text: 'The last token refresh failed.' };
-  return { state: 'healthy', text: 'A valid access token was obtained.' };
+  const c = detail.credentials;
+  if (c.lastRefreshError) {
+    return { state: 'error', text: `${c.lastRefreshError.message} (${c.lastRefreshError.code})` };
+  }
+  if (detail.errors.includes('auth')) return { state: 'error', text: 'The last token renewal failed.' };
+  if (c.type === null) return { state: 'error', text: 'No credentials are stored for this connection.' };
+  if (c.expired === true) {
+    return {
+      state: 'unknown',
+      text: 'The access token expired; a new one is requested at the connection’s next call.',
+    };
+  }
+  return { state: 'healthy', text: 'The access token is valid.' };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { patchIntegration } from './integrations/patchIntegration.ts';
 import { deleteIntegration } from './integrations/deleteIntegration.ts';
 import { getConnections, getConnectionsLegacy } from './connections/getConnections.ts';
 import { getConnection, getConnectionLegacy } from './connections/getConnection.ts';
+import { getConnectionOverview } from './connections/overview.ts';
 import { patchConnection } from './connections/patchConnection.ts';
 import { deleteConnection, deleteConnectionLegacy } from './connections/deleteConnection.ts';
 import {
@@ -71,6 +72,7 @@ export const routes: RouteDef[] = [
   getConnectionsLegacy,
   getConnection,
   getConnectionLegacy,
+  getConnectionOverview,
   patchConnection,
   deleteConnection,
   deleteConnectionLegacy,

@@ -15,6 +15,12 @@ import { getIntegration } from './integrations/getIntegration.ts';
 import { postIntegration } from './integrations/postIntegration.ts';
 import { patchIntegration } from './integrations/patchIntegration.ts';
 import { deleteIntegration } from './integrations/deleteIntegration.ts';
+import { postQuickstart } from './integrations/postQuickstart.ts';
+import { getFunctions } from './integrations/functions/getFunctions.ts';
+import { getFunction } from './integrations/functions/getFunction.ts';
+import { getFunctionCode } from './integrations/functions/getFunctionCode.ts';
+import { deleteFunction } from './integrations/functions/deleteFunction.ts';
+import { getProviderTemplates } from './providers/getProviderTemplates.ts';
 import { getConnections, getConnectionsLegacy } from './connections/getConnections.ts';
 import { getConnection, getConnectionLegacy } from './connections/getConnection.ts';
 import { getConnectionOverview } from './connections/overview.ts';
@@ -58,11 +64,18 @@ export const routes: RouteDef[] = [
   postOauth2Auth,
   getProviders,
   getProvider,
+  getProviderTemplates,
   getIntegrations,
+  // `/integrations/quickstart` before `/integrations/:uniqueKey`.
+  postQuickstart,
   getIntegration,
   postIntegration,
   patchIntegration,
   deleteIntegration,
+  getFunctions,
+  getFunction,
+  getFunctionCode,
+  deleteFunction,
   // `/connections/metadata` before `/connections/:connectionId` (PATCH exists on both).
   postMetadata,
   patchMetadata,

@@ -1,16 +1,10 @@
 import { z } from 'zod';
 import { listIntegrations } from '../../../db/integrations.ts';
-import { formatFrequency } from '../../../engine/sync/frequency.ts';
 import { syncDefsOf, type SyncModelDef } from '../../../engine/sync/registry.ts';
+import { actionDefsOf, type AnyActionDef } from '../../../engine/actions/registry.ts';
 import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
-import { registryOf } from '../sync/shared.ts';
-import {
-  ACTIONS_BY_PROVIDER,
-  actionDefsOf,
-  actionInputJsonSchema,
-  type AnyActionDef,
-} from '../../../engine/actions/registry.ts';
+import { actionFunction, registriesOf, syncFunction } from '../../functions-view.ts';
 
 const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nango') }).strict();
 
@@ -22,14 +16,7 @@ const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nang
  */
 function syncConfig(def: SyncModelDef) {
   return {
-    name: def.name,
-    type: 'sync',
-    runs: formatFrequency(def.defaultFrequencySeconds),
-    auto_start: true,
-    description: def.description,
-    scopes: [],
-    track_deletes: def.mode === 'full',
-    returns: def.models,
+    ...syncFunction(def),
     models: def.models.map((name) => ({ name, fields: [] })),
     endpoints: def.models.map((model) => ({ method: 'GET', path: '/records', group: model })),
     is_public: false,
@@ -39,7 +26,6 @@ function syncConfig(def: SyncModelDef) {
     sync_type: def.mode,
     webhookSubscriptions: [],
     enabled: true,
-    json_schema: null,
     sdk_version: null,
     features: [],
   };
@@ -52,13 +38,9 @@ function syncConfig(def: SyncModelDef) {
  */
 function actionConfig(def: AnyActionDef) {
   return {
-    name: def.name,
-    type: 'action',
+    ...actionFunction(def),
     runs: '',
-    description: def.description,
-    scopes: [],
     input: null,
-    returns: [],
     models: [],
     endpoints: [{ method: 'POST', path: '/action/trigger', group: def.name }],
     is_public: false,
@@ -67,7 +49,6 @@ function actionConfig(def: AnyActionDef) {
     last_deployed: null,
     webhookSubscriptions: [],
     enabled: true,
-    json_schema: { input: actionInputJsonSchema(def) },
     sdk_version: null,
     features: [],
   };
@@ -86,14 +67,13 @@ export const getScriptsConfig: RouteDef = {
   auth: 'secret',
   handler: async (ctx) => {
     const { format } = parseWith(querySchema, ctx.query, 'invalid_query_params');
-    const registry = registryOf(ctx);
-    const actionRegistry = ctx.deps.actions?.registry ?? ACTIONS_BY_PROVIDER;
+    const registries = registriesOf(ctx);
     const integrations = await listIntegrations(ctx.deps.store.ctx, ctx.auth.environment.id);
     const configs = integrations
       .map((i) => ({
         integration: i,
-        defs: syncDefsOf(registry, i.provider),
-        actions: actionDefsOf(actionRegistry, i.provider),
+        defs: syncDefsOf(registries.syncs, i.provider),
+        actions: actionDefsOf(registries.actions, i.provider),
       }))
       .filter(({ defs, actions }) => defs.length > 0 || actions.length > 0)
       .map(({ integration, defs, actions }) => ({

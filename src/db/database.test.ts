@@ -65,6 +65,7 @@ describe('openDatabase (SQLite)', () => {
       '009_sync_discarded_checkpoints',
       '010_action_runs',
       '011_processes',
+      '012_usage_days_process',
     ]);
     await reopened.close();
   });

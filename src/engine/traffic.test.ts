@@ -434,6 +434,37 @@ describe('TrafficController', () => {
     c.close();
   });
 
+  it('several processes: the calls made elsewhere count against the daily budgets here', async () => {
+    const c = make({ dailyQuota: 20, quotaShare: 0.5 });
+    const day = chicagoDay(Date.now());
+    c.setBudget('c1', 5);
+    (await c.acquire(req())).release();
+    // Another process spent 3 of the connection's 5 and 6 of Tether's 10 on the instance today.
+    c.setUsedElsewhere('connection', 'c1', day, 3);
+    c.setUsedElsewhere('instance', I, day, 6);
+    expect(c.budget('c1')).toMatchObject({ limit: 5, used: 4, left: 1 });
+    expect(c.instanceBudget(I)).toMatchObject({ limit: 10, used: 7, left: 3 });
+    (await c.acquire(req())).release();
+    await expect(c.acquire(req())).rejects.toMatchObject({ code: 'budget_exhausted', scope: 'connection' });
+    // The instance's share: 8 used, 2 left for another connection, then refused.
+    for (let i = 0; i < 2; i++) (await c.acquire(req('interactive', { connectionId: 'c2' }))).release();
+    await expect(c.acquire(req('interactive', { connectionId: 'c2' }))).rejects.toMatchObject({
+      code: 'budget_exhausted',
+      scope: 'instance',
+    });
+    // A total of an older day changes nothing; another day's counts only on that day.
+    c.setUsedElsewhere('instance', I, '2025-01-14', 0);
+    expect(c.instanceBudget(I).used).toBe(10);
+    const tomorrow = chicagoDay(nextChicagoMidnight(Date.now()));
+    c.setUsedElsewhere('connection', 'c2', tomorrow, 4);
+    expect(c.budget('c2')).toMatchObject({ used: 2 });
+    vi.setSystemTime(nextChicagoMidnight(Date.now()));
+    expect(c.budget('c2')).toMatchObject({ used: 4, left: 6 });
+    expect(c.instanceBudget(I)).toMatchObject({ used: 0, left: 10 });
+    expect(() => c.setUsedElsewhere('instance', I, tomorrow, -1)).toThrow(RangeError);
+    c.close();
+  });
+
   it('606 anyway: pauses until our oldest call in the window ages out', async () => {
     const c = make(
       { rateMax: 10, rateWindowMs: 1_000, windowSkewMs: 0 },

@@ -20,7 +20,8 @@
  * Generic: limits, the quota day and the classification of responses ({@link CallOutcome}) come from the
  * provider side as data (Marketo: src/marketo/limits.ts). State is in memory, per process: several Tether
  * processes on one database split the rate and in-flight limits between them (`setProcesses`, fed by
- * engine/presence.ts); the daily budget is counted per process.
+ * engine/presence.ts); the daily budgets are shared: each process is told the calls the others made today
+ * (`setUsedElsewhere`, from their stored usage, engine/usage.ts) and counts them with its own.
  */
 
 import type { AbortSignalLike } from './outbound.ts';
@@ -345,6 +346,9 @@ interface InstanceState {
   day: string;
   dayEndsAt: number;
   usedToday: number;
+  /** Calls other processes made on `elsewhereDay` (see {@link TrafficController.setUsedElsewhere}). */
+  elsewhere: number;
+  elsewhereDay: string;
 }
 
 interface ConnectionState {
@@ -353,6 +357,8 @@ interface ConnectionState {
   day: string;
   dayEndsAt: number;
   used: number;
+  elsewhere: number;
+  elsewhereDay: string;
 }
 
 export interface InstanceStatus {
@@ -410,7 +416,8 @@ const instanceBudget = (l: InstanceLimits): number => Math.floor(l.dailyQuota * 
  * One process's part of an instance's limits when `processes` Tether processes call it: the rolling-window
  * rate and the calls in flight divided between them (at least one each), so that together they stay
  * within what Marketo allows (100 calls per 20 s, 10 at once) instead of each taking all of it. The daily
- * budget is not divided (a process's spend is not shared yet; see the README).
+ * budget is not divided: it is shared by counting the other processes' calls ({@link
+ * TrafficController.setUsedElsewhere}).
  */
 export function shareOfLimits(l: InstanceLimits, processes: number): InstanceLimits {
   if (processes <= 1) return l;
@@ -422,6 +429,10 @@ export function shareOfLimits(l: InstanceLimits, processes: number): InstanceLim
     reservedForInteractive: Math.min(Math.floor(l.reservedForInteractive / processes), maxInFlight - 1),
   };
 }
+
+/** The other processes' calls of the state's current quota day (0 when told of another day only). */
+const elsewhereOf = (s: { day: string; elsewhere: number; elsewhereDay: string }): number =>
+  s.elsewhereDay === s.day ? s.elsewhere : 0;
 
 export class TrafficController {
   private readonly instances = new Map<string, InstanceState>();
@@ -492,6 +503,29 @@ export class TrafficController {
       inst.limits = shareOfLimits(inst.configured, processes);
       this.pump(inst);
     }
+  }
+
+  /**
+   * Calls other Tether processes on this database made on quota day `day` to a connection or an instance
+   * (a running total, from their stored usage: engine/usage.ts). The daily budget checks and
+   * {@link budget} / {@link instanceBudget} count them with this process's own. They arrive at every usage
+   * flush (1 s) after the other process stored them (its flush, 1 s): together the processes may pass a
+   * budget by at most the calls the others made in those last ~2 s (the README says so).
+   * A total for an older day than one already given is ignored.
+   */
+  setUsedElsewhere(scope: 'instance' | 'connection', key: string, day: string, calls: number): void {
+    positiveInt(calls, 'calls', 0);
+    const now = this.now();
+    let state: InstanceState | ConnectionState;
+    if (scope === 'instance') {
+      state = this.instance(key);
+      this.rollDay(state, now);
+    } else {
+      state = this.connection(key, now);
+    }
+    if (day < state.elsewhereDay) return;
+    state.elsewhereDay = day;
+    state.elsewhere = calls;
   }
 
   /** A connection's daily budget in calls (`null`: back to the default). */
@@ -656,10 +690,11 @@ export class TrafficController {
     const now = this.now();
     const conn = this.connection(connectionId, now);
     const limit = this.connectionLimit(conn);
+    const used = conn.used + elsewhereOf(conn);
     const own: BudgetState = {
       limit,
-      used: conn.used,
-      left: Math.max(0, limit - conn.used),
+      used,
+      left: Math.max(0, limit - used),
       day: conn.day,
       resetAt: conn.dayEndsAt,
     };
@@ -674,10 +709,11 @@ export class TrafficController {
     const inst = this.instance(instanceKey);
     this.rollDay(inst, now);
     const limit = instanceBudget(inst.limits);
+    const used = inst.usedToday + elsewhereOf(inst);
     return {
       limit,
-      used: inst.usedToday,
-      left: Math.max(0, limit - inst.usedToday),
+      used,
+      left: Math.max(0, limit - used),
       day: inst.day,
       resetAt: inst.dayEndsAt,
     };
@@ -735,6 +771,8 @@ export class TrafficController {
         day: '',
         dayEndsAt: -Infinity,
         usedToday: 0,
+        elsewhere: 0,
+        elsewhereDay: '',
       };
       this.instances.set(key, inst);
     }
@@ -744,7 +782,15 @@ export class TrafficController {
   private connection(id: string, now: number): ConnectionState {
     let conn = this.connections.get(id);
     if (!conn) {
-      conn = { budget: undefined, instanceKey: undefined, day: '', dayEndsAt: -Infinity, used: 0 };
+      conn = {
+        budget: undefined,
+        instanceKey: undefined,
+        day: '',
+        dayEndsAt: -Infinity,
+        used: 0,
+        elsewhere: 0,
+        elsewhereDay: '',
+      };
       this.connections.set(id, conn);
     }
     if (now >= conn.dayEndsAt) {
@@ -786,14 +832,14 @@ export class TrafficController {
       });
     }
     this.rollDay(inst, now);
-    if (inst.usedToday >= instanceBudget(inst.limits)) {
+    if (inst.usedToday + elsewhereOf(inst) >= instanceBudget(inst.limits)) {
       return new TrafficError('budget_exhausted', `Tether's daily budget on ${inst.key} is spent`, {
         resetAt: inst.dayEndsAt,
         retryAfterMs: inst.dayEndsAt - now,
         scope: 'instance',
       });
     }
-    if (conn.used >= this.connectionLimit(conn)) {
+    if (conn.used + elsewhereOf(conn) >= this.connectionLimit(conn)) {
       return new TrafficError('budget_exhausted', "the connection's daily budget is spent", {
         resetAt: conn.dayEndsAt,
         retryAfterMs: conn.dayEndsAt - now,

@@ -77,4 +77,47 @@ describe('UsagePersistence', () => {
       ['instance', 1],
     ]);
   });
+  it("two processes on one database: each stores only its rows and reads the others', summed", async () => {
+    const log = pino({ level: 'silent' });
+    const a = recorder();
+    const b = recorder();
+    const opts = (processId: string) => ({ log, now: () => nowOf(t.ctx), intervalMs: 60_000, processId });
+    const pa = await UsagePersistence.start(t.ctx, a, opts('a'));
+    const pb = await UsagePersistence.start(t.ctx, b, opts('b'));
+    const told: number[] = [];
+    b.onElsewhere((scope, key, _day, calls) => {
+      if (scope === 'connection' && key === 'c1') told.push(calls);
+    });
+    grant(a, 'c1');
+    grant(a, 'c1');
+    grant(b, 'c1');
+    await pa.flush();
+    await pb.flush(); // stores b's call, then reads a's
+    await pa.flush(); // reads b's
+    for (const u of [a, b]) {
+      const [row] = await u.snapshot({ connectionId: 'c1' });
+      expect(row?.calls).toBe(3);
+      expect(u.callsOn('instance', I, '2025-01-15')).toBe(3);
+    }
+    expect(told).toEqual([2]);
+    grant(a, 'c1');
+    await pa.flush();
+    await pb.flush();
+    expect(told).toEqual([2, 3]);
+    expect((await loadUsageDays<UsageCounters>(t.ctx, '2025-01-01')).map((r) => r.processId).sort()).toEqual([
+      'a',
+      'a',
+      'b',
+      'b',
+    ]);
+    await pa.close();
+    await pb.close();
+
+    // A restart is a new process: every stored row is elsewhere, today's spend is kept.
+    const again = recorder();
+    const p3 = await UsagePersistence.start(t.ctx, again, opts('c'));
+    expect(again.callsOn('connection', 'c1', '2025-01-15')).toBe(4);
+    expect(again.ownCallsOn('connection', 'c1', '2025-01-15')).toBe(0);
+    await p3.close();
+  });
 });

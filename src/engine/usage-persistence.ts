@@ -1,15 +1,35 @@
 /**
- * Keeps API usage across restarts: restores the stored rows into the {@link UsageRecorder} at start
- * (before any traffic, so that traffic control seeds today's spend from them), then stores the rows that
- * changed every `intervalMs` (1 s) and at close. A row is stored whole (its current counters), so a
- * later write of it heals a failed one; rows whose write failed are kept and retried with the next.
+ * Keeps API usage across restarts and shares it between the Tether processes on one database. Each
+ * process stores the rows that changed every `intervalMs` (1 s) and at close, under its own process id
+ * (a new one at every start: engine/presence.ts's), so that processes never overwrite each other's counts.
+ * At start every stored row of the kept days (the previous process's among them) is given to the
+ * {@link UsageRecorder} as "elsewhere" (before any traffic, so traffic control counts today's spend); at
+ * every flush the other processes' rows of the current quota day are read again, so that this process's
+ * answers and daily budgets count their calls too, at most ~2 flushes late.
+ *
+ * A row is stored whole (its current counters), so a later write of it heals a failed one; rows whose
+ * write failed are kept and retried with the next.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DbContext } from '../db/context.ts';
 import { loadUsageDays, pruneUsageDays, saveUsageDays } from '../db/usage-days.ts';
 import type { UsageCounters, UsageDayRow, UsageRecorder } from './usage.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
+/**
+ * The others' rows are read again from the quota day of this long ago: just after midnight, the last
+ * calls of the day before (stored by a flush a little later) still reach the history.
+ */
+const REREAD_BACK_MS = 60_000;
+
+export interface UsagePersistenceOptions {
+  log: Logger;
+  now: () => Date;
+  intervalMs?: number;
+  /** This process's id, under which its rows are stored (default a random UUID). */
+  processId?: string;
+}
 
 export class UsagePersistence {
   private timer: NodeJS.Timeout | undefined;
@@ -24,24 +44,33 @@ export class UsagePersistence {
     private readonly usage: UsageRecorder,
     private readonly log: Logger,
     private readonly now: () => Date,
+    readonly processId: string,
   ) {}
 
-  /** Restores the kept days' rows into `usage`, then stores its changes every `intervalMs`. */
+  /**
+   * Gives the kept days' stored rows to `usage` (its own, if this process id wrote any, restored; the
+   * others' as elsewhere), then stores its changes and reads the others' every `intervalMs`.
+   */
   static async start(
     ctx: DbContext,
     usage: UsageRecorder,
-    opts: { log: Logger; now: () => Date; intervalMs?: number },
+    opts: UsagePersistenceOptions,
   ): Promise<UsagePersistence> {
-    const p = new UsagePersistence(ctx, usage, opts.log, opts.now);
+    const p = new UsagePersistence(ctx, usage, opts.log, opts.now, opts.processId ?? randomUUID());
     const oldest = usage.oldestKeptDay(opts.now().getTime());
-    usage.restore(await loadUsageDays<UsageCounters>(ctx, oldest));
+    const rows = await loadUsageDays<UsageCounters>(ctx, oldest);
+    usage.restore(rows.filter((r) => r.processId === p.processId));
+    usage.setElsewhere(
+      rows.filter((r) => r.processId !== p.processId),
+      oldest,
+    );
     await p.prune();
     p.timer = setInterval(() => void p.flush(), Math.max(10, opts.intervalMs ?? 1_000));
     p.timer.unref();
     return p;
   }
 
-  /** Stores what changed since the last flush (one flush at a time). Never throws. */
+  /** Stores what changed since the last flush, then reads the others' (one flush at a time). Never throws. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.write());
     return this.flushing;
@@ -61,13 +90,30 @@ export class UsagePersistence {
     this.failed = new Map();
     if (rows.size > 0) {
       try {
-        await saveUsageDays(this.ctx, [...rows.values()], this.now());
+        await saveUsageDays(this.ctx, [...rows.values()], this.now(), this.processId);
       } catch (err) {
         this.log.warn({ err, rows: rows.size }, 'could not store API usage; retrying with the next write');
         this.failed = rows;
       }
     }
-    if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS && !this.closed) await this.prune();
+    if (this.closed) return;
+    await this.readOthers();
+    if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) await this.prune();
+  }
+
+  /**
+   * The other processes' rows of the current quota day. Every row is read each time (a row per
+   * connection and instance per process that called them today, dead processes' included): simple, and
+   * cheap next to the calls those rows count.
+   */
+  private async readOthers(): Promise<void> {
+    const from = this.usage.dayAt(this.now().getTime() - REREAD_BACK_MS);
+    try {
+      const rows = await loadUsageDays<UsageCounters>(this.ctx, from, { exceptProcess: this.processId });
+      this.usage.setElsewhere(rows, from);
+    } catch (err) {
+      this.log.warn({ err }, "could not read the other processes' API usage");
+    }
   }
 
   private async prune(): Promise<void> {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TrafficController, type InstanceLimits } from './traffic.ts';
-import { UsageRecorder } from './usage.ts';
+import { UsageRecorder, sumCounters, type UsageCounters } from './usage.ts';
 import { MARKETO_QUOTA_DAY } from '../marketo/limits.ts';
 
 const I = 'abc-123-def.mktorest.com';
@@ -273,5 +273,144 @@ describe('UsageRecorder across a restart (restore, takeChanged, callsOn)', () =>
     expect(u.callsOn('connection', 'c1', '2025-01-14')).toBe(1);
     expect(u.callsOn('connection', 'c1', '2025-01-15')).toBe(1);
     expect(u.oldestKeptDay()).toBe('2025-01-14');
+  });
+});
+
+describe('UsageRecorder with other processes (sumCounters, setElsewhere, onElsewhere)', () => {
+  fakeClockAt('2025-01-15T12:00:00-06:00');
+  const now = () => Date.now();
+  const counters = (more: Partial<UsageCounters>): UsageCounters => ({
+    calls: 0,
+    identityCalls: 0,
+    errors: 0,
+    errorsByCode: {},
+    retries: 0,
+    queuedMs: 0,
+    maxQueuedMs: 0,
+    rejected: {},
+    ...more,
+  });
+  const other = (
+    key: string,
+    day: string,
+    more: Partial<UsageCounters>,
+    scope: 'instance' | 'connection' = 'connection',
+  ) => ({
+    scope,
+    key,
+    day,
+    instanceKey: I,
+    counters: counters(more),
+  });
+
+  it('sums field by field: the longest wait is the larger, codes per code', () => {
+    expect(
+      sumCounters(
+        counters({ calls: 2, errors: 1, errorsByCode: { '606': 1 }, queuedMs: 10, maxQueuedMs: 10 }),
+        counters({
+          calls: 3,
+          identityCalls: 1,
+          errors: 2,
+          errorsByCode: { '606': 1, http_502: 1 },
+          retries: 1,
+          queuedMs: 5,
+          maxQueuedMs: 4,
+          rejected: { budget_exhausted: 2 },
+        }),
+      ),
+    ).toEqual({
+      calls: 5,
+      identityCalls: 1,
+      errors: 3,
+      errorsByCode: { '606': 2, http_502: 1 },
+      retries: 1,
+      queuedMs: 15,
+      maxQueuedMs: 10,
+      rejected: { budget_exhausted: 2 },
+    });
+    // Fields missing from an older stored row count as zero.
+    expect(sumCounters({ calls: 1 }, {}).calls).toBe(1);
+  });
+
+  it("answers mine + the others' rows, and tells listeners of today's totals that changed", async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    u.granted({ instanceKey: I, connectionId: 'c1', priority: 'interactive', at: now(), queuedMs: 7 });
+    const told: [string, string, string, number][] = [];
+    u.setElsewhere(
+      [
+        other('c1', '2025-01-15', { calls: 2, maxQueuedMs: 3, errorsByCode: { '606': 1 } }),
+        other('c1', '2025-01-15', { calls: 1, rejected: { budget_exhausted: 1 } }),
+        other('c3', '2025-01-15', { calls: 4 }),
+        other(I, '2025-01-15', { calls: 7 }, 'instance'),
+        other('c1', '2025-01-14', { calls: 9 }),
+      ],
+      '2025-01-14',
+    );
+    u.onElsewhere((scope, key, day, calls) => told.push([scope, key, day, calls]));
+    // A new listener hears today's totals at once.
+    expect(told.sort()).toEqual([
+      ['connection', 'c1', '2025-01-15', 3],
+      ['connection', 'c3', '2025-01-15', 4],
+      ['instance', I, '2025-01-15', 7],
+    ]);
+    expect(u.callsOn('connection', 'c1', '2025-01-15')).toBe(4);
+    expect(u.ownCallsOn('connection', 'c1', '2025-01-15')).toBe(1);
+    const [c1] = await u.snapshot({ connectionId: 'c1' });
+    expect(c1).toMatchObject({
+      calls: 4,
+      maxQueuedMs: 7,
+      errorsByCode: { '606': 1 },
+      rejected: { budget_exhausted: 1 },
+    });
+    const byInstance = await u.snapshot({ instanceKey: I });
+    expect(byInstance.map((r) => [r.scope, r.key, r.calls])).toEqual([
+      ['instance', I, 8],
+      ['connection', 'c1', 4],
+      ['connection', 'c3', 4],
+    ]);
+    expect((await u.snapshot({ day: '2025-01-14' })).map((r) => [r.key, r.calls])).toEqual([['c1', 9]]);
+    expect((await u.snapshot()).map((r) => r.key)).toEqual([I, 'c1', 'c3']);
+
+    // A refresh of today only: yesterday stays; only what changed is told.
+    told.length = 0;
+    u.setElsewhere(
+      [
+        other('c1', '2025-01-15', { calls: 3 }),
+        other('c3', '2025-01-15', { calls: 6 }),
+        other(I, '2025-01-15', { calls: 9 }, 'instance'),
+      ],
+      '2025-01-15',
+    );
+    expect(told.sort()).toEqual([
+      ['connection', 'c3', '2025-01-15', 6],
+      ['instance', I, '2025-01-15', 9],
+    ]);
+    expect(u.callsOn('connection', 'c1', '2025-01-14')).toBe(9);
+    // Only this process's own counts are handed out to be stored.
+    expect(u.takeChanged().map((r) => [r.scope, r.counters.calls])).toEqual([
+      ['instance', 1],
+      ['connection', 1],
+    ]);
+  });
+
+  it("feeds traffic control: the others' calls spend the budget here", async () => {
+    const u = new UsageRecorder({ day: MARKETO_QUOTA_DAY, now });
+    const c = new TrafficController({
+      defaults: { ...LIMITS, maxInFlight: 10 },
+      day: MARKETO_QUOTA_DAY,
+      now,
+      observer: u,
+      usedBefore: (scope, key, day) => u.ownCallsOn(scope, key, day),
+    });
+    u.useBudgets(c);
+    u.onElsewhere((scope, key, day, calls) => c.setUsedElsewhere(scope, key, day, calls));
+    c.setBudget('c1', 3);
+    const base = { instanceKey: I, connectionId: 'c1', priority: 'interactive' as const, maxWaitMs: 0 };
+    (await c.acquire(base)).release();
+    u.setElsewhere([other('c1', '2025-01-15', { calls: 2 })], '2025-01-15');
+    await expect(c.acquire(base)).rejects.toMatchObject({ code: 'budget_exhausted' });
+    const [row] = await u.snapshot({ connectionId: 'c1' });
+    expect(row).toMatchObject({ calls: 3, budget: { limit: 3, used: 3, left: 0 } });
+    c.close();
   });
 });

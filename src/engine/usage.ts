@@ -5,8 +5,13 @@
  * Fed by the traffic controller as its {@link TrafficObserver} (calls, errors, retries, queueing) and by
  * the token manager (`identityCall`). Counted in memory (recording is fire-and-forget, reading is
  * async), bounded to `retentionDays` days; the rows that changed are taken by engine/usage-persistence.ts
- * and stored, and stored rows are restored at start, so that a restart keeps today's spend: traffic
- * control seeds its daily counts from {@link UsageRecorder.callsOn}.
+ * and stored under this process's id.
+ *
+ * Several Tether processes may share one database: each counts only its own calls here ("mine") and is
+ * told the others' stored rows, summed, as "elsewhere" ({@link UsageRecorder.setElsewhere}: every row at
+ * start, today's at every flush). Readers see mine + elsewhere; traffic control gets today's elsewhere
+ * calls through {@link UsageRecorder.onElsewhere} (its `setUsedElsewhere`), so that the daily budgets are
+ * shared. A restart is a new process: the previous one's rows are elsewhere, so today's spend is kept.
  */
 import {
   UTC_DAY,
@@ -75,6 +80,14 @@ export interface UsageOptions {
   retentionDays?: number;
 }
 
+/** Told the calls other processes made on a quota day to a connection or an instance (a running total). */
+export type ElsewhereListener = (
+  scope: 'instance' | 'connection',
+  key: string,
+  day: string,
+  calls: number,
+) => void;
+
 const empty = (): UsageCounters => ({
   calls: 0,
   identityCalls: 0,
@@ -85,6 +98,29 @@ const empty = (): UsageCounters => ({
   maxQueuedMs: 0,
   rejected: {},
 });
+
+/** `a + b` field by field (the longest wait: the larger; codes: summed per code). New objects. */
+export function sumCounters(a: Partial<UsageCounters>, b: Partial<UsageCounters>): UsageCounters {
+  const n = (x: number | undefined) => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
+  const codes = <K extends string>(
+    x: Partial<Record<K, number>> = {},
+    y: Partial<Record<K, number>> = {},
+  ) => {
+    const out: Partial<Record<K, number>> = { ...x };
+    for (const [k, v] of Object.entries(y) as [K, number | undefined][]) out[k] = n(out[k]) + n(v);
+    return out;
+  };
+  return {
+    calls: n(a.calls) + n(b.calls),
+    identityCalls: n(a.identityCalls) + n(b.identityCalls),
+    errors: n(a.errors) + n(b.errors),
+    errorsByCode: codes(a.errorsByCode, b.errorsByCode) as Record<string, number>,
+    retries: n(a.retries) + n(b.retries),
+    queuedMs: n(a.queuedMs) + n(b.queuedMs),
+    maxQueuedMs: Math.max(n(a.maxQueuedMs), n(b.maxQueuedMs)),
+    rejected: codes(a.rejected, b.rejected),
+  };
+}
 
 interface Row {
   scope: 'instance' | 'connection';
@@ -115,6 +151,9 @@ export class UsageRecorder implements UsageStore {
   private recent = { day: '', instance: new Map<string, Row>(), connection: new Map<string, Row>() };
   /** Rows counted into since the last {@link takeChanged}. */
   private changed = new Set<Row>();
+  /** The other processes' rows, summed per (scope, key, day): see {@link setElsewhere}. */
+  private elsewhere = new Map<string, Row>();
+  private readonly elsewhereListeners: ElsewhereListener[] = [];
 
   constructor(opts: UsageOptions = {}) {
     this.quotaDay = opts.day ?? UTC_DAY;
@@ -211,9 +250,72 @@ export class UsageRecorder implements UsageStore {
     return this.dayOf(ms);
   }
 
-  /** Calls granted on `day` (a quota day) to a connection or an instance, as counted and restored. */
+  /**
+   * The other processes' stored rows (each process's apart) for `fromDay` and later: they replace what
+   * was known of those days (older days stay). Listeners hear of each today's (or later) total that
+   * changed.
+   */
+  setElsewhere(rows: UsageDayRow[], fromDay: string): void {
+    const next = new Map<string, Row>();
+    for (const r of rows) {
+      if (r.day < fromDay) continue;
+      this.remember(r.day);
+      if (!this.days.has(r.day)) continue; // older than what is kept
+      const k = rowKey(r.scope, r.key, r.day);
+      const prev = next.get(k);
+      if (prev) {
+        prev.c = sumCounters(prev.c, r.counters);
+        prev.instanceKey ??= r.instanceKey;
+      } else {
+        const c = sumCounters(empty(), r.counters);
+        next.set(k, { scope: r.scope, key: r.key, instanceKey: r.instanceKey, day: r.day, c });
+      }
+    }
+    // Today's (and later) totals before, to tell listeners only of what changed.
+    const today = this.dayOf(this.now());
+    const before = new Map<string, Row>();
+    for (const [k, old] of this.elsewhere) {
+      if (old.day < fromDay) continue;
+      if (old.day >= today) before.set(k, old);
+      this.elsewhere.delete(k);
+    }
+    for (const [k, r] of next) this.elsewhere.set(k, r);
+    if (this.elsewhereListeners.length === 0) return;
+    const told = new Map(before);
+    for (const [k, r] of next) if (r.day >= today) told.set(k, r);
+    for (const [k, r] of told) {
+      const calls = next.get(k)?.c.calls ?? 0;
+      if (calls === (before.get(k)?.c.calls ?? 0)) continue;
+      for (const l of this.elsewhereListeners) l(r.scope, r.key, r.day, calls);
+    }
+  }
+
+  /**
+   * Tells `listener` the other processes' calls of today (and later days) now, then whenever they change.
+   * Start.ts: each traffic controller's `setUsedElsewhere`.
+   */
+  onElsewhere(listener: ElsewhereListener): void {
+    this.elsewhereListeners.push(listener);
+    const today = this.dayOf(this.now());
+    for (const r of this.elsewhere.values()) {
+      if (r.day >= today && r.c.calls > 0) listener(r.scope, r.key, r.day, r.c.calls);
+    }
+  }
+
+  /** Calls granted on `day` (a quota day) to a connection or an instance: this process's and the others'. */
   callsOn(scope: 'instance' | 'connection', key: string, day: string): number {
+    const k = rowKey(scope, key, day);
+    return (this.rows.get(k)?.c.calls ?? 0) + (this.elsewhere.get(k)?.c.calls ?? 0);
+  }
+
+  /** Calls granted on `day` by this process alone (as counted here, and restored). */
+  ownCallsOn(scope: 'instance' | 'connection', key: string, day: string): number {
     return this.rows.get(rowKey(scope, key, day))?.c.calls ?? 0;
+  }
+
+  /** The quota day of `at` (epoch ms). */
+  dayAt(at: number): string {
+    return this.dayOf(at);
   }
 
   // -- reading ------------------------------------------------------------------------------------
@@ -226,17 +328,21 @@ export class UsageRecorder implements UsageStore {
       out.push(this.view('connection', query.connectionId, day, today, query.instanceKey));
     } else if (query.instanceKey !== undefined) {
       out.push(this.view('instance', query.instanceKey, day, today));
-      for (const r of this.rows.values()) {
-        if (r.scope === 'connection' && r.day === day && r.instanceKey === query.instanceKey) {
+      const keys = new Set<string>();
+      for (const r of this.rowsOf(day)) {
+        if (r.scope === 'connection' && r.instanceKey === query.instanceKey && !keys.has(r.key)) {
+          keys.add(r.key);
           out.push(this.view('connection', r.key, day, today));
         }
       }
     } else {
-      const rows = [...this.rows.values()].filter((r) => r.day === day);
-      rows.sort((a, b) =>
+      // This process's rows and the others', once each.
+      const rows = new Map<string, Row>();
+      for (const r of this.rowsOf(day)) rows.set(rowKey(r.scope, r.key, r.day), r);
+      const sorted = [...rows.values()].sort((a, b) =>
         a.scope === b.scope ? a.key.localeCompare(b.key) : a.scope === 'instance' ? -1 : 1,
       );
-      for (const r of rows) out.push(this.view(r.scope, r.key, day, today));
+      for (const r of sorted) out.push(this.view(r.scope, r.key, day, today));
     }
     return out;
   }
@@ -248,6 +354,12 @@ export class UsageRecorder implements UsageStore {
 
   // -- internals ----------------------------------------------------------------------------------
 
+  /** This process's rows of `day`, then the others'. */
+  private *rowsOf(day: string): Generator<Row> {
+    for (const r of this.rows.values()) if (r.day === day) yield r;
+    for (const r of this.elsewhere.values()) if (r.day === day) yield r;
+  }
+
   private view(
     scope: 'instance' | 'connection',
     key: string,
@@ -255,8 +367,11 @@ export class UsageRecorder implements UsageStore {
     today: string,
     instanceKey?: string,
   ): UsageRow {
-    const r = this.rows.get(rowKey(scope, key, day));
-    const c = r?.c ?? empty();
+    const k = rowKey(scope, key, day);
+    const mine = this.rows.get(k);
+    const other = this.elsewhere.get(k);
+    // Summed over processes (a new object); a row of one process alone is copied below.
+    const c = mine && other ? sumCounters(mine.c, other.c) : (mine?.c ?? other?.c ?? empty());
     let budget: BudgetState | undefined;
     if (day === today && this.budgets) {
       budget = scope === 'instance' ? this.budgets.instanceBudget(key) : this.budgets.budget(key);
@@ -264,7 +379,7 @@ export class UsageRecorder implements UsageStore {
     return {
       scope,
       key,
-      instanceKey: scope === 'instance' ? key : (r?.instanceKey ?? instanceKey),
+      instanceKey: scope === 'instance' ? key : (mine?.instanceKey ?? other?.instanceKey ?? instanceKey),
       day,
       ...c,
       errorsByCode: { ...c.errorsByCode },
@@ -320,6 +435,7 @@ export class UsageRecorder implements UsageStore {
     for (const d of drop) this.days.delete(d);
     if (drop.has(this.recent.day)) this.recent = { day: '', instance: new Map(), connection: new Map() };
     for (const [k, r] of this.rows) if (drop.has(r.day)) this.rows.delete(k);
+    for (const [k, r] of this.elsewhere) if (drop.has(r.day)) this.elsewhere.delete(k);
   }
 
   private dayOf(ms: number): string {

@@ -143,8 +143,15 @@ export async function startTether(
     // Usage days follow Marketo's quota day (midnight America/Chicago), the first provider's.
     const marketoDay = TRAFFIC_PROFILES.marketo?.options().day;
     const usage = new UsageRecorder(marketoDay ? { day: marketoDay } : {});
-    // Today's stored usage is back before any call: a restart does not give a spent budget back.
-    usagePersistence = await UsagePersistence.start(store.ctx, usage, { log, now: () => nowOf(store!.ctx) });
+    // One id per process start, for its heartbeat and its usage rows: a process writes only its own rows.
+    const processId = randomUUID();
+    // Every process's stored usage (the previous run's included) is known before any call: a restart
+    // does not give a spent budget back, and the processes on one database share the daily budgets.
+    usagePersistence = await UsagePersistence.start(store.ctx, usage, {
+      log,
+      now: () => nowOf(store!.ctx),
+      processId,
+    });
     const traffic = new Map<string, TrafficController>();
     for (const [name, profile] of Object.entries(TRAFFIC_PROFILES)) {
       // One clock for Tether: the store's (tests move it), so quota days and token expiry agree.
@@ -152,9 +159,11 @@ export async function startTether(
       const controller = new TrafficController({
         ...profile.options(),
         observer: usage,
-        usedBefore: (scope, key, day) => usage.callsOn(scope, key, day),
+        // This process's own calls: the others' (and earlier runs') come through setUsedElsewhere.
+        usedBefore: (scope, key, day) => usage.ownCallsOn(scope, key, day),
         now: () => nowOf(clock).getTime(),
       });
+      usage.onElsewhere((scope, key, day, calls) => controller.setUsedElsewhere(scope, key, day, calls));
       traffic.set(name, controller);
       if (name === 'marketo') usage.useBudgets(controller);
     }
@@ -162,6 +171,7 @@ export async function startTether(
     presence = await ProcessPresence.start(store.ctx, {
       log,
       ...opts.presence,
+      id: processId,
       onCount: (n) => {
         for (const t of traffic.values()) t.setProcesses(n);
       },

@@ -15,6 +15,7 @@ import * as m008 from './008_webhook_outbox.ts';
 import * as m009 from './009_sync_discarded_checkpoints.ts';
 import * as m010 from './010_action_runs.ts';
 import * as m011 from './011_processes.ts';
+import * as m012 from './012_usage_days_process.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -43,6 +44,7 @@ const MODULES: Record<string, MigrationModule> = {
   '009_sync_discarded_checkpoints': m009,
   '010_action_runs': m010,
   '011_processes': m011,
+  '012_usage_days_process': m012,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -34,7 +34,8 @@ function counters(row: UsageRow) {
  * `GET /connections/{connectionId}/usage?provider_config_key=…&day=YYYY-MM-DD` → the usage of the
  * connection and of its instance (every connection to it together) on one quota day (default today):
  * calls, identity calls, errors by provider code, retries, time queued, calls refused by traffic
- * control, and for today the budget left.
+ * control, and for today the budget left. Counts are every Tether process's on this database, summed
+ * (engine/usage.ts: the others' stored rows are read every second).
  */
 export const getUsage: RouteDef = {
   method: 'GET',

@@ -1,7 +1,8 @@
 /**
  * The async action runs repository on a real database (SQLite, and PostgreSQL in the `postgres` project):
  * creation order per environment, one run at a time per environment whatever the processes do, leases
- * (renewal, expiry after a crash, release at a stop), ends, pruning.
+ * (renewal, expiry after a crash, release at a stop), ends, pruning; runs parked until a reset (held
+ * with their connection's later runs, not blocking other connections, honoured by any process).
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import {
   createActionRun,
   finishActionRun,
   getActionRun,
+  parkActionRun,
   pruneActionRuns,
   releaseActionLeases,
   renewActionLease,
@@ -181,5 +183,111 @@ describe('action runs', () => {
     expect(await pruneActionRuns(t.ctx, cutoff, at(11 * 86_400_000))).toBe(1);
     expect(await getActionRun(t.ctx, env2, oldOther)).toBeUndefined();
     expect(await getActionRun(t.ctx, t.environmentId, recent)).toBeDefined();
+  });
+
+  describe('parked runs', () => {
+    let pk3: number;
+    beforeEach(async () => {
+      pk3 = (
+        await createConnection(t.ctx, {
+          environmentId: t.environmentId,
+          connectionId: 'c3',
+          providerConfigKey: 'marketo',
+          provider: 'marketo',
+        })
+      ).id;
+    });
+
+    async function addOn(connectionPk: number): Promise<string> {
+      const id = randomUUID();
+      await createActionRun(t.ctx, {
+        id,
+        environmentId: t.environmentId,
+        connectionPk,
+        providerConfigKey: 'marketo',
+        connectionId: connectionPk === pk ? 'c1' : 'c3',
+        actionName: 'do-it',
+        input: 1,
+        maxRetries: 0,
+        now: T0,
+      });
+      return id;
+    }
+
+    const reason = { code: 'daily_budget_exhausted', message: 'The daily budget is spent.' };
+    const RESET = at(30_000);
+
+    it('waits until not_before, holds its connection’s later runs, lets other connections run', async () => {
+      const a1 = await addOn(pk);
+      const a2 = await addOn(pk);
+      const b1 = await addOn(pk3);
+      const b2 = await addOn(pk3);
+      expect((await claim('p1')).map((c) => c.run.id)).toEqual([a1]);
+      await setActionAttempts(t.ctx, a1, 'p1', 1);
+      expect(
+        await parkActionRun(t.ctx, a1, 'p2', { notBefore: RESET, reason, attempts: 0, now: at(5) }),
+      ).toBe(false); // not its holder
+      expect(
+        await parkActionRun(t.ctx, a1, 'p1', { notBefore: RESET, reason, attempts: 0, now: at(5) }),
+      ).toBe(true);
+      const parked = (await getActionRun(t.ctx, t.environmentId, a1))!;
+      expect(parked).toMatchObject({
+        status: 'pending',
+        attempts: 0,
+        error: null,
+        parkedAt: at(5).toISOString(),
+        waiting: { until: RESET.toISOString(), since: at(5).toISOString(), reason },
+      });
+
+      // a1 waits and a2 waits behind it (same connection); c3's runs go on, one at a time, in order.
+      expect((await claim('p2', at(10))).map((c) => c.run.id)).toEqual([b1]);
+      expect(await claim('p1', at(11))).toEqual([]);
+      await finishActionRun(t.ctx, b1, 'p2', { status: 'success', output: null, now: at(12) });
+      expect((await claim('p1', at(13))).map((c) => c.run.id)).toEqual([b2]);
+      // The reset passes while b2 runs: a1 still waits for the environment's run in progress.
+      expect(await claim('p1', at(30_001))).toEqual([]);
+      await finishActionRun(t.ctx, b2, 'p1', { status: 'success', output: null, now: at(30_002) });
+
+      const again = await claim('p2', at(30_003));
+      expect(again).toMatchObject([{ resumed: false, run: { id: a1, waiting: null, error: null } }]);
+      expect((await getActionRun(t.ctx, t.environmentId, a1))!.waiting).toBeNull();
+      await finishActionRun(t.ctx, a1, 'p2', { status: 'success', output: 1, now: at(30_004) });
+      expect((await claim('p2', at(30_005))).map((c) => c.run.id)).toEqual([a2]);
+    });
+
+    it('parked again: the first parking time is kept; the refusal becomes the error only on failure', async () => {
+      const a1 = await addOn(pk);
+      await claim('p1');
+      await parkActionRun(t.ctx, a1, 'p1', { notBefore: RESET, reason, attempts: 2, now: at(5) });
+      await claim('p1', at(3_600_001));
+      const later = at(90_000_000);
+      await parkActionRun(t.ctx, a1, 'p1', { notBefore: later, reason, attempts: 2, now: at(3_600_002) });
+      expect(await getActionRun(t.ctx, t.environmentId, a1)).toMatchObject({
+        attempts: 2,
+        parkedAt: at(5).toISOString(),
+        waiting: { until: later.toISOString(), since: at(5).toISOString() },
+      });
+      await claim('p1', at(90_000_001));
+      await finishActionRun(t.ctx, a1, 'p1', { status: 'failure', error: reason, now: at(90_000_002) });
+      expect(await getActionRun(t.ctx, t.environmentId, a1)).toMatchObject({
+        status: 'failure',
+        error: reason,
+        waiting: null,
+      });
+    });
+
+    it('a running run resumes before an older run whose wait ended; never two at once', async () => {
+      const a1 = await addOn(pk);
+      const b1 = await addOn(pk3);
+      await claim('p1');
+      await parkActionRun(t.ctx, a1, 'p1', { notBefore: RESET, reason, attempts: 0, now: at(5) });
+      expect((await claim('p1', at(10))).map((c) => c.run.id)).toEqual([b1]);
+      // p1 dies; a1's wait ends: b1 (started) is taken again first, a1 after it.
+      const later = at(3_700_000);
+      expect(await claim('p2', later)).toMatchObject([{ resumed: true, run: { id: b1 } }]);
+      expect(await claim('p3', later)).toEqual([]);
+      await finishActionRun(t.ctx, b1, 'p2', { status: 'success', output: null, now: later });
+      expect((await claim('p3', later)).map((c) => c.run.id)).toEqual([a1]);
+    });
   });
 });

@@ -1,10 +1,18 @@
 /**
- * Async action runs repository (DDL: migrations/010_action_runs.ts; engine: src/engine/actions/queue.ts).
+ * Async action runs repository (DDL: migrations/010_action_runs.ts, 013_action_runs_not_before.ts; engine:
+ * src/engine/actions/queue.ts).
  *
  * The queue discipline lives in {@link claimNextActionRuns}: a run may only be claimed when it is the
  * oldest unfinished run (pending or running) of its environment, read in one statement (one snapshot), and
  * the claim is a conditional update. So runs of an environment execute in creation order, one at a time,
  * whatever the processes do: a second process sees the first one's `running` row as the oldest and waits.
+ *
+ * Parked runs (a spent daily budget or quota: {@link parkActionRun}) are the exception. A run is *held*
+ * while its connection has a parked run waiting (`not_before` in the future) created no later than it: the
+ * parked run itself and the later runs of the same connection, which keep their order behind it (a
+ * product's writes to one Marketo account stay in the order it sent them). Held runs neither run nor block
+ * the other connections of the environment: waiting a day for one account's quota must not stop the
+ * others. Once `not_before` passes, the parked run is the oldest again and runs first.
  * Times are ISO strings (schema.ts), compared as text.
  */
 import type { Generated, Kysely } from 'kysely';
@@ -32,6 +40,8 @@ export interface ActionRunsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  not_before: string | null;
+  parked_at: string | null;
 }
 
 // A type alias (not an interface): `withTables` needs an index signature.
@@ -65,6 +75,20 @@ export interface ActionRun {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * Set while a pending run waits for a daily budget or quota to reset ({@link parkActionRun}): not taken
+   * before `until`, parked first at `since`, refused with `reason` (the error it ends with if it waits too
+   * long).
+   */
+  waiting: ActionRunWaiting | null;
+  /** When the run was first parked (kept once it runs again: the queue's cap counts from it). */
+  parkedAt: string | null;
+}
+
+export interface ActionRunWaiting {
+  until: string;
+  since: string;
+  reason: ActionRunError;
 }
 
 type Row = ActionRunsTable & { seq: number };
@@ -82,10 +106,23 @@ function fromRow(r: Row): ActionRun {
     attempts: Number(r.attempts),
     maxRetries: Number(r.max_retries),
     output: r.output === null ? null : (JSON.parse(r.output) as unknown),
-    error: r.error === null ? null : (JSON.parse(r.error) as ActionRunError),
+    // While a run waits, `error` holds the refusal that parked it: that is `waiting.reason`, not an error.
+    error: r.error === null || r.status === 'pending' ? null : (JSON.parse(r.error) as ActionRunError),
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    waiting:
+      r.status === 'pending' && r.not_before !== null
+        ? {
+            until: r.not_before,
+            since: r.parked_at ?? r.not_before,
+            reason:
+              r.error === null
+                ? { code: 'waiting', message: 'Waiting for a reset.' }
+                : (JSON.parse(r.error) as ActionRunError),
+          }
+        : null,
+    parkedAt: r.parked_at,
   };
 }
 
@@ -145,9 +182,14 @@ export interface ClaimedActionRun {
 
 /**
  * Claims, for up to `limit` environments not in `busyEnvironments`, the oldest unfinished run of the
- * environment when it is free to take: pending, or running under a lease that ran out. Each claim sets the
- * run `running` under `owner`'s lease until `leaseUntil`; a row another process claimed in between is
- * skipped (its environment then waits for the next look).
+ * environment that is not held (see the module comment) when it is free to take: pending, or running under
+ * a lease that ran out. Each claim sets the run `running` under `owner`'s lease until `leaseUntil`; a row
+ * another process claimed in between is skipped (its environment then waits for the next look).
+ *
+ * Blockers of a candidate `r`, in its environment: any other `running` row (one run at a time), except a
+ * later one when `r` is itself running (of two running rows, the older resumes: never a deadlock); and,
+ * for a pending `r`, any older pending row that is not held. A pending `r` must not be held itself. With no
+ * parked run this is exactly "the oldest unfinished run of the environment" (a running row is the oldest).
  */
 export async function claimNextActionRuns(
   ctx: DbContext,
@@ -159,14 +201,55 @@ export async function claimNextActionRuns(
     .selectFrom('action_runs as r')
     .selectAll('r')
     .where('r.status', 'in', ['pending', 'running'])
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('action_runs as o')
+    .where((eb) =>
+      eb.or([
+        eb('r.status', '=', 'running'),
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('action_runs as p')
+              .select('p.seq')
+              .whereRef('p.connection_pk', '=', 'r.connection_pk')
+              .where('p.status', '=', 'pending')
+              .where('p.not_before', '>', at)
+              .whereRef('p.seq', '<=', 'r.seq'),
+          ),
+        ),
+      ]),
+    )
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('action_runs as o')
             .select('o.seq')
             .whereRef('o.environment_id', '=', 'r.environment_id')
-            .where('o.status', 'in', ['pending', 'running'])
-            .whereRef('o.seq', '<', 'r.seq'),
+            .whereRef('o.seq', '!=', 'r.seq')
+            .where((o) =>
+              o.or([
+                o.and([
+                  o('o.status', '=', 'running'),
+                  o.or([o('r.status', '=', 'pending'), o('o.seq', '<', o.ref('r.seq'))]),
+                ]),
+                o.and([
+                  o('o.status', '=', 'pending'),
+                  o('r.status', '=', 'pending'),
+                  o('o.seq', '<', o.ref('r.seq')),
+                  // `o` is not held: no waiting parked run of its connection at or before it.
+                  o.not(
+                    o.exists(
+                      o
+                        .selectFrom('action_runs as h')
+                        .select('h.seq')
+                        .whereRef('h.connection_pk', '=', 'o.connection_pk')
+                        .where('h.status', '=', 'pending')
+                        .where('h.not_before', '>', at)
+                        .whereRef('h.seq', '<=', 'o.seq'),
+                    ),
+                  ),
+                ]),
+              ]),
+            ),
         ),
       ),
     )
@@ -191,6 +274,8 @@ export async function claimNextActionRuns(
         lease_owner: opts.owner,
         claimed_until: opts.leaseUntil.toISOString(),
         started_at: row.started_at ?? at,
+        // The refusal that parked the run is no error of this attempt.
+        error: null,
       })
       .where('seq', '=', row.seq)
       .where('status', '=', row.status);
@@ -201,7 +286,7 @@ export async function claimNextActionRuns(
     const r = await u.executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) continue;
     claimed.push({
-      run: { ...fromRow(row), status: 'running', startedAt: row.started_at ?? at },
+      run: { ...fromRow(row), status: 'running', startedAt: row.started_at ?? at, waiting: null },
       resumed: row.status === 'running',
     });
   }
@@ -259,6 +344,35 @@ export async function finishActionRun(
       finished_at: end.now.toISOString(),
       claimed_until: null,
     })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/**
+ * Parks a run `owner` holds: back to `pending`, not taken before `notBefore`, its lease given up, with the
+ * refusal that parked it (`reason`) and the attempts to keep (the refused attempt does not count). The
+ * first parking time is kept (`parked_at`). False when `owner` did not hold the run any more.
+ */
+export async function parkActionRun(
+  ctx: DbContext,
+  id: string,
+  owner: string,
+  park: { notBefore: Date; reason: ActionRunError; attempts: number; now: Date },
+): Promise<boolean> {
+  const r = await runsDb(ctx)
+    .updateTable('action_runs')
+    .set((eb) => ({
+      status: 'pending',
+      not_before: park.notBefore.toISOString(),
+      parked_at: eb.fn.coalesce('parked_at', eb.val(park.now.toISOString())),
+      error: JSON.stringify(park.reason),
+      attempts: park.attempts,
+      lease_owner: null,
+      claimed_until: null,
+    }))
     .where('id', '=', id)
     .where('lease_owner', '=', owner)
     .where('status', '=', 'running')

@@ -66,6 +66,7 @@ describe('openDatabase (SQLite)', () => {
       '010_action_runs',
       '011_processes',
       '012_usage_days_process',
+      '013_action_runs_not_before',
     ]);
     await reopened.close();
   });

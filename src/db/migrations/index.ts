@@ -16,6 +16,7 @@ import * as m009 from './009_sync_discarded_checkpoints.ts';
 import * as m010 from './010_action_runs.ts';
 import * as m011 from './011_processes.ts';
 import * as m012 from './012_usage_days_process.ts';
+import * as m013 from './013_action_runs_not_before.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -45,6 +46,7 @@ const MODULES: Record<string, MigrationModule> = {
   '010_action_runs': m010,
   '011_processes': m011,
   '012_usage_days_process': m012,
+  '013_action_runs_not_before': m013,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -11,6 +11,12 @@
  * - Retries: up to the run's `max_retries` (`X-Max-Retries`), only when running it again is safe: the
  *   action is idempotent, or the failure means the provider did not run it (a spent budget or quota, a
  *   busy instance, rate/concurrency limits, 5xx) and no write of the attempt had been taken before.
+ * - A spent daily budget or quota (refused with its reset time) is no failure and spends no retry: when a
+ *   retry would be safe, the run is parked (db/action-runs.ts `parkActionRun`) until the reset plus a
+ *   little jitter (parked runs do not all start at once at midnight), stored, so a restart or another
+ *   process honours it. Later runs of the same connection wait behind it (a product's writes to one
+ *   account keep their order, as a Nango user expects of a queue); other connections' runs go on. A run
+ *   that would wait longer than `maxParkMs` since it was first parked fails with the refusal, as before.
  * - The end (success or final failure) is stored, then the `async_action` webhook goes out (webhooks.ts).
  * - Runs older than 7 days are pruned. A run's input is stored (the run needs it) but never logged.
  */
@@ -21,6 +27,7 @@ import { nowOf } from '../../db/context.ts';
 import {
   claimNextActionRuns,
   finishActionRun,
+  parkActionRun,
   pruneActionRuns,
   releaseActionLeases,
   renewActionLease,
@@ -53,6 +60,12 @@ export interface ActionQueueOptions {
   keepMs?: number;
   /** Called after every run that ended here (tests, metrics). */
   onRunEnd?: (end: ActionRunEnd) => void;
+  /** Longest wait for a budget or quota reset, from the run's first parking (default 48 h). */
+  maxParkMs?: number;
+  /** Up to this much is added at random to a parked run's reset time (default 30 s). */
+  parkJitterMs?: number;
+  /** The queue's clock (default the database context's): tests move it past a reset. */
+  now?: () => Date;
 }
 
 export type ActionRunEnd =
@@ -64,7 +77,11 @@ const PRUNE_EVERY_MS = 3600_000;
 
 const defaultRetryDelay = (n: number): number => Math.min(30_000, 1_000 * 2 ** n);
 
-type Ending = { status: 'success'; output: unknown } | { status: 'failure'; error: ActionRunError } | null;
+type Ending =
+  | { status: 'success'; output: unknown }
+  | { status: 'failure'; error: ActionRunError }
+  | { status: 'parked'; notBefore: Date; reason: ActionRunError; attempts: number }
+  | null;
 
 export class ActionQueue {
   readonly registry: ActionRegistry;
@@ -75,6 +92,8 @@ export class ActionQueue {
   private readonly retryDelayMs: (n: number) => number;
   private readonly attemptTimeoutMs: number;
   private readonly keepMs: number;
+  private readonly maxParkMs: number;
+  private readonly parkJitterMs: number;
   /** Environment id → its run in progress here. */
   private readonly running = new Map<number, { ctl: AbortController; done: Promise<void> }>();
   private timer: NodeJS.Timeout | undefined;
@@ -95,6 +114,8 @@ export class ActionQueue {
     this.retryDelayMs = opts.retryDelayMs ?? defaultRetryDelay;
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? ASYNC_ACTION_TIMEOUT_MS;
     this.keepMs = opts.keepMs ?? 7 * DAY_MS;
+    this.maxParkMs = opts.maxParkMs ?? 2 * DAY_MS;
+    this.parkJitterMs = opts.parkJitterMs ?? 30_000;
   }
 
   start(): this {
@@ -140,7 +161,7 @@ export class ActionQueue {
   }
 
   private now(): Date {
-    return nowOf(this.deps.store.ctx);
+    return this.opts.now ? this.opts.now() : nowOf(this.deps.store.ctx);
   }
 
   private async tick(): Promise<void> {
@@ -194,6 +215,21 @@ export class ActionQueue {
       });
       // Stopped (or taken away) mid-run: the row stays `running` for the next claim.
       if (ending === null) return;
+      if (ending.status === 'parked') {
+        const parked = await parkActionRun(ctx, run.id, this.owner, { ...ending, now: this.now() });
+        if (parked) {
+          this.deps.log.info(
+            {
+              actionRunId: run.id,
+              action: run.actionName,
+              code: ending.reason.code,
+              notBefore: ending.notBefore.toISOString(),
+            },
+            'async action waits for a daily budget or quota reset',
+          );
+        }
+        return;
+      }
       const finished = await finishActionRun(ctx, run.id, this.owner, { ...ending, now: this.now() });
       if (!finished) return;
       this.deps.log.info(
@@ -260,6 +296,21 @@ export class ActionQueue {
       } catch (err) {
         if (signal.aborted) return null;
         if (!(err instanceof ActionFailed)) throw err;
+        const now = this.now().getTime();
+        const park = parkingOf(err, idempotent, now, {
+          parkedAt: run.parkedAt === null ? now : Date.parse(run.parkedAt),
+          maxParkMs: this.maxParkMs,
+          jitterMs: Math.floor(Math.random() * this.parkJitterMs),
+        });
+        if (park.kind === 'park') {
+          return {
+            status: 'parked',
+            notBefore: new Date(park.notBefore),
+            reason: toRunError(err),
+            attempts: attempts - 1,
+          };
+        }
+        if (park.kind === 'too_long') return { status: 'failure', error: toRunError(err) };
         if (attempts <= run.maxRetries && mayRetry(idempotent, err)) {
           this.deps.log.info(
             { actionRunId: run.id, action: run.actionName, attempt: attempts, code: err.failure.code },
@@ -268,10 +319,44 @@ export class ActionQueue {
           if (!(await pause(this.retryDelayMs(attempts - 1), signal))) return null;
           continue;
         }
-        return failure(err.failure.code, err.failure.message, err.failure.extra);
+        return { status: 'failure', error: toRunError(err) };
       }
     }
   }
+}
+
+/** The stored error of a failed attempt (its HTTP error code, message and extra fields). */
+function toRunError(err: ActionFailed): ActionRunError {
+  const { code, message, extra } = err.failure;
+  return { code, message, ...(Object.keys(extra).length > 0 ? { extra } : {}) };
+}
+
+export type Parking =
+  /** Not a spent budget or quota (or its reset already passed): retried or failed as any failure. */
+  | { kind: 'none' }
+  /** Wait: not taken again before `notBefore` (epoch ms). */
+  | { kind: 'park'; notBefore: number }
+  /** The reset comes later than the cap allows (counted from `parkedAt`): the run fails. */
+  | { kind: 'too_long' };
+
+/**
+ * What a failed attempt means for parking (pure): a spent daily budget or quota with a reset still to
+ * come parks the run until the reset plus `jitterMs`, when running it again is safe ({@link mayRetry}:
+ * a non-idempotent action that already wrote is failed, as before), unless that is more than `maxParkMs`
+ * after the run was first parked (`parkedAt`, now for a first parking). A reset already past is no reason
+ * to wait (clocks differ): that failure takes the ordinary retry path, so a run never spins re-parking.
+ */
+export function parkingOf(
+  failed: ActionFailed,
+  idempotent: boolean,
+  now: number,
+  opts: { parkedAt: number; maxParkMs: number; jitterMs: number },
+): Parking {
+  const resetAt = failed.failure.resetAt;
+  if (resetAt === undefined || resetAt <= now || !mayRetry(idempotent, failed)) return { kind: 'none' };
+  const notBefore = resetAt + Math.max(0, opts.jitterMs);
+  if (notBefore - opts.parkedAt > opts.maxParkMs) return { kind: 'too_long' };
+  return { kind: 'park', notBefore };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The pure parts of the action engine: what a thrown error means (HTTP status and code, and whether the
- * provider did not run the work), input validation with the action's schema, the retry rule of async
- * runs, and the JSON Schema published for an action.
+ * provider did not run the work), input validation with the action's schema, the retry and parking rules of
+ * async runs, and the JSON Schema published for an action.
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -11,7 +11,7 @@ import { PausedUntil, ProviderCallError } from '../provider-call.ts';
 import { TrafficError } from '../traffic.ts';
 import { actionInputJsonSchema } from './registry.ts';
 import { ActionFailed, classifyActionError, parseActionInput } from './runner.ts';
-import { mayRetry } from './queue.ts';
+import { mayRetry, parkingOf } from './queue.ts';
 
 const NOW = Date.parse('2025-03-01T12:00:00.000Z');
 
@@ -60,7 +60,11 @@ describe('classifyActionError', () => {
       notRun: true,
     });
     const budget = classifyActionError(new PausedUntil(resetAt, 'budget_exhausted', 'budget spent'), NOW);
-    expect(budget).toMatchObject({ status: 429, code: 'daily_budget_exhausted', notRun: true });
+    expect(budget).toMatchObject({ status: 429, code: 'daily_budget_exhausted', notRun: true, resetAt });
+    expect(quota.resetAt).toBe(resetAt);
+    const refused = classifyActionError(new TrafficError('budget_exhausted', 'spent', { resetAt }), NOW);
+    expect(refused).toMatchObject({ code: 'daily_budget_exhausted', resetAt });
+    expect(classifyActionError(new TrafficError('capacity_timeout', 'busy'), NOW).resetAt).toBeUndefined();
   });
 
   it('traffic refusals: a busy instance is 429 too_many_requests, a closed controller 503', () => {
@@ -136,6 +140,46 @@ describe('mayRetry', () => {
     expect(mayRetry(false, failed(true, 0))).toBe(true);
     expect(mayRetry(false, failed(true, 1))).toBe(false);
     expect(mayRetry(false, failed(false, 0))).toBe(false);
+  });
+});
+
+describe('parkingOf', () => {
+  const HOUR = 3_600_000;
+  const spent = (resetAt: number | undefined, notRun = true, writes = 0) =>
+    new ActionFailed(
+      {
+        status: 429,
+        code: 'daily_budget_exhausted',
+        message: 'x',
+        extra: {},
+        notRun,
+        ...(resetAt !== undefined ? { resetAt } : {}),
+      },
+      writes,
+    );
+  const opts = { parkedAt: NOW, maxParkMs: 48 * HOUR, jitterMs: 0 };
+
+  it('parks until the reset plus jitter when a retry is safe', () => {
+    expect(parkingOf(spent(NOW + HOUR), false, NOW, opts)).toEqual({ kind: 'park', notBefore: NOW + HOUR });
+    expect(parkingOf(spent(NOW + HOUR), false, NOW, { ...opts, jitterMs: 1234 })).toEqual({
+      kind: 'park',
+      notBefore: NOW + HOUR + 1234,
+    });
+    // Part written: only an idempotent action may wait and run again.
+    expect(parkingOf(spent(NOW + HOUR, true, 2), false, NOW, opts)).toEqual({ kind: 'none' });
+    expect(parkingOf(spent(NOW + HOUR, true, 2), true, NOW, opts).kind).toBe('park');
+  });
+
+  it('no reset, or one already past: an ordinary failure', () => {
+    expect(parkingOf(spent(undefined), true, NOW, opts)).toEqual({ kind: 'none' });
+    expect(parkingOf(spent(NOW), true, NOW, opts)).toEqual({ kind: 'none' });
+  });
+
+  it('the cap counts from the first parking', () => {
+    expect(parkingOf(spent(NOW + 49 * HOUR), true, NOW, opts)).toEqual({ kind: 'too_long' });
+    const parkedAt = NOW - 30 * HOUR;
+    expect(parkingOf(spent(NOW + 17 * HOUR), true, NOW, { ...opts, parkedAt }).kind).toBe('park');
+    expect(parkingOf(spent(NOW + 19 * HOUR), true, NOW, { ...opts, parkedAt })).toEqual({ kind: 'too_long' });
   });
 });
 

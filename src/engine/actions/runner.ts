@@ -39,6 +39,11 @@ export interface ActionFailure {
    * quota, a busy instance, rate/concurrency limits, an unavailable service (5xx), a refused token.
    */
   notRun: boolean;
+  /**
+   * A spent daily budget or quota: the epoch ms at which it resets (the async queue parks the run until
+   * then instead of spending its retries).
+   */
+  resetAt?: number;
 }
 
 /** A run that failed: why, and how many writes the provider had already taken before the failure. */
@@ -103,10 +108,15 @@ export function classifyActionError(err: unknown, now: number): ActionFailure {
   };
   if (isPausedUntil(err)) {
     const code = err.reason === 'quota_exhausted' ? 'quota_exhausted' : 'budget_exhausted';
-    return refused({ code, message: err.message, resetAt: err.resetAt, retryAfterMs: err.resetAt - now });
+    const f = refused({ code, message: err.message, resetAt: err.resetAt, retryAfterMs: err.resetAt - now });
+    return { ...f, resetAt: err.resetAt };
   }
   if (err instanceof RefreshError) return fail(err.status, err.code, err.message, true);
-  if (isTrafficError(err)) return refused(err);
+  if (isTrafficError(err)) {
+    const f = refused(err);
+    const daily = err.code === 'budget_exhausted' || err.code === 'quota_exhausted';
+    return daily && err.resetAt !== undefined ? { ...f, resetAt: err.resetAt } : f;
+  }
   if (err instanceof ProviderCallError) {
     switch (err.code) {
       case 'capacity_timeout':

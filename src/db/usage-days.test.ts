@@ -20,7 +20,7 @@ describe('usage days repository', () => {
     instanceKey: 'i.mktorest.com',
     counters: { calls },
   });
-  const calls = async (opts: { exceptProcess?: string } = {}) =>
+  const calls = async (opts: { exceptProcess?: string; updatedSince?: string } = {}) =>
     (await loadUsageDays<{ calls: number }>(t.ctx, '2025-01-01', opts))
       .map((r) => [r.processId, r.key, r.day, r.counters.calls] as const)
       .sort((a, b) => a.join().localeCompare(b.join()));
@@ -42,6 +42,15 @@ describe('usage days repository', () => {
     // Pruning goes by day, whoever wrote the rows.
     await pruneUsageDays(t.ctx, '2025-01-15');
     expect((await calls()).map((r) => r[2])).toEqual(['2025-01-15', '2025-01-15', '2025-01-15']);
+  });
+
+  it('reads only the rows written at or after updatedSince (the others are known already)', async () => {
+    await saveUsageDays(t.ctx, [row('c1', '2025-01-15', 1), row('c2', '2025-01-15', 1)], AT, 'a');
+    const later = new Date(AT.getTime() + 5_000);
+    await saveUsageDays(t.ctx, [row('c2', '2025-01-15', 2)], later, 'a');
+    expect(await calls({ updatedSince: later.toISOString() })).toEqual([['a', 'c2', '2025-01-15', 2]]);
+    expect(await calls({ updatedSince: AT.toISOString() })).toHaveLength(2);
+    expect(await calls({ updatedSince: new Date(later.getTime() + 1).toISOString() })).toEqual([]);
   });
 
   it('migration 012 keeps the rows stored before it, under the process id of before processes', async () => {

@@ -79,15 +79,16 @@ export async function saveUsageDays<C>(
 
 /**
  * Rows of `fromDay` and later, each process's apart (sum them to read a day's usage), except those of
- * `exceptProcess` when given.
+ * `exceptProcess` when given, and only those written at or after `updatedSince` (ISO) when given.
  */
 export async function loadUsageDays<C>(
   ctx: DbContext,
   fromDay: string,
-  opts: { exceptProcess?: string } = {},
+  opts: { exceptProcess?: string; updatedSince?: string } = {},
 ): Promise<LoadedUsageDay<C>[]> {
   let q = usageDb(ctx).selectFrom('usage_days').selectAll().where('day', '>=', fromDay);
   if (opts.exceptProcess !== undefined) q = q.where('process_id', '<>', opts.exceptProcess);
+  if (opts.updatedSince !== undefined) q = q.where('updated_at', '>=', opts.updatedSince);
   const rows = await q.execute();
   return rows.map((r) => ({
     scope: r.scope === 'instance' ? 'instance' : 'connection',

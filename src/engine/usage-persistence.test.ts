@@ -120,4 +120,28 @@ describe('UsagePersistence', () => {
     expect(again.ownCallsOn('connection', 'c1', '2025-01-15')).toBe(0);
     await p3.close();
   });
+
+  it("reads only the others' rows written since its last read, and keeps counting the older ones", async () => {
+    const log = pino({ level: 'silent' });
+    const a = recorder();
+    const b = recorder();
+    const opts = (processId: string) => ({ log, now: () => nowOf(t.ctx), intervalMs: 60_000, processId });
+    const pa = await UsagePersistence.start(t.ctx, a, opts('a'));
+    const pb = await UsagePersistence.start(t.ctx, b, opts('b'));
+    grant(a, 'c1');
+    await pa.flush();
+    await pb.flush();
+    expect(b.callsOn('connection', 'c1', '2025-01-15')).toBe(1);
+    // Ten minutes later (past the re-read margin) a writes another connection's row only: b reads that
+    // one, and still counts c1's call, which it does not read again.
+    t.clock.now = new Date(t.clock.now.getTime() + 10 * 60_000);
+    grant(a, 'c2');
+    await pa.flush();
+    await pb.flush();
+    expect(b.callsOn('connection', 'c2', '2025-01-15')).toBe(1);
+    expect(b.callsOn('connection', 'c1', '2025-01-15')).toBe(1);
+    expect(b.callsOn('instance', I, '2025-01-15')).toBe(2);
+    await pa.close();
+    await pb.close();
+  });
 });

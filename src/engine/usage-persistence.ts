@@ -4,8 +4,9 @@
  * (a new one at every start: engine/presence.ts's), so that processes never overwrite each other's counts.
  * At start every stored row of the kept days (the previous process's among them) is given to the
  * {@link UsageRecorder} as "elsewhere" (before any traffic, so traffic control counts today's spend); at
- * every flush the other processes' rows of the current quota day are read again, so that this process's
- * answers and daily budgets count their calls too, at most ~2 flushes late.
+ * every flush the other processes' rows of the current quota day written since the last read are read
+ * (kept here, so that one quiet process re-reads nothing), so that this process's answers and daily
+ * budgets count their calls too, at most ~2 flushes late.
  *
  * A row is stored whole (its current counters), so a later write of it heals a failed one; rows whose
  * write failed are kept and retried with the next.
@@ -13,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DbContext } from '../db/context.ts';
-import { loadUsageDays, pruneUsageDays, saveUsageDays } from '../db/usage-days.ts';
+import { loadUsageDays, pruneUsageDays, saveUsageDays, type LoadedUsageDay } from '../db/usage-days.ts';
 import type { UsageCounters, UsageDayRow, UsageRecorder } from './usage.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
@@ -22,6 +23,11 @@ const PRUNE_EVERY_MS = 3_600_000;
  * calls of the day before (stored by a flush a little later) still reach the history.
  */
 const REREAD_BACK_MS = 60_000;
+/**
+ * Rows written this long before the last read are read again: another host's clock (which stamps its
+ * rows' `updated_at`) may be behind this one's, and a write may commit a little after its stamp.
+ */
+const CLOCK_MARGIN_MS = 120_000;
 
 export interface UsagePersistenceOptions {
   log: Logger;
@@ -38,6 +44,10 @@ export class UsagePersistence {
   private failed = new Map<string, UsageDayRow>();
   private prunedAt = 0;
   private closed = false;
+  /** The other processes' rows of the recent quota days, by process/scope/key/day. */
+  private readonly others = new Map<string, LoadedUsageDay<UsageCounters>>();
+  /** When the others' rows were last read (this process's clock, epoch ms). */
+  private othersReadAt = 0;
 
   private constructor(
     private readonly ctx: DbContext,
@@ -60,10 +70,10 @@ export class UsagePersistence {
     const oldest = usage.oldestKeptDay(opts.now().getTime());
     const rows = await loadUsageDays<UsageCounters>(ctx, oldest);
     usage.restore(rows.filter((r) => r.processId === p.processId));
-    usage.setElsewhere(
-      rows.filter((r) => r.processId !== p.processId),
-      oldest,
-    );
+    const others = rows.filter((r) => r.processId !== p.processId);
+    for (const r of others) p.others.set(otherKey(r), r);
+    p.othersReadAt = opts.now().getTime();
+    usage.setElsewhere(others, oldest);
     await p.prune();
     p.timer = setInterval(() => void p.flush(), Math.max(10, opts.intervalMs ?? 1_000));
     p.timer.unref();
@@ -102,15 +112,24 @@ export class UsagePersistence {
   }
 
   /**
-   * The other processes' rows of the current quota day. Every row is read each time (a row per
-   * connection and instance per process that called them today, dead processes' included): simple, and
-   * cheap next to the calls those rows count.
+   * The other processes' rows of the current quota day written since the last read (less a margin), merged
+   * into those already known: a row is stored whole, so a newer copy replaces the older one.
    */
   private async readOthers(): Promise<void> {
-    const from = this.usage.dayAt(this.now().getTime() - REREAD_BACK_MS);
+    const now = this.now().getTime();
+    const from = this.usage.dayAt(now - REREAD_BACK_MS);
     try {
-      const rows = await loadUsageDays<UsageCounters>(this.ctx, from, { exceptProcess: this.processId });
-      this.usage.setElsewhere(rows, from);
+      const rows = await loadUsageDays<UsageCounters>(this.ctx, from, {
+        exceptProcess: this.processId,
+        updatedSince: new Date(this.othersReadAt - CLOCK_MARGIN_MS).toISOString(),
+      });
+      this.othersReadAt = now;
+      let changed = rows.length > 0;
+      for (const r of rows) this.others.set(otherKey(r), r);
+      for (const [k, r] of this.others) {
+        if (r.day < from) changed = this.others.delete(k);
+      }
+      if (changed) this.usage.setElsewhere([...this.others.values()], from);
     } catch (err) {
       this.log.warn({ err }, "could not read the other processes' API usage");
     }
@@ -124,4 +143,8 @@ export class UsagePersistence {
       this.log.warn({ err }, 'could not prune stored API usage');
     }
   }
+}
+
+function otherKey(r: LoadedUsageDay<UsageCounters>): string {
+  return `${r.processId}\n${r.scope}\n${r.key}\n${r.day}`;
 }

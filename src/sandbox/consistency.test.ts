@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unlimited } from './index.ts';
 import { startTestSandbox, type MarketoBody, type TestSandbox } from './testing.ts';
+import { waitFor } from '../testing/wait.ts';
 
 /**
  * The sandbox must look like one consistent Marketo instance: every program, static list and smart
@@ -318,6 +319,74 @@ describe('references after a program is renamed through the API', () => {
       expect(after.result![0]!.name).toBe(before.result![0]!.name);
       const byProgram = await sb.apiJson<Body>('/rest/v1/lists.json?programName=Webinar%20Renamed');
       expect(byProgram.result!.map((l) => l.id)).toEqual([1002]);
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
+describe('custom object records belong to existing leads', () => {
+  it('links every exported car and subscription to a lead created before it', async () => {
+    const sb = await startTestSandbox({ seed: { leads: 400, seed: 23, asOf: AS_OF }, limits: unlimited() });
+    try {
+      // Deleting a lead takes its records with it: none of them may point at it afterwards.
+      expect(
+        (
+          await sb.apiJson<Body>('/rest/v1/leads/delete.json', {
+            method: 'POST',
+            json: { input: [{ id: 390 }] },
+          })
+        ).success,
+      ).toBe(true);
+      for (const type of ['car_c', 'subscription_c']) {
+        const base = `/bulk/v1/customobjects/${type}/export`;
+        const created = await sb.apiJson<Body>(`${base}/create.json`, {
+          method: 'POST',
+          json: {
+            fields: ['marketoGUID', 'leadId', 'createdAt'],
+            filter: {
+              updatedAt: {
+                startAt: new Date(AS_OF - 31 * DAY).toISOString(),
+                endAt: new Date(AS_OF).toISOString(),
+              },
+            },
+          },
+        });
+        expect(created.success, JSON.stringify(created.errors)).toBe(true);
+        const id = created.result![0]!.exportId as string;
+        expect((await sb.apiJson<Body>(`${base}/${id}/enqueue.json`, { method: 'POST' })).success).toBe(true);
+        await waitFor(`${type} export`, async () => {
+          const s = await sb.apiJson<Body>(`${base}/${id}/status.json`);
+          return s.result![0]!.status === 'Completed' ? true : undefined;
+        });
+        const lines = (await (await sb.api(`${base}/${id}/file.json`)).text()).trim().split('\n').slice(1);
+        expect(lines.length, type).toBeGreaterThan(10);
+        const leadIds = new Set<number>();
+        const createdAt = new Map<string, number>();
+        for (const line of lines) {
+          const [guid, leadId, at] = line.split(',');
+          leadIds.add(Number(leadId));
+          createdAt.set(guid!, Date.parse(at!));
+        }
+        expect(leadIds.has(390)).toBe(false);
+        const ids = [...leadIds];
+        for (let i = 0; i < ids.length; i += 100) {
+          const chunk = ids.slice(i, i + 100);
+          const leads = await sb.apiJson<Body>(
+            `/rest/v1/leads.json?filterType=id&filterValues=${chunk.join(',')}&fields=id,createdAt`,
+          );
+          expect(leads.result!.map((l) => l.id).sort(), type).toEqual([...chunk].sort());
+          const records = await sb.apiJson<Body>(
+            `/rest/v1/customobjects/${type}.json?filterType=leadId&filterValues=${chunk.join(',')}&fields=leadId`,
+          );
+          const born = new Map(leads.result!.map((l) => [l.id as number, Date.parse(l.createdAt as string)]));
+          for (const r of records.result!) {
+            const at = createdAt.get(r.marketoGUID as string);
+            // Records of the window are created no earlier than their lead (to the second).
+            if (at !== undefined) expect(at).toBeGreaterThanOrEqual(born.get(r.leadId as number)! - 999);
+          }
+        }
+      }
     } finally {
       await sb.close();
     }

@@ -8,6 +8,7 @@ import { assetsRoutes } from './assets/routes.ts';
 import { bulkRoutes } from './bulk/routes.ts';
 import { membershipRoutes } from './membership/routes.ts';
 import { customActivityRoutes } from './activities/custom-routes.ts';
+import { customObjectRoutes } from './customobjects/routes.ts';
 
 /** Every Marketo endpoint the sandbox serves, by module. */
 export const allRoutes: Route[] = [
@@ -18,6 +19,7 @@ export const allRoutes: Route[] = [
   ...listsRoutes,
   ...membershipRoutes,
   ...customActivityRoutes,
+  ...customObjectRoutes,
   ...assetsRoutes,
   ...bulkRoutes,
 ];

@@ -1,6 +1,7 @@
 import type { Instance } from '../core/instance.ts';
 import { MarketoError } from '../core/envelope.ts';
 import { FORMATS, type ExportFormat } from './csv.ts';
+import { coField, type CoType } from '../customobjects/types.ts';
 
 /**
  * Validation of the create-export bodies (spec 5.10, 5.11) into job specifications. Every refusal
@@ -53,7 +54,17 @@ export interface ActivityExportSpec {
   primaryAttributeValues?: string[];
 }
 
-export type ExportSpec = LeadExportSpec | ActivityExportSpec;
+/** A custom object export: records of one type, by their updatedAt or by their lead's list membership. */
+export interface CustomObjectExportSpec {
+  kind: 'customobjects';
+  apiName: string;
+  format: ExportFormat;
+  fields: string[];
+  headers: string[];
+  filter: { kind: 'updatedAt'; range: DateRange } | { kind: 'staticList'; listId: number };
+}
+
+export type ExportSpec = LeadExportSpec | ActivityExportSpec | CustomObjectExportSpec;
 export type ExportKind = ExportSpec['kind'];
 
 const MAX_RANGE_MS = 31 * 86_400_000;
@@ -262,4 +273,45 @@ export function parseActivityExport(inst: Instance, body: unknown): ActivityExpo
     });
   }
   return spec;
+}
+
+/** The static list a `staticListId` / `staticListName` filter names, or a 1003 error. */
+function staticListOf(inst: Instance, kind: 'staticListId' | 'staticListName', value: unknown): number {
+  if (kind === 'staticListId') {
+    const listId = positiveInt(value);
+    if (listId === undefined) throw invalid('filter', 'staticListId must be a list id');
+    if (!inst.lists.exists(listId)) throw invalid('filter', `static list ${listId} not found`);
+    return listId;
+  }
+  if (typeof value !== 'string' || value === '') throw invalid('filter', 'staticListName must be a name');
+  const listId = inst.lists.idByName(value);
+  if (listId === undefined) throw invalid('filter', `static list '${value}' not found`);
+  return listId;
+}
+
+const CUSTOM_OBJECT_FILTERS = ['updatedAt', 'staticListId', 'staticListName'] as const;
+
+/** Bulk Custom Object Extract create body: fields required (names from describe), exactly one filter. */
+export function parseCustomObjectExport(inst: Instance, type: CoType, body: unknown): CustomObjectExportSpec {
+  const b = isObject(body) ? body : {};
+  const rawFields = b.fields;
+  if (!Array.isArray(rawFields) || rawFields.length === 0) throw invalid('fields');
+  const fields: string[] = [];
+  for (const f of rawFields) {
+    if (typeof f !== 'string' || f === '') throw invalid('fields');
+    if (!coField(type, f)) throw invalid('fields', `field '${f}' not found`);
+    fields.push(f);
+  }
+  const format = parseFormat(b.format);
+  const headers = parseHeaders(b.columnHeaderNames, fields);
+  const filter = b.filter;
+  if (!isObject(filter)) throw invalid('filter');
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || !(CUSTOM_OBJECT_FILTERS as readonly string[]).includes(keys[0]!))
+    throw invalid('filter');
+  const kind = keys[0] as (typeof CUSTOM_OBJECT_FILTERS)[number];
+  const base = { kind: 'customobjects' as const, apiName: type.name, format, fields, headers };
+  if (kind === 'updatedAt')
+    return { ...base, filter: { kind, range: parseRange('filter', kind, filter[kind]) } };
+  return { ...base, filter: { kind: 'staticList', listId: staticListOf(inst, kind, filter[kind]) } };
 }

@@ -2,6 +2,7 @@ import { MarketoError } from '../core/envelope.ts';
 import {
   RAW,
   READ_ACTIVITY,
+  READ_CUSTOM_OBJECT,
   READ_LEAD,
   type Permission,
   type RequestContext,
@@ -9,17 +10,49 @@ import {
 } from '../core/route.ts';
 import { sendFile, sendNotAvailable } from './download.ts';
 import { JOB_STATUSES, jobView, type ExportJob, type JobStatus } from './jobs.ts';
-import { parseActivityExport, parseLeadExport, type ExportKind } from './requests.ts';
+import {
+  parseActivityExport,
+  parseCustomObjectExport,
+  parseLeadExport,
+  type ExportKind,
+  type ExportSpec,
+} from './requests.ts';
+import { typeOf } from '../customobjects/routes.ts';
 
-/** Bulk extract endpoints (spec 5.10, 5.11); leads and activities share one job model. */
+/**
+ * Bulk extract endpoints (spec 5.10, 5.11); leads, activities and custom objects share one job
+ * model and one queue. A custom object job lives under its type's path (`/bulk/v1/customobjects/
+ * {apiName}/export/…`): under another type's path it does not exist.
+ */
 
 const MAX_BATCH = 300;
 
+/** Whether a job belongs to the path it is reached through (the custom object type, for those). */
+function underPath(ctx: RequestContext, job: ExportJob): boolean {
+  return job.spec.kind !== 'customobjects' || job.spec.apiName === ctx.params.apiName;
+}
+
+function findJob(ctx: RequestContext, kind: ExportKind): ExportJob | undefined {
+  const job = ctx.inst.bulk.find(ctx.user.email, kind, ctx.params.exportId!);
+  return job && underPath(ctx, job) ? job : undefined;
+}
+
 function jobOf(ctx: RequestContext, kind: ExportKind): ExportJob {
   const id = ctx.params.exportId!;
-  const job = ctx.inst.bulk.find(ctx.user.email, kind, id);
+  const job = findJob(ctx, kind);
   if (!job) throw new MarketoError('1003', `Export Id ${id} not found`);
   return job;
+}
+
+function parseSpec(ctx: RequestContext, kind: ExportKind): ExportSpec {
+  switch (kind) {
+    case 'leads':
+      return parseLeadExport(ctx.inst, ctx.body);
+    case 'activities':
+      return parseActivityExport(ctx.inst, ctx.body);
+    case 'customobjects':
+      return parseCustomObjectExport(ctx.inst, typeOf(ctx), ctx.body);
+  }
 }
 
 /** `status=Created,Queued` (either spelling of Cancelled), case-insensitive. */
@@ -47,18 +80,15 @@ function decodeCursor(token: string): number {
 }
 
 function routesFor(kind: ExportKind, permission: Permission[]): Route[] {
-  const base = `/bulk/v1/${kind}/export`;
+  const base =
+    kind === 'customobjects' ? '/bulk/v1/customobjects/:apiName/export' : `/bulk/v1/${kind}/export`;
   return [
     {
       method: 'POST',
       path: `${base}/create.json`,
       permission,
       body: 'json',
-      handler: (ctx) => {
-        const spec =
-          kind === 'leads' ? parseLeadExport(ctx.inst, ctx.body) : parseActivityExport(ctx.inst, ctx.body);
-        return { result: [jobView(ctx.inst.bulk.create(ctx.user.email, spec))] };
-      },
+      handler: (ctx) => ({ result: [jobView(ctx.inst.bulk.create(ctx.user.email, parseSpec(ctx, kind)))] }),
     },
     {
       // node-marketo posts an empty `_method=POST` form here: whatever the body, it is ignored.
@@ -89,7 +119,7 @@ function routesFor(kind: ExportKind, permission: Permission[]): Route[] {
       body: 'none',
       handler: (ctx) => {
         const bulk = ctx.inst.bulk;
-        const job = bulk.find(ctx.user.email, kind, ctx.params.exportId!);
+        const job = findJob(ctx, kind);
         const file = job && bulk.fileOf(job);
         if (!file) {
           ctx.inst.counters.error('404', ctx.inst.clock.now());
@@ -110,7 +140,10 @@ function routesFor(kind: ExportKind, permission: Permission[]): Route[] {
         if (batchSize < 1) throw new MarketoError('1003', `Invalid value '${batchSize}' for 'batchSize'`);
         const token = ctx.query.get('nextPageToken');
         const after = token ? decodeCursor(token) : 0;
-        const jobs = ctx.inst.bulk.list(ctx.user.email, kind, statusFilter(ctx)).filter((j) => j.seq > after);
+        if (kind === 'customobjects') typeOf(ctx);
+        const jobs = ctx.inst.bulk
+          .list(ctx.user.email, kind, statusFilter(ctx))
+          .filter((j) => j.seq > after && underPath(ctx, j));
         const page = jobs.slice(0, Math.min(batchSize, MAX_BATCH));
         const body: { result: Record<string, unknown>[]; nextPageToken?: string } = {
           result: page.map(jobView),
@@ -125,4 +158,5 @@ function routesFor(kind: ExportKind, permission: Permission[]): Route[] {
 export const bulkRoutes: Route[] = [
   ...routesFor('leads', READ_LEAD),
   ...routesFor('activities', READ_ACTIVITY),
+  ...routesFor('customobjects', READ_CUSTOM_OBJECT),
 ];

@@ -3,7 +3,15 @@ import { isoSeconds } from '../core/envelope.ts';
 import type { ActivityRecord, FieldValue } from '../model.ts';
 import { generatorFor, type LeadSeedInfo } from '../leads/generator.ts';
 import type { Cell, RowBytes, RowEncoder, RowSource } from './csv.ts';
-import type { ActivityColumn, ActivityExportSpec, ExportSpec, LeadExportSpec } from './requests.ts';
+import type {
+  ActivityColumn,
+  ActivityExportSpec,
+  CustomObjectExportSpec,
+  ExportSpec,
+  LeadExportSpec,
+} from './requests.ts';
+import { coType } from '../customobjects/types.ts';
+import { fieldValue } from '../customobjects/values.ts';
 
 /**
  * The records of an export, read lazily from the lead database, static lists and the activity log
@@ -11,7 +19,33 @@ import type { ActivityColumn, ActivityExportSpec, ExportSpec, LeadExportSpec } f
  */
 
 export function exportRows(inst: Instance, spec: ExportSpec, enc: RowEncoder): RowSource {
-  return spec.kind === 'leads' ? leadRows(inst, spec, enc) : activityRows(inst, spec, enc);
+  switch (spec.kind) {
+    case 'leads':
+      return leadRows(inst, spec, enc);
+    case 'activities':
+      return activityRows(inst, spec, enc);
+    case 'customobjects':
+      return customObjectRows(inst, spec, enc);
+  }
+}
+
+/**
+ * Custom object records, read when the job runs: by updatedAt window (generated records in lead id
+ * order, then those the API wrote) or the records of a static list's members.
+ */
+function* customObjectRows(inst: Instance, spec: CustomObjectExportSpec, enc: RowEncoder): RowSource {
+  const type = coType(spec.apiName)!;
+  const store = inst.customObjects;
+  const f = spec.filter;
+  const records =
+    f.kind === 'updatedAt'
+      ? store.updatedIn(type, f.range)
+      : store.ofLeads(type, inst.lists.members(f.listId));
+  const cells: Cell[] = new Array<Cell>(spec.fields.length);
+  for (const rec of records) {
+    for (let i = 0; i < spec.fields.length; i++) cells[i] = fieldValue(rec, spec.fields[i]!);
+    yield enc.row(cells);
+  }
 }
 
 /** Ids of the leads an export holds, ascending, read when the job runs. */

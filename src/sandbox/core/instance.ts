@@ -10,6 +10,7 @@ import { ActivityLog } from '../activities/log.ts';
 import { StaticLists } from '../lists/lists.ts';
 import { AssetCatalog } from '../assets/catalog.ts';
 import { BulkExports } from '../bulk/exports.ts';
+import { CustomObjectStore } from '../customobjects/store.ts';
 
 export interface Role {
   name: string;
@@ -48,6 +49,8 @@ export const STANDARD_ROLES: Record<string, Permission[]> = {
   'Read-Only Assets': ['readOnlyAssets'],
   'Read-Write Assets': ['readWriteAssets'],
   'Read-Only Lead and Activity': ['readOnlyLead', 'readOnlyActivity'],
+  'Read-Only Custom Object': ['readOnlyCustomObject'],
+  'Read-Write Custom Object': ['readWriteCustomObject'],
   'No Access': [],
 };
 
@@ -87,6 +90,7 @@ export class Instance {
   readonly lists: StaticLists;
   readonly assets: AssetCatalog;
   readonly bulk: BulkExports;
+  readonly customObjects: CustomObjectStore;
 
   constructor(
     readonly munchkinId: string,
@@ -103,6 +107,7 @@ export class Instance {
     this.lists = new StaticLists(this);
     this.assets = new AssetCatalog(this);
     this.bulk = new BulkExports(this);
+    this.customObjects = new CustomObjectStore(this);
     this.seed(opts.seed ?? { leads: 1000, seed: 1 });
   }
 
@@ -119,6 +124,8 @@ export class Instance {
     this.assets.seed(full);
     this.activities.seed(full);
     this.lists.seed(full);
+    // After the leads: custom object records hang off the generated leads.
+    this.customObjects.seed(full);
     this.bulk.reset();
   }
 

@@ -22,7 +22,9 @@ export type Permission =
   | 'readWriteCampaign'
   | 'executeCampaign'
   | 'readWriteSchemaStandardField'
-  | 'readWriteSchemaCustomField';
+  | 'readWriteSchemaCustomField'
+  | 'readOnlyCustomObject'
+  | 'readWriteCustomObject';
 
 export const ALL_PERMISSIONS: readonly Permission[] = [
   'readOnlyLead',
@@ -38,6 +40,8 @@ export const ALL_PERMISSIONS: readonly Permission[] = [
   'executeCampaign',
   'readWriteSchemaStandardField',
   'readWriteSchemaCustomField',
+  'readOnlyCustomObject',
+  'readWriteCustomObject',
 ];
 
 /** Convenience groups: reading needs the read-only or the read-write permission. */
@@ -58,6 +62,9 @@ export const READ_CAMPAIGN: Permission[] = ['readOnlyCampaign', 'readWriteCampai
 /** Field schema endpoints: either schema permission; which fields it covers is checked per field. */
 export const SCHEMA: Permission[] = ['readWriteSchemaStandardField', 'readWriteSchemaCustomField'];
 export const SCHEMA_CUSTOM: Permission[] = ['readWriteSchemaCustomField'];
+/** Marketo's "Read-Only Custom Object" / "Read-Write Custom Object": records of custom object types. */
+export const READ_CUSTOM_OBJECT: Permission[] = ['readOnlyCustomObject', 'readWriteCustomObject'];
+export const WRITE_CUSTOM_OBJECT: Permission[] = ['readWriteCustomObject'];
 
 /** Parsed query (and, for `_method=GET` or form posts, body) parameters; repeated keys keep every value. */
 export class Params {

@@ -351,7 +351,9 @@ export class Sandbox {
 
       let body: unknown;
       if (route.body === 'json' || (route.body === 'any' && raw && raw.length > 0 && !isForm)) {
-        if ((method === 'POST' || method === 'DELETE') && raw && raw.length > 0) {
+        // A JSON `POST …?_method=GET` (custom object queries by compound key) keeps its JSON body.
+        const jsonGet = req.method === 'POST' && contentType.startsWith('application/json');
+        if ((method === 'POST' || method === 'DELETE' || jsonGet) && raw && raw.length > 0) {
           if (!contentType.startsWith('application/json')) return fail('612');
           try {
             body = JSON.parse(raw.toString('utf8'));

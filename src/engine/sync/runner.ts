@@ -289,6 +289,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
       instanceKey: connectionInstanceKey(connection),
       checkpoint: claim.sync.checkpoint ? structuredClone(claim.sync.checkpoint) : null,
       options: { ...sync.options },
+      variant: sync.variant,
       now: () => nowOf(ctx),
       log: (message, data) => runLog.model(message, data),
       save: async (page) => {

@@ -239,6 +239,8 @@ describe('input schemas', () => {
       'trigger-campaign',
       'schedule-campaign',
       'add-custom-activities',
+      'upsert-custom-objects',
+      'delete-custom-objects',
     ]);
     for (const a of MARKETO_ACTIONS) {
       expect(marketoAction(a.name)).toBe(a);

@@ -5,7 +5,8 @@
  * id checkpointed before it is used so a restart picks up the same job.
  *
  * Calls per window: create, enqueue, file; plus one job-list call per poll for all of a kind's jobs
- * (never one status call per job), two list calls per process for the daily ledger.
+ * (never one status call per job), one list call per kind and process for the daily ledger (leads,
+ * activities and every custom object type named so far: the daily volume is the instance's).
  */
 import { nextChicagoMidnight } from '../limits.ts';
 import { isoSeconds } from '../models/api.ts';
@@ -29,9 +30,11 @@ import {
   jobStatus,
   listJobs,
   type JobInfo,
+  type JobKind,
 } from './job-api.ts';
 
-export type ExportKind = 'leads' | 'activities';
+/** Leads, activities or `customobjects/<apiName>` (job-api.ts {@link JobKind}). */
+export type ExportKind = JobKind;
 
 /** A date window, epoch ms, `startAt < endAt`, `endAt - startAt ≤ 31 days`. */
 export interface ExportWindow {
@@ -68,7 +71,10 @@ export interface ExportPlan {
   kind: ExportKind;
   /** The date filter the windows apply to. */
   filterField: 'createdAt' | 'updatedAt';
-  /** Columns to export (REST names); leads need them, activities default to Marketo's columns. */
+  /**
+   * Columns to export (REST names); leads and custom objects need them, activities default to
+   * Marketo's columns.
+   */
   fields?: string[];
   /** More filter members (activities: `activityTypeIds`). */
   extraFilter?: Record<string, unknown>;
@@ -357,20 +363,23 @@ export class BulkExporter<T = CsvRow> {
     return undefined;
   }
 
-  /** The ledger of today's export volume, read once per instance and process (both kinds). */
+  /**
+   * The ledger of today's export volume, read once per instance and process for every kind it knows
+   * (leads, activities, the custom object types named so far, this plan's kind).
+   */
   private async loadLedger(): Promise<void> {
-    await this.shared.loadLedger(async () => {
-      for (const kind of ['leads', 'activities'] as const) {
-        let list: JobInfo[];
-        try {
-          list = await listJobs(this.io, kind, ['Completed']);
-        } catch (err) {
-          // A user without the other kind's permission cannot see those jobs: they are not ours.
-          if (kind !== this.plan.kind && isMarketoError(err, '603')) continue;
-          throw err;
-        }
-        this.count(list);
+    this.shared.know([this.plan.kind]);
+    await this.shared.loadLedger(async (kind) => {
+      let list: JobInfo[];
+      try {
+        list = await listJobs(this.io, kind, ['Completed']);
+      } catch (err) {
+        // A user without the other kind's permission cannot see those jobs: they are not ours. A
+        // custom object type deleted since it was named has no jobs to count either.
+        if (kind !== this.plan.kind && (isMarketoError(err, '603') || isMarketoError(err, '1013'))) return;
+        throw err;
       }
+      this.count(list);
     });
   }
 

@@ -1,11 +1,12 @@
 /**
  * What every bulk exporter of one Marketo instance shares inside this process (spec marketo-api.md §4):
- * the slots of Marketo's export queue Tether may hold (queued + processing, leads and activities
- * together, as Marketo counts them) and the ledger of bytes exported today (Central time), with the day
+ * the slots of Marketo's export queue Tether may hold (queued + processing, leads, activities and custom
+ * objects together, as Marketo counts them) and the ledger of bytes exported today (Central time), with the day
  * Marketo said the quota is spent. Keyed by `SyncIO.instanceKey`, so every connection and sync to one
  * Munchkin ID meets here.
  */
 import { chicagoDay } from '../limits.ts';
+import type { JobKind } from './job-api.ts';
 
 /** Marketo's queue: 10 jobs queued or processing per instance. */
 export const MARKETO_MAX_QUEUED = 10;
@@ -20,8 +21,14 @@ export class InstanceExports {
   private ledger = { day: '', bytes: 0, counted: new Set<string>() };
   /** The Central-time day on which Marketo answered "Export daily quota exceeded". */
   private exhaustedDay = '';
-  private ledgerLoad: Promise<void> | undefined;
-  private ledgerLoaded = false;
+  /**
+   * Job kinds whose Completed jobs count in the ledger: leads and activities always, each custom object
+   * type once an exporter or the custom-objects sync names it ({@link know}).
+   */
+  private readonly kinds: JobKind[] = ['leads', 'activities'];
+  /** Kinds whose job list was read into the ledger (once per process), and loads in flight. */
+  private readonly loaded = new Set<JobKind>();
+  private readonly loading = new Map<JobKind, Promise<void>>();
 
   constructor(readonly key: string) {}
 
@@ -79,22 +86,40 @@ export class InstanceExports {
     return this.exhaustedDay === chicagoDay(nowMs) || this.bytesToday(nowMs) >= dailyBytes;
   }
 
+  /** Job kinds the ledger reads, in order (see {@link know}). */
+  get ledgerKinds(): readonly JobKind[] {
+    return this.kinds;
+  }
+
+  /** Adds job kinds (custom object types) to those the ledger reads. */
+  know(kinds: Iterable<JobKind>): void {
+    for (const kind of kinds) if (!this.kinds.includes(kind)) this.kinds.push(kind);
+  }
+
   /**
-   * Reads the ledger from Marketo once per process (later completions are counted as polls see them;
-   * a new day starts from zero). Concurrent callers share one load; a failed load is tried again.
+   * Reads the ledger from Marketo: each known kind's job list once per process (later completions are
+   * counted as polls see them; a new day starts from zero), kinds one after the other. Concurrent
+   * callers share a kind's load; a failed load is tried again by the next caller.
    */
-  async loadLedger(load: () => Promise<void>): Promise<void> {
-    if (this.ledgerLoaded) return;
-    this.ledgerLoad ??= load().then(
-      () => {
-        this.ledgerLoaded = true;
-      },
-      (err: unknown) => {
-        this.ledgerLoad = undefined;
-        throw err;
-      },
-    );
-    return this.ledgerLoad;
+  async loadLedger(loadKind: (kind: JobKind) => Promise<void>): Promise<void> {
+    for (const kind of [...this.kinds]) {
+      if (this.loaded.has(kind)) continue;
+      let load = this.loading.get(kind);
+      if (!load) {
+        load = loadKind(kind).then(
+          () => {
+            this.loaded.add(kind);
+            this.loading.delete(kind);
+          },
+          (err: unknown) => {
+            this.loading.delete(kind);
+            throw err;
+          },
+        );
+        this.loading.set(kind, load);
+      }
+      await load;
+    }
   }
 
   private roll(day: string): void {

@@ -6,7 +6,31 @@
 import { idOf, parseMarketoDate, readEnvelope, withQuery, type MarketoItem } from '../models/api.ts';
 import { MarketoSyncError, type SyncIO } from '../models/types.ts';
 
-export type JobKind = 'leads' | 'activities';
+/**
+ * Which bulk extract a job belongs to: leads, activities, or the records of one custom object type
+ * (`customobjects/<apiName>`, spec §4: one queue and one daily volume for all of them).
+ */
+export type JobKind = 'leads' | 'activities' | `customobjects/${string}`;
+
+/** A custom object type's API name as Marketo spells them (letters, digits, underscores). */
+const API_NAME = /^[A-Za-z][A-Za-z0-9_]{0,99}$/;
+
+export function isCustomObjectApiName(apiName: string): boolean {
+  return API_NAME.test(apiName);
+}
+
+/** The job kind of a custom object type's exports; throws on a name that is not an API name. */
+export function customObjectKind(apiName: string): JobKind {
+  if (!isCustomObjectApiName(apiName)) {
+    throw new RangeError(`not a custom object API name: ${JSON.stringify(apiName)}`);
+  }
+  return `customobjects/${apiName}`;
+}
+
+/** The custom object type of a job kind, or undefined for leads and activities. */
+export function customObjectOfKind(kind: JobKind): string | undefined {
+  return kind.startsWith('customobjects/') ? kind.slice('customobjects/'.length) : undefined;
+}
 
 /** What Marketo reports about a job (status, list, enqueue and cancel share the shape). */
 export interface JobInfo {
@@ -26,7 +50,8 @@ export const POLL_STATUSES = ['Queued', 'Processing', 'Completed', 'Failed', 'Ca
 const LIST_PAGE = 300;
 
 export function exportBase(kind: JobKind): string {
-  return `/bulk/v1/${kind}/export`;
+  // Each segment encoded: an API name comes from Marketo's answers, never trusted into a path as is.
+  return `/bulk/v1/${kind.split('/').map(encodeURIComponent).join('/')}/export`;
 }
 
 export function filePath(kind: JobKind, exportId: string): string {

@@ -16,6 +16,7 @@ describe('the Marketo sync catalogue', () => {
       'StaticListMembership',
       'Program',
       'SmartCampaign',
+      'CustomObject',
     ]);
     for (const s of MARKETO_SYNCS) {
       expect(s.defaultFrequencySeconds).toBeGreaterThanOrEqual(300);

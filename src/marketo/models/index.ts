@@ -4,6 +4,7 @@
  */
 import { activitiesSync } from './activities.ts';
 import { activityTypesSync } from './activity-types.ts';
+import { customObjectsSync } from './custom-objects.ts';
 import { deletedLeadsSync } from './deleted-leads.ts';
 import { leadFieldsSync } from './lead-fields.ts';
 import { leadsSync } from './leads.ts';
@@ -18,6 +19,7 @@ export { MarketoSyncError, SyncPaused } from './types.ts';
 export {
   activitiesSync,
   activityTypesSync,
+  customObjectsSync,
   deletedLeadsSync,
   leadFieldsSync,
   leadsSync,
@@ -38,6 +40,7 @@ export const MARKETO_SYNCS: readonly SyncModelDef[] = [
   staticListMembershipsSync,
   programsSync,
   smartCampaignsSync,
+  customObjectsSync,
 ];
 
 export function marketoSync(name: string): SyncModelDef | undefined {

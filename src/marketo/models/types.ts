@@ -61,6 +61,12 @@ export interface SyncIO {
   log(message: string, data?: Record<string, unknown>): void;
   /** Options per connection (e.g. activityTypeIds for Activity); each model documents its own. */
   options: Record<string, unknown>;
+  /**
+   * The sync variant being run (Nango's sync variants; 'base' or absent for the base variant). Records
+   * are stored per variant by the engine; a model may read the name as a parameter (custom-objects: the
+   * custom object type to sync).
+   */
+  variant?: string;
   now(): Date;
   /**
    * A raw GET streamed (bulk export files: `/bulk/v1/leads/export/<id>/file.json`), with the same auth,

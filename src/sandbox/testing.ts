@@ -70,3 +70,46 @@ export async function startTestSandbox(opts: StartOptions = {}): Promise<TestSan
     },
   };
 }
+
+/**
+ * A test's own Marketo tokens: `TestSandbox.api()` keeps its first token, which dies when a test moves
+ * the clocks; {@link rest} fetches a new one after 601/602.
+ */
+const restTokens = new WeakMap<TestSandbox, string>();
+
+/** A Marketo call of the test itself, with a new token after 601/602; throws on `success:false`. */
+export async function rest<T extends Record<string, unknown> = Record<string, unknown>>(
+  sb: TestSandbox,
+  path: string,
+  json?: unknown,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    let token = restTokens.get(sb);
+    if (!token) {
+      const q = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: sb.clientId,
+        client_secret: sb.clientSecret,
+      });
+      const res = await fetch(`${sb.identity}/oauth/token?${q}`);
+      token = ((await res.json()) as { access_token: string }).access_token;
+      restTokens.set(sb, token);
+    }
+    const res = await fetch(sb.base + path, {
+      method: json === undefined ? 'GET' : 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    const body = (await res.json()) as T & { success?: boolean; errors?: { code: string }[] };
+    const code = body.success === false ? body.errors?.[0]?.code : undefined;
+    if ((code === '601' || code === '602') && attempt === 0) {
+      restTokens.delete(sb);
+      continue;
+    }
+    if (body.success === false) throw new Error(`${path}: ${JSON.stringify(body.errors)}`);
+    return body;
+  }
+}

@@ -37,6 +37,23 @@ export interface TestTether {
   close(): Promise<void>;
 }
 
+/**
+ * Calls a running Tether with its secret key (unless the caller sets `authorization`), `json` sent as a
+ * JSON body: what `TestTether.api` does, for a Tether a test started itself (a restart, a second process).
+ */
+export function tetherApi(tether: { url: string; secretKey: string }) {
+  return (path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${tether.secretKey}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+    return fetch(tether.url + path, { ...init, headers, body });
+  };
+}
+
 export async function startTestTether(
   opts: {
     sandbox?: StartOptions;
@@ -75,16 +92,7 @@ export async function startTestTether(
   });
   // Port 0 was resolved on listen: links must point at the real port.
   tether.deps.config.publicUrl = tether.url;
-  const api = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const headers = new Headers(init.headers);
-    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${tether.secretKey}`);
-    let body = init.body;
-    if (init.json !== undefined) {
-      body = JSON.stringify(init.json);
-      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    }
-    return fetch(tether.url + path, { ...init, headers, body });
-  };
+  const api = tetherApi(tether);
   return {
     tether,
     sandbox,

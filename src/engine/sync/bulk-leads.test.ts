@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Nango } from '@nangohq/node';
 import type { RunningTether } from '../../server/start.ts';
-import { startTestTether, type TestTether } from '../../server/testing.ts';
+import { startTestTether, tetherApi, type TestTether } from '../../server/testing.ts';
 import {
   advanceClocks,
   captureLogs,
@@ -14,7 +14,7 @@ import { getSync } from '../../db/syncs.ts';
 import { nextChicagoMidnight } from '../../marketo/limits.ts';
 import { leadsSync, UPDATED_AT_UNAVAILABLE } from '../../marketo/models/leads.ts';
 import { DAY_MS, iso } from '../../sandbox/bulk/test-helpers.ts';
-import type { TestSandbox } from '../../sandbox/testing.ts';
+import { rest, type TestSandbox } from '../../sandbox/testing.ts';
 import { SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import type { SyncRegistry } from './registry.ts';
@@ -56,20 +56,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const until = waitFor;
 
-/** Calls a Tether with its secret key. */
-function apiOf(tether: RunningTether) {
-  return (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set('authorization', `Bearer ${tether.secretKey}`);
-    let body = init.body;
-    if (init.json !== undefined) {
-      body = JSON.stringify(init.json);
-      headers.set('content-type', 'application/json');
-    }
-    return fetch(tether.url + path, { ...init, headers, body });
-  };
-}
-
 /**
  * A scheduler with the `leads` sync alone, not started until the connection's options are set: the
  * initial run must already poll export jobs every few milliseconds (the default is a minute).
@@ -87,48 +73,16 @@ function leadsScheduler(tether: RunningTether, ended: Ended[]): SyncScheduler {
   return scheduler;
 }
 
-async function putOptions(api: ReturnType<typeof apiOf>, connectionId: string, options: Json): Promise<void> {
+async function putOptions(
+  api: ReturnType<typeof tetherApi>,
+  connectionId: string,
+  options: Json,
+): Promise<void> {
   const res = await api('/sync/options', {
     method: 'PUT',
     json: { sync_name: 'leads', provider_config_key: 'marketo', connection_id: connectionId, options },
   });
   expect(res.status).toBe(200);
-}
-
-/** The test's own tokens: the sandbox helper keeps its first token, which dies when the clocks move. */
-const tokens = new WeakMap<TestSandbox, string>();
-
-/** A Marketo call of the test itself (its oracle and its writes), with a new token after 601/602. */
-async function rest<T extends Json>(sb: TestSandbox, path: string, json?: unknown): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    let token = tokens.get(sb);
-    if (!token) {
-      const q = new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: sb.clientId,
-        client_secret: sb.clientSecret,
-      });
-      token = ((await (await fetch(`${sb.identity}/oauth/token?${q}`)).json()) as { access_token: string })
-        .access_token;
-      tokens.set(sb, token);
-    }
-    const res = await fetch(sb.base + path, {
-      method: json === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-    });
-    const body = (await res.json()) as T & { success?: boolean; errors?: { code: string }[] };
-    const code = body.success === false ? body.errors?.[0]?.code : undefined;
-    if ((code === '601' || code === '602') && attempt === 0) {
-      tokens.delete(sb);
-      continue;
-    }
-    if (body.success === false) throw new Error(`${path}: ${JSON.stringify(body.errors)}`);
-    return body;
-  }
 }
 
 /** Every REST field name of the sandbox's leads (describe: standard and custom). */
@@ -574,7 +528,7 @@ describe('a restart of Tether while lead export jobs are processing', () => {
     connectionId = await connectNew(t);
     // 45 days back: two windows, two jobs processing at once.
     const since = iso(Date.now() - 45 * DAY_MS);
-    await putOptions(apiOf(t.tether), connectionId, { exportPollMs: 20, sinceDatetime: since });
+    await putOptions(tetherApi(t.tether), connectionId, { exportPollMs: 20, sinceDatetime: since });
     first.start();
     const processing = await until('two jobs processing', async () => {
       const jobs = await exportJobs(t.sandbox);
@@ -583,7 +537,7 @@ describe('a restart of Tether while lead export jobs are processing', () => {
     const ids = processing.map((j) => j.exportId as string).sort();
     // The checkpoint holds both job ids (saved before they were enqueued).
     const statusUrl = `/sync/status?syncs=leads&provider_config_key=marketo&connection_id=${connectionId}`;
-    const cp = ((await (await apiOf(t.tether)(statusUrl)).json()) as { syncs: { checkpoint: Json }[] })
+    const cp = ((await (await tetherApi(t.tether)(statusUrl)).json()) as { syncs: { checkpoint: Json }[] })
       .syncs[0]!.checkpoint;
     expect(JSON.stringify(cp)).toContain(ids[0]);
     expect(JSON.stringify(cp)).toContain(ids[1]);
@@ -635,7 +589,7 @@ function withSlowJobs(seed: number): { t: () => TestTether } {
 
 /** Connects, starts a `leads` scheduler and waits until its initial run has two export jobs processing. */
 async function twoJobsProcessing(t: TestTether, ended: Ended[]) {
-  const api = apiOf(t.tether);
+  const api = tetherApi(t.tether);
   const scheduler = leadsScheduler(t.tether, ended);
   const connectionId = await connectNew(t);
   // 45 days back: two windows, two jobs processing at once.

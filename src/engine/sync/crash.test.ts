@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSandbox, type TestSandbox } from '../../sandbox/testing.ts';
 import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { tetherApi } from '../../server/testing.ts';
 
 /**
  * The real crash: a Tether process (`node --import tsx src/main.ts`) is killed with SIGKILL while its
@@ -69,14 +70,7 @@ function startTether(dataDir: string, sandbox: TestSandbox): Promise<Proc> {
 }
 
 function api(p: Proc, path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${p.secretKey}`);
-  if (init.json !== undefined) headers.set('content-type', 'application/json');
-  return fetch(p.url + path, {
-    ...init,
-    headers,
-    ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
-  });
+  return tetherApi(p)(path, init);
 }
 
 async function connect(p: Proc, sandbox: TestSandbox): Promise<string> {

@@ -4,28 +4,15 @@
  * (per variant), a scheduler running the custom-objects sync alone, and Tether API calls.
  */
 import type { RunningTether } from '../../server/start.ts';
+import { tetherApi } from '../../server/testing.ts';
 import { SyncScheduler } from '../../engine/sync/scheduler.ts';
 import type { RunOutcome } from '../../engine/sync/runner.ts';
-import type { TestSandbox } from '../../sandbox/testing.ts';
+import { rest, type TestSandbox } from '../../sandbox/testing.ts';
 import { customObjectRecordFromRest, readDescribe } from './custom-objects-records.ts';
 import { customObjectsSync, CUSTOM_OBJECT_MODEL } from './custom-objects.ts';
 
 export type Json = Record<string, unknown>;
 export type Ended = RunOutcome & { syncId: number; syncName: string; variant: string };
-
-/** Calls a Tether with its secret key (JSON bodies). */
-export function tetherApi(tether: RunningTether) {
-  return (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set('authorization', `Bearer ${tether.secretKey}`);
-    let body = init.body;
-    if (init.json !== undefined) {
-      body = JSON.stringify(init.json);
-      headers.set('content-type', 'application/json');
-    }
-    return fetch(tether.url + path, { ...init, headers, body });
-  };
-}
 
 /** A scheduler with the custom-objects sync alone (started by the caller once options are set). */
 export function customObjectsScheduler(tether: RunningTether, ended: Ended[]): SyncScheduler {
@@ -39,41 +26,6 @@ export function customObjectsScheduler(tether: RunningTether, ended: Ended[]): S
   });
   tether.deps.syncs = scheduler;
   return scheduler;
-}
-
-const tokens = new WeakMap<TestSandbox, string>();
-
-/** A Marketo call of the test itself, with a new token after 601/602; throws on `success:false`. */
-export async function rest<T extends Json = Json>(sb: TestSandbox, path: string, json?: unknown): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    let token = tokens.get(sb);
-    if (!token) {
-      const q = new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: sb.clientId,
-        client_secret: sb.clientSecret,
-      });
-      const res = await fetch(`${sb.identity}/oauth/token?${q}`);
-      token = ((await res.json()) as { access_token: string }).access_token;
-      tokens.set(sb, token);
-    }
-    const res = await fetch(sb.base + path, {
-      method: json === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-    });
-    const body = (await res.json()) as T & { success?: boolean; errors?: { code: string }[] };
-    const code = body.success === false ? body.errors?.[0]?.code : undefined;
-    if ((code === '601' || code === '602') && attempt === 0) {
-      tokens.delete(sb);
-      continue;
-    }
-    if (body.success === false) throw new Error(`${path}: ${JSON.stringify(body.errors)}`);
-    return body;
-  }
 }
 
 /**

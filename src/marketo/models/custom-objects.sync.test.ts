@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningTether } from '../../server/start.ts';
-import { startTestTether, type TestTether } from '../../server/testing.ts';
+import { startTestTether, tetherApi, type TestTether } from '../../server/testing.ts';
 import {
   advanceClocks,
   connectNew,
@@ -24,7 +24,6 @@ import {
   customObjectsScheduler,
   sandboxCustomObjects,
   sortedById,
-  tetherApi,
   type Ended,
   type Json,
 } from './custom-objects-test-helpers.ts';

@@ -113,3 +113,34 @@ export async function rest<T extends Record<string, unknown> = Record<string, un
     return body;
   }
 }
+
+/**
+ * A new API user whose role has exactly `permissions`, with its API service (control API: role, user,
+ * service); `name` names all three (default: a random one). Returns the service's credentials.
+ */
+export async function serviceWith(
+  sb: TestSandbox,
+  permissions: string[],
+  name = `api-${Math.random().toString(36).slice(2, 8)}`,
+): Promise<{ clientId: string; clientSecret: string }> {
+  const m = `/instances/${sb.munchkinId}`;
+  await sb.control('POST', `${m}/roles`, { name, permissions });
+  await sb.control('POST', `${m}/users`, { email: `${name}@x.test`, role: name });
+  const svc = await sb.control<{ clientId: string; clientSecret: string }>('POST', `${m}/services`, {
+    name,
+    user: `${name}@x.test`,
+  });
+  return svc.body;
+}
+
+/** An access token of a new API user whose role has exactly `permissions` ({@link serviceWith}). */
+export async function tokenOfNewUser(sb: TestSandbox, permissions: string[], name?: string): Promise<string> {
+  const svc = await serviceWith(sb, permissions, name);
+  const q = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: svc.clientId,
+    client_secret: svc.clientSecret,
+  });
+  const res = await fetch(`${sb.identity}/oauth/token?${q}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}

@@ -18,6 +18,7 @@ import {
 } from '../../server/routes/connections/test-helpers.ts';
 import type { SyncScheduler } from '../../engine/sync/scheduler.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { serviceWith } from '../../sandbox/testing.ts';
 import {
   cachedCustomObjects,
   customObjectJobs,
@@ -249,25 +250,12 @@ describe('the custom-objects sync over HTTP against the sandbox', () => {
   });
   it('an API user whose role lacks the Custom Object permissions: the run succeeds, writes nothing and says why', async () => {
     // A role with Read-Only Lead alone (what the connect test checks), its user and API service.
-    const m = t.sandbox.munchkinId;
-    await t.sandbox.control('POST', `/instances/${m}/roles`, {
-      name: 'leads-only',
-      permissions: ['readOnlyLead'],
-    });
-    await t.sandbox.control('POST', `/instances/${m}/users`, {
-      email: 'leads-only@x.test',
-      role: 'leads-only',
-    });
-    const svc = await t.sandbox.control<{ clientId: string; clientSecret: string }>(
-      'POST',
-      `/instances/${m}/services`,
-      { name: 'leads-only', user: 'leads-only@x.test' },
-    );
+    const svc = await serviceWith(t.sandbox, ['readOnlyLead'], 'leads-only');
     const res = await t.connect(
       await t.session({ end_user: { id: 'user-2' }, allowed_integrations: ['marketo'] }),
       {
-        clientId: svc.body.clientId,
-        clientSecret: svc.body.clientSecret,
+        clientId: svc.clientId,
+        clientSecret: svc.clientSecret,
       },
     );
     expect(res.status).toBe(200);

@@ -3,7 +3,7 @@
  * the draft → approve → add → read → delete lifecycle, the documented limits and the permissions.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type MarketoBody, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 import { DAY_MS, download, iso, parseDelimited, runJob } from '../bulk/test-helpers.ts';
 
@@ -70,21 +70,7 @@ async function tokenFor(
   role: string,
   permissions: string[],
 ): Promise<Record<string, string>> {
-  const m = s.munchkinId;
-  await s.control('POST', `/instances/${m}/roles`, { name: role, permissions });
-  await s.control('POST', `/instances/${m}/users`, { email: `${role}@x.dev`, role });
-  const svc = await s.control<{ clientId: string; clientSecret: string }>(
-    'POST',
-    `/instances/${m}/services`,
-    {
-      name: role,
-      user: `${role}@x.dev`,
-    },
-  );
-  const res = await fetch(
-    `${s.identity}/oauth/token?grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`,
-  );
-  return { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
+  return { authorization: `Bearer ${await tokenOfNewUser(s, permissions, role)}` };
 }
 
 describe('custom activity type lifecycle', () => {

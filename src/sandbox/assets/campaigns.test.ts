@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
@@ -250,25 +250,7 @@ describe('POST /rest/v1/campaigns/:id/trigger.json', () => {
   });
 
   it('needs the executeCampaign permission (reading needs only a campaign permission)', async () => {
-    const m = sb.munchkinId;
-    await sb.control('POST', `/instances/${m}/roles`, {
-      name: 'Campaign Reader',
-      permissions: ['readOnlyCampaign'],
-    });
-    await sb.control('POST', `/instances/${m}/users`, { email: 'reader@x.test', role: 'Campaign Reader' });
-    const svc = await sb.control<{ clientId: string; clientSecret: string }>(
-      'POST',
-      `/instances/${m}/services`,
-      {
-        name: 'reader',
-        user: 'reader@x.test',
-      },
-    );
-    const { access_token } = (await (
-      await fetch(
-        `${sb.identity}/oauth/token?grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`,
-      )
-    ).json()) as { access_token: string };
+    const access_token = await tokenOfNewUser(sb, ['readOnlyCampaign'], 'Campaign Reader');
     const headers = { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' };
     const list = (await (await fetch(`${sb.base}/rest/v1/campaigns.json`, { headers })).json()) as Campaigns;
     expect(list.result).toHaveLength(60);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type MarketoBody, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 
 const ASSET_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\+0000$/;
@@ -52,22 +52,8 @@ async function allPrograms(): Promise<ProgramBody[]> {
   return body.result ?? [];
 }
 
-/** A token for a new API user with the given permissions (control API: role, user, service). */
-async function tokenWith(permissions: string[]): Promise<string> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const munchkin = sb.munchkinId;
-  await sb.control('POST', `/instances/${munchkin}/roles`, { name: `role-${tag}`, permissions });
-  await sb.control('POST', `/instances/${munchkin}/users`, { email: `u-${tag}@x.test`, role: `role-${tag}` });
-  const svc = await sb.control<{ clientId: string; clientSecret: string }>(
-    'POST',
-    `/instances/${munchkin}/services`,
-    { name: `svc-${tag}`, user: `u-${tag}@x.test` },
-  );
-  const res = await fetch(
-    `${sb.identity}/oauth/token?grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`,
-  );
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+/** A token for a new API user with the given permissions. */
+const tokenWith = (permissions: string[]): Promise<string> => tokenOfNewUser(sb, permissions);
 
 describe('GET /rest/asset/v1/programs.json', () => {
   it('answers the asset envelope with 20 programs by default', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unlimited } from '../index.ts';
-import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type MarketoBody, type TestSandbox } from '../testing.ts';
 
 type Row = Record<string, unknown>;
 interface Body extends MarketoBody {
@@ -35,24 +35,8 @@ async function someCars(): Promise<Row[]> {
 }
 
 /** A token for a fresh role with `permissions`. */
-async function tokenWith(permissions: string[]): Promise<string> {
-  const m = sb.munchkinId;
-  const role = `r${permissions.length}-${permissions.join('-')}`;
-  await sb.control('POST', `/instances/${m}/roles`, { name: role, permissions });
-  await sb.control('POST', `/instances/${m}/users`, { email: `${role}@x.dev`, role });
-  const svc = await sb.control<{ clientId: string; clientSecret: string }>(
-    'POST',
-    `/instances/${m}/services`,
-    {
-      name: role,
-      user: `${role}@x.dev`,
-    },
-  );
-  const res = await fetch(
-    `${sb.identity}/oauth/token?grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`,
-  );
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const tokenWith = (permissions: string[]): Promise<string> =>
+  tokenOfNewUser(sb, permissions, `r${permissions.length}-${permissions.join('-')}`);
 
 describe('custom object metadata', () => {
   it('lists the two seeded types and describes their fields', async () => {

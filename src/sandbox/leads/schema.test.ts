@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type MarketoBody, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 import { createJob, DAY_MS, download, iso, parseDelimited, runJob } from '../bulk/test-helpers.ts';
 
@@ -67,19 +67,9 @@ async function browseAll(batchSize: number, headers?: Record<string, string>): P
   }
 }
 
-/** A bearer header for a new API user whose role has exactly `permissions` (control API). */
+/** A bearer header for a new API user whose role has exactly `permissions`. */
 async function authWith(permissions: string[]): Promise<Record<string, string>> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const m = `/instances/${sb.munchkinId}`;
-  await sb.control('POST', `${m}/roles`, { name: `role-${tag}`, permissions });
-  await sb.control('POST', `${m}/users`, { email: `u-${tag}@x.test`, role: `role-${tag}` });
-  const svc = await sb.control<{ clientId: string; clientSecret: string }>('POST', `${m}/services`, {
-    name: `svc-${tag}`,
-    user: `u-${tag}@x.test`,
-  });
-  const q = `grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`;
-  const res = await fetch(`${sb.identity}/oauth/token?${q}`);
-  return { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
+  return { authorization: `Bearer ${await tokenOfNewUser(sb, permissions)}` };
 }
 
 describe('browse and get', () => {

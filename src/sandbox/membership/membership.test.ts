@@ -3,7 +3,7 @@
  * agreement between the three readers and with the asset API, error codes and permissions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
+import { startTestSandbox, tokenOfNewUser, type MarketoBody, type TestSandbox } from '../testing.ts';
 import { unlimited } from '../index.ts';
 
 type Row = Record<string, unknown> & { id: number };
@@ -56,21 +56,7 @@ async function tokenFor(
   role: string,
   permissions: string[],
 ): Promise<Record<string, string>> {
-  const m = sb.munchkinId;
-  await sb.control('POST', `/instances/${m}/roles`, { name: role, permissions });
-  await sb.control('POST', `/instances/${m}/users`, { email: `${role}@x.dev`, role });
-  const svc = await sb.control<{ clientId: string; clientSecret: string }>(
-    'POST',
-    `/instances/${m}/services`,
-    {
-      name: role,
-      user: `${role}@x.dev`,
-    },
-  );
-  const res = await fetch(
-    `${sb.identity}/oauth/token?grant_type=client_credentials&client_id=${svc.body.clientId}&client_secret=${svc.body.clientSecret}`,
-  );
-  return { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
+  return { authorization: `Bearer ${await tokenOfNewUser(sb, permissions, role)}` };
 }
 
 describe('program and smart campaign membership', () => {

@@ -42,8 +42,11 @@ describe('@nangohq/node 0.71 functions API against Tether', () => {
   afterAll(() => t.close());
 
   it('listFunctions: every built-in function, then filters and pages', async () => {
-    const all = await nango.listFunctions({ uniqueKey: 'marketo' });
-    expect(all.pagination).toEqual({ total: ALL_NAMES.length, page: 0, limit: 20 });
+    const first = await nango.listFunctions({ uniqueKey: 'marketo' });
+    expect(first.pagination).toEqual({ total: ALL_NAMES.length, page: 0, limit: 20 });
+    expect(first.data.map((f) => f.name)).toEqual(ALL_NAMES.slice(0, 20));
+    const all = await nango.listFunctions({ uniqueKey: 'marketo' }, { limit: 100 });
+    expect(all.pagination).toEqual({ total: ALL_NAMES.length, page: 0, limit: 100 });
     expect(all.data.map((f) => f.name)).toEqual(ALL_NAMES);
     for (const f of all.data) expect(f).toMatchObject({ enabled: true, source: 'catalog' });
 

@@ -155,13 +155,19 @@ describe('syncs over HTTP against the sandbox', () => {
     receiver = await startReceiver();
     t = await startTetherWithReceiver(receiver, { sandbox: { seed: { leads: 200, seed: 1, spanDays: 90 } } });
     await t.tether.deps.syncs?.close();
-    // Every built-in sync's initial run (custom objects' export jobs among them) and this file's own direct
-    // reads share the instance's 100 calls per 20 s: room for both, so that no read here meets a 606.
+    // Every built-in sync's initial run (custom objects' export jobs and a call per program among them) and
+    // this file's own direct reads share the instance's 100 calls per 20 s: room for both, in the sandbox
+    // and in Tether's traffic control, so that no read here meets a 606 and the initial runs do not queue.
     await t.sandbox.control('PATCH', `/instances/${t.sandbox.munchkinId}`, {
       limits: { rate: { max: 300 } },
     });
     useScheduler();
     connectionId = await connectNew(t);
+    const limits = await t.api(`/connections/${connectionId}/limits?provider_config_key=marketo`, {
+      method: 'PATCH',
+      json: { instance: { rate_max: 300 } },
+    });
+    expect(limits.status).toBe(200);
     const res = await t.api(`/connections/${connectionId}?provider_config_key=marketo`);
     connectionPk = (await json<{ id: number }>(res)).id;
   });

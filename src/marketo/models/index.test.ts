@@ -15,6 +15,7 @@ describe('the Marketo sync catalogue', () => {
       'StaticList',
       'StaticListMembership',
       'Program',
+      'ProgramMember',
       'SmartCampaign',
       'CustomObject',
     ]);
@@ -25,6 +26,7 @@ describe('the Marketo sync catalogue', () => {
     expect(marketoSync('activities')?.mode).toBe('incremental');
     expect(marketoSync('leads')).toMatchObject({ mode: 'incremental', models: ['Lead'] });
     expect(marketoSync('static-list-memberships')?.mode).toBe('full');
+    expect(marketoSync('program-members')).toMatchObject({ mode: 'full', models: ['ProgramMember'] });
     expect(marketoSync('nope')).toBeUndefined();
   });
 });

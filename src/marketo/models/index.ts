@@ -8,6 +8,7 @@ import { customObjectsSync } from './custom-objects.ts';
 import { deletedLeadsSync } from './deleted-leads.ts';
 import { leadFieldsSync } from './lead-fields.ts';
 import { leadsSync } from './leads.ts';
+import { programMembersSync } from './program-members.ts';
 import { programsSync } from './programs.ts';
 import { smartCampaignsSync } from './smart-campaigns.ts';
 import { staticListMembershipsSync } from './static-list-memberships.ts';
@@ -23,6 +24,7 @@ export {
   deletedLeadsSync,
   leadFieldsSync,
   leadsSync,
+  programMembersSync,
   programsSync,
   smartCampaignsSync,
   staticListMembershipsSync,
@@ -39,6 +41,7 @@ export const MARKETO_SYNCS: readonly SyncModelDef[] = [
   staticListsSync,
   staticListMembershipsSync,
   programsSync,
+  programMembersSync,
   smartCampaignsSync,
   customObjectsSync,
 ];

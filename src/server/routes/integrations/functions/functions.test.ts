@@ -51,10 +51,16 @@ describe('functions API', () => {
 
   describe('GET /integrations/{key}/functions', () => {
     it('lists every built-in sync and action, sorted by name, ids in that order', async () => {
-      const res = await t.api('/integrations/marketo/functions');
+      // The default page: Nango's 20 first.
+      const first = await t.api('/integrations/marketo/functions');
+      expect(first.status).toBe(200);
+      const page = await json<ListBody>(first);
+      expect(page.pagination).toEqual({ total: TOTAL, page: 0, limit: 20 });
+      expect(page.data.map((f) => f.name)).toEqual(ALL_NAMES.slice(0, 20));
+      const res = await t.api('/integrations/marketo/functions?limit=100');
       expect(res.status).toBe(200);
       const body = await json<ListBody>(res);
-      expect(body.pagination).toEqual({ total: TOTAL, page: 0, limit: 20 });
+      expect(body.pagination).toEqual({ total: TOTAL, page: 0, limit: 100 });
       expect(body.data.map((f) => f.name)).toEqual(ALL_NAMES);
       expect(body.data.map((f) => f.id)).toEqual(ALL_NAMES.map((_n, i) => i + 1));
       for (const def of MARKETO_SYNCS) {

@@ -544,6 +544,7 @@ async function main(): Promise<void> {
   const children: Pick<Child, 'stop'>[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-sync-'));
   let ok = true;
+  let measured: Tether | undefined;
   try {
     console.log(
       `bench:sync: ${fmt(LEADS)} leads, sync "${SYNC}" options ${JSON.stringify(SYNC_OPTIONS)}; ` +
@@ -587,6 +588,7 @@ async function main(): Promise<void> {
     await setup.stop();
 
     const tether = await startTether(dataDir, secretKey, sandboxHost, true);
+    measured = tether;
     children.push(tether);
     console.log(
       `Tether pid ${tether.pid} at ${tether.url} (syncs on, schedules paused; runs started by POST /sync/trigger)`,
@@ -619,6 +621,11 @@ async function main(): Promise<void> {
       console.log(
         `\n(Tether logged ${logged} line(s) at ${LOG_LEVEL} or above; last: ${tether.lines.at(-1)})`,
       );
+  } catch (err) {
+    // What Tether logged (at BENCH_TETHER_LOG_LEVEL and above) says why a step failed.
+    const logged = measured?.lines.filter((l) => l.startsWith('{')) ?? [];
+    if (logged.length > 0) console.error(`Tether's last log lines:\n${logged.slice(-10).join('\n')}`);
+    throw err;
   } finally {
     for (const c of children.reverse()) await c.stop();
     if (!process.env.BENCH_KEEP) rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError } from './errors.ts';
+import { isDatabaseBusy } from '../db/busy.ts';
 import { CORS_HEADERS } from './cors.ts';
 import { Router, type RouteContext } from './router.ts';
 import { authenticate } from './auth.ts';
@@ -145,6 +146,22 @@ export function createTetherHandler(deps: ServerDeps) {
         // A body refused before its end (413) is still arriving: the connection cannot carry another
         // request (the rest of the body would be read as one), so it closes after the answer.
         sendJson(res, err.status, err.toBody(), err.status === 413 ? { Connection: 'close' } : {});
+        return;
+      }
+      if (isDatabaseBusy(err)) {
+        // Not a fault: the database was locked longer than its wait (another process, a checkpoint).
+        deps.log.warn({ err, method, path }, 'database busy: answered 503');
+        sendJson(
+          res,
+          503,
+          {
+            error: {
+              code: 'database_busy',
+              message: 'The database is busy. Try again in a moment.',
+            },
+          },
+          { 'Retry-After': '1' },
+        );
         return;
       }
       const id = crypto.randomUUID();

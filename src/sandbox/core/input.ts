@@ -26,3 +26,24 @@ export function inputList(input: unknown, max: number): unknown[] {
     throw new MarketoError('1003', `Input size ${input.length} exceeds the maximum of ${max}`);
   return input;
 }
+
+const NUMBER_RE = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/** A written float/currency value as Marketo takes it (a number, or a numeric string); else undefined. */
+export function numberInput(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && NUMBER_RE.test(v.trim())) return Number(v);
+  return undefined;
+}
+
+/** A written boolean as Marketo takes it (true/false, 1/0, their strings in any case); else undefined. */
+export function booleanInput(v: unknown): boolean | undefined {
+  if (typeof v === 'boolean') return v;
+  if (v === 1 || v === 0) return v === 1;
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (t === 'true' || t === '1') return true;
+    if (t === 'false' || t === '0') return false;
+  }
+  return undefined;
+}

@@ -1,4 +1,5 @@
 import { isoSeconds, reason, type Reason } from '../core/envelope.ts';
+import { booleanInput, numberInput } from '../core/input.ts';
 import type { FieldValue } from '../model.ts';
 import type { CoRecord } from './generator.ts';
 import { ID_FIELD, LINK_FIELD, type CoField } from './types.ts';
@@ -31,7 +32,6 @@ function show(v: unknown): string {
 }
 
 const INTEGER_RE = /^[-+]?\d+$/;
-const NUMBER_RE = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})/;
 
@@ -49,19 +49,16 @@ export function coerce(f: CoField, v: unknown): FieldValue {
       return n;
     }
     case 'float':
-    case 'currency':
-      if (typeof v === 'number' && Number.isFinite(v)) return v;
-      if (typeof v === 'string' && NUMBER_RE.test(v.trim())) return Number(v);
-      throw bad();
-    case 'boolean':
-      if (typeof v === 'boolean') return v;
-      if (v === 1 || v === 0) return v === 1;
-      if (typeof v === 'string') {
-        const t = v.trim().toLowerCase();
-        if (t === 'true' || t === '1') return true;
-        if (t === 'false' || t === '0') return false;
-      }
-      throw bad();
+    case 'currency': {
+      const n = numberInput(v);
+      if (n === undefined) throw bad();
+      return n;
+    }
+    case 'boolean': {
+      const b = booleanInput(v);
+      if (b === undefined) throw bad();
+      return b;
+    }
     case 'date': {
       const m = typeof v === 'string' ? DATE_RE.exec(v.trim()) : null;
       if (!m || Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}`))) throw bad();

@@ -1,5 +1,5 @@
 import { isoSeconds, MarketoError, reason, type Reason } from '../core/envelope.ts';
-import { inputList, isPlainObject, requestInput } from '../core/input.ts';
+import { booleanInput, inputList, isPlainObject, numberInput, requestInput } from '../core/input.ts';
 import type { FieldDef, FieldValue, LeadRecord } from '../model.ts';
 import type { LeadDatabase, WriteSource } from './database.ts';
 import type { FieldLookup } from './fields.ts';
@@ -23,7 +23,6 @@ function show(v: unknown): string {
 }
 
 const INTEGER_RE = /^[-+]?\d+$/;
-const NUMBER_RE = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const EMAIL_RE = /^[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+\.[\x21-\x3f\x41-\x7e]+$/;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})/;
 
@@ -43,19 +42,16 @@ export function coerce(f: FieldDef, v: unknown): FieldValue {
       throw bad();
     case 'float':
     case 'currency':
-    case 'percent':
-      if (typeof v === 'number' && Number.isFinite(v)) return v;
-      if (typeof v === 'string' && NUMBER_RE.test(v.trim())) return Number(v);
-      throw bad();
-    case 'boolean':
-      if (typeof v === 'boolean') return v;
-      if (v === 1 || v === 0) return v === 1;
-      if (typeof v === 'string') {
-        const t = v.trim().toLowerCase();
-        if (t === 'true' || t === '1') return true;
-        if (t === 'false' || t === '0') return false;
-      }
-      throw bad();
+    case 'percent': {
+      const n = numberInput(v);
+      if (n === undefined) throw bad();
+      return n;
+    }
+    case 'boolean': {
+      const b = booleanInput(v);
+      if (b === undefined) throw bad();
+      return b;
+    }
     case 'date': {
       const m = typeof v === 'string' ? DATE_RE.exec(v.trim()) : null;
       if (!m || Number.isNaN(Date.parse(v as string))) throw bad();

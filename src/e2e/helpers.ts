@@ -24,6 +24,13 @@ export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/e2e/', impo
 /** How long the UI may take to show the outcome of a real connection test (token + one read). */
 export const OUTCOME_TIMEOUT_MS = 10_000;
 
+/**
+ * The longest one Playwright step (a click, a fill, a navigation) may take before it fails naming itself.
+ * Below the test timeout (30 s) on purpose: a step that hangs then reports which step and its call log,
+ * not a bare "test timed out".
+ */
+export const STEP_TIMEOUT_MS = 15_000;
+
 // ---------------------------------------------------------------------------------------------------
 // Servers
 
@@ -321,6 +328,8 @@ export async function openPage(
     viewport: { width: opts.width ?? 800, height: opts.height ?? 900 },
     locale: opts.locale ?? 'en-US',
   });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -393,6 +402,21 @@ export async function waitForErrorSummary(
 /** Wait for the success screen (English or French). */
 export async function waitForSuccess(scope: Scope, timeout: number = OUTCOME_TIMEOUT_MS): Promise<void> {
   await scope.locator('h1', { hasText: /^(Connected|Connecté)$/ }).waitFor({ timeout });
+}
+
+/**
+ * Click an element whose click removes the iframe it sits in (Finish or Close in a Connect UI that an SDK
+ * embedded: the host page removes the iframe on `close`). A locator's click runs its last checks inside
+ * that frame after the mouse goes up; when the frame is gone by then, Playwright can wait on it forever.
+ * So the element's actionability is checked first (a trial click: visible, enabled, stable, receives
+ * the pointer) and the real click goes through the page's mouse at the element's centre, which returns
+ * once Chromium has dispatched it.
+ */
+export async function clickRemovingItsFrame(page: Page, target: Locator): Promise<void> {
+  await target.click({ trial: true });
+  const box = await target.boundingBox();
+  if (box === null) throw new Error('clickRemovingItsFrame: the element has no box (not visible)');
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
 }
 
 /** The id (or `tag:text`) of the focused element. */

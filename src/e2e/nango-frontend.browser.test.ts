@@ -14,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SKIP,
+  clickRemovingItsFrame,
   connectionsOf,
   createSession,
   fillForm,
@@ -161,7 +162,7 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
       expect(stored[0]!.end_user).toMatchObject({ id: endUserId, email: 'grace@example.com' });
 
       // Finish: close event, and the SDK removes its iframe.
-      await frame.locator('#finish').click();
+      await clickRemovingItsFrame(page, frame.locator('#finish'));
       await expect.poll(() => page.locator('iframe#connect-ui').count()).toBe(0);
       expect((await events(page)).map((e) => e.type)).toEqual(['ready', 'error', 'connect', 'close']);
       expect(await page.evaluate(() => document.body.style.overflow)).toBe('');

@@ -344,4 +344,68 @@ describe('tether command line', () => {
     });
     expectNoSecret(runs, logs, page, fromFile, proxyUnknown, missing, deleted);
   });
+
+  it('functions: list, disable and enable with --auto-start, clear errors', async () => {
+    const disabled = await inProcess([
+      'functions',
+      'disable',
+      'marketo',
+      'lead-fields',
+      '--auto-start',
+      'off',
+    ]);
+    expect(disabled).toMatchObject({
+      code: 0,
+      stdout: 'sync lead-fields of marketo: disabled, auto start off\n',
+    });
+    const list = await inProcess(['functions', 'list', 'marketo']);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+TYPE\s+ENABLED\s+AUTO START\s+RUNS$/);
+    expect(lines.find((l) => l.startsWith('lead-fields '))).toMatch(
+      /^lead-fields\s+sync\s+false\s+false\s+every /,
+    );
+    expect(lines.find((l) => l.startsWith('merge-leads '))).toMatch(/^merge-leads\s+action\s+true\s+-/);
+    const json = await inProcess(['functions', 'list', 'marketo', '--json']);
+    const fns = (JSON.parse(json.stdout) as { data: { name: string; enabled: boolean }[] }).data;
+    expect(fns.find((f) => f.name === 'lead-fields')).toMatchObject({ enabled: false, auto_start: false });
+
+    const enabled = await inProcess(['functions', 'enable', 'marketo', 'lead-fields', '--auto-start', 'on']);
+    expect(enabled.stdout).toBe('sync lead-fields of marketo: enabled, auto start on\n');
+    const action = await inProcess(['functions', 'enable', 'marketo', 'merge-leads']);
+    expect(action.stdout).toBe('action merge-leads of marketo: enabled\n');
+
+    const badFlag = await inProcess([
+      'functions',
+      'enable',
+      'marketo',
+      'lead-fields',
+      '--auto-start',
+      'maybe',
+    ]);
+    expect(badFlag).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^error invalid_input: /) as unknown,
+    });
+    const onAction = await inProcess([
+      'functions',
+      'disable',
+      'marketo',
+      'merge-leads',
+      '--auto-start',
+      'off',
+    ]);
+    expect(onAction).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^error invalid_body: /) as unknown,
+    });
+    const unknown = await inProcess(['functions', 'disable', 'marketo', 'nope']);
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^error not_found: /) as unknown,
+    });
+    const missing = await inProcess(['functions', 'enable', 'marketo']);
+    expect(missing.code).toBe(2);
+    expectNoSecret(disabled, list, json, enabled, action, badFlag, onAction, unknown, missing);
+  });
 });

@@ -423,6 +423,44 @@ async function actionsResult(ctx: CommandContext, inv: Invocation): Promise<void
   await ctx.io.out(`${JSON.stringify(out, null, ctx.json ? undefined : 2)}\n`);
 }
 
+async function functionsList(ctx: CommandContext, inv: Invocation): Promise<void> {
+  const body = await ctx.api.json(
+    'GET',
+    `/integrations/${encodeURIComponent(inv.args.integration!)}/functions`,
+    { query: { limit: '100' } },
+  );
+  if (ctx.json) return printJson(ctx, body);
+  const rows = list(obj(body).data).map((f) => {
+    const o = obj(f);
+    return [o.name, o.type, o.enabled, o.type === 'sync' ? o.auto_start : null, o.runs].map(cell);
+  });
+  await ctx.io.out(table(['NAME', 'TYPE', 'ENABLED', 'AUTO START', 'RUNS'], rows));
+}
+
+/** `--auto-start on|off` as a boolean (undefined when absent); anything else is a usage error. */
+function autoStartOf(inv: Invocation): boolean | undefined {
+  const v = opt(inv.options['auto-start'])?.toLowerCase();
+  if (v === undefined) return undefined;
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new CliError('invalid_input', `--auto-start must be on or off, not '${v}'`, 2);
+}
+
+async function functionsSet(ctx: CommandContext, inv: Invocation, enabled: boolean): Promise<void> {
+  const autoStart = autoStartOf(inv);
+  const { integration, name } = inv.args;
+  const body = await ctx.api.json(
+    'PATCH',
+    `/integrations/${encodeURIComponent(integration!)}/functions/${encodeURIComponent(name!)}`,
+    { json: { enabled, ...(autoStart !== undefined ? { auto_start: autoStart } : {}) } },
+  );
+  if (ctx.json) return printJson(ctx, body);
+  const f = obj(obj(body).data);
+  const start = f.type === 'sync' ? `, auto start ${f.auto_start === false ? 'off' : 'on'}` : '';
+  await ctx.io.out(
+    `${cell(f.type) ?? 'function'} ${name} of ${integration}: ${enabled ? 'enabled' : 'disabled'}${start}\n`,
+  );
+}
+
 type Handler = (ctx: CommandContext, inv: Invocation) => Promise<void>;
 
 export const HANDLERS: Record<CommandId, Handler> = {
@@ -442,4 +480,7 @@ export const HANDLERS: Record<CommandId, Handler> = {
   proxy,
   'actions run': actionsRun,
   'actions result': actionsResult,
+  'functions list': functionsList,
+  'functions enable': (ctx, inv) => functionsSet(ctx, inv, true),
+  'functions disable': (ctx, inv) => functionsSet(ctx, inv, false),
 };

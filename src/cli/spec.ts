@@ -27,7 +27,10 @@ export type CommandId =
   | 'records'
   | 'proxy'
   | 'actions run'
-  | 'actions result';
+  | 'actions result'
+  | 'functions list'
+  | 'functions enable'
+  | 'functions disable';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -268,6 +271,32 @@ export const COMMANDS: readonly CommandSpec[] = [
     auth: true,
     details: 'Exits with code 1 and error not_found while the run has not finished.',
   },
+  {
+    id: 'functions list',
+    summary: "List an integration's syncs and actions: enabled, auto-started",
+    positionals: [{ name: 'integration', help: 'integration unique key, e.g. marketo' }],
+    options: {},
+    auth: true,
+  },
+  ...(['enable', 'disable'] as const).map((verb): CommandSpec => ({
+    id: `functions ${verb}`,
+    summary:
+      verb === 'enable'
+        ? 'Enable a sync or an action of an integration'
+        : 'Disable a sync or an action of an integration (a sync stops running)',
+    positionals: [
+      { name: 'integration', help: 'integration unique key, e.g. marketo' },
+      { name: 'name', help: 'function name, e.g. leads' },
+    ],
+    options: {
+      'auto-start': {
+        type: 'string',
+        value: '<on|off>',
+        help: 'a sync: whether new connections get it started (off: paused until started)',
+      },
+    },
+    auth: true,
+  })),
 ];
 
 export function commandSpec(id: CommandId): CommandSpec {

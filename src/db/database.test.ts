@@ -24,10 +24,12 @@ const TABLES = [
   'connections',
   'environments',
   'instance_limits',
+  'integration_functions',
   'integrations',
   'meta',
   'records',
   'request_log',
+  'shared_slots',
   'sync_run_logs',
   'sync_runs',
   'syncs',
@@ -67,6 +69,8 @@ describe('openDatabase (SQLite)', () => {
       '011_processes',
       '012_usage_days_process',
       '013_action_runs_not_before',
+      '014_shared_slots',
+      '015_integration_functions',
     ]);
     await reopened.close();
   });

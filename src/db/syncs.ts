@@ -18,6 +18,7 @@ import { sql, type Generated, type Kysely, type Selectable } from 'kysely';
 import { fromJson, inTransaction, isPostgres, toJson, type DbContext } from './context.ts';
 import { toIso, type Database } from './schema.ts';
 import { deleteAllRecords, recordsDb } from './records.ts';
+import type { IntegrationFunctionsTables } from './integration-functions.ts';
 
 export type ScheduleStatus = 'STARTED' | 'PAUSED';
 /** A requested run: plain, from an empty checkpoint, or from an empty checkpoint and an emptied cache. */
@@ -246,13 +247,16 @@ function changes(r: { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undef
 // ---------------------------------------------------------------------------------------------------
 // Syncs
 
-/** A new sync (base or variant): started, due at `at` (its initial run), no options of its own. */
-function newSyncRow(connectionPk: number, name: string, variant: string, at: string) {
+/**
+ * A new sync (base or variant): started, due at `at` (its initial run), no options of its own; or created
+ * `paused` (its integration does not auto-start it): its initial run waits for a start.
+ */
+function newSyncRow(connectionPk: number, name: string, variant: string, at: string, paused = false) {
   return {
     connection_pk: connectionPk,
     name,
     variant,
-    schedule_status: 'STARTED' as const,
+    schedule_status: paused ? ('PAUSED' as const) : ('STARTED' as const),
     options: '{}',
     next_run_at: at,
     initial_done: 0 as const,
@@ -263,13 +267,15 @@ function newSyncRow(connectionPk: number, name: string, variant: string, at: str
 
 /**
  * Creates the missing syncs of a connection (existing ones are left as they are), due at once: the
- * initial run. Returns how many were created.
+ * initial run. Those `paused()` names (asked only when some are missing: the answer costs a query) are
+ * created with a paused schedule instead. Returns how many were created.
  */
 export async function ensureSyncs(
   ctx: DbContext,
   connectionPk: number,
   names: string[],
   now: Date,
+  paused?: () => Promise<ReadonlySet<string>>,
 ): Promise<number> {
   if (names.length === 0) return 0;
   const db = syncsDb(ctx);
@@ -283,9 +289,10 @@ export async function ensureSyncs(
   const missing = names.filter((n) => !have.has(n));
   if (missing.length === 0) return 0;
   const at = toIso(now);
+  const notStarted = paused ? await paused() : new Set<string>();
   await db
     .insertInto('syncs')
-    .values(missing.map((name) => newSyncRow(connectionPk, name, 'base', at)))
+    .values(missing.map((name) => newSyncRow(connectionPk, name, 'base', at, notStarted.has(name))))
     .onConflict((oc) => oc.columns(['connection_pk', 'name', 'variant']).doNothing())
     .execute();
   return missing.length;
@@ -653,6 +660,9 @@ export interface DueSync {
   provider: string;
   name: string;
   variant: string;
+  /** The connection's environment and integration (which name the sync's settings). */
+  environmentId: number;
+  providerConfigKey: string;
 }
 
 /**
@@ -667,12 +677,37 @@ export async function listDueSyncs(
   if (opts.providers.length === 0 || opts.limit <= 0) return [];
   const now = toIso(opts.now);
   const stale = toIso(opts.staleBefore);
-  let q = syncsDb(ctx)
+  let q = ctx.db
+    .withTables<SyncsTables & IntegrationFunctionsTables>()
     .selectFrom('syncs')
     .innerJoin('connections', 'connections.id', 'syncs.connection_pk')
-    .select(['syncs.id', 'syncs.connection_pk', 'connections.provider', 'syncs.name', 'syncs.variant'])
+    .select([
+      'syncs.id',
+      'syncs.connection_pk',
+      'connections.provider',
+      'syncs.name',
+      'syncs.variant',
+      'connections.environment_id',
+      'connections.provider_config_key',
+    ])
     .where('connections.deleted_at', 'is', null)
     .where('connections.provider', 'in', opts.providers)
+    // A sync disabled for its integration (db/integration-functions.ts) never runs. Filtered here, not
+    // after the query: a disabled sync stays due, and would otherwise fill the `limit` tick after tick.
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('integration_functions')
+            .innerJoin('integrations', 'integrations.id', 'integration_functions.integration_id')
+            .select('integration_functions.name')
+            .whereRef('integrations.environment_id', '=', 'connections.environment_id')
+            .whereRef('integrations.unique_key', '=', 'connections.provider_config_key')
+            .where('integration_functions.type', '=', 'sync')
+            .whereRef('integration_functions.name', '=', 'syncs.name')
+            .where('integration_functions.enabled', '=', 0),
+        ),
+      ),
+    )
     .where((eb) =>
       eb.or([
         eb('syncs.lease_owner', 'is', null),
@@ -699,6 +734,8 @@ export async function listDueSyncs(
     provider: r.provider,
     name: r.name,
     variant: r.variant,
+    environmentId: r.environment_id,
+    providerConfigKey: r.provider_config_key,
   }));
 }
 

@@ -9,6 +9,7 @@ import type { UsageRecorder } from './usage.ts';
 import type { RequestLog } from './request-log.ts';
 import type { SyncScheduler } from './sync/scheduler.ts';
 import type { ActionQueue } from './actions/queue.ts';
+import type { SharedSlots } from './shared-slots.ts';
 
 /** What the engine works with; built once at startup (src/server/start.ts). */
 export interface EngineDeps {
@@ -27,4 +28,6 @@ export interface EngineDeps {
   syncs?: SyncScheduler;
   /** The async action runner and the action registry (set once the server started; absent in bare test deps). */
   actions?: ActionQueue;
+  /** Slots shared by the Tether processes on this database (absent in bare test deps: this process alone). */
+  slots?: SharedSlots;
 }

@@ -30,7 +30,8 @@ const PRUNE_EVERY_MS = 3600_000;
 export class ProcessPresence {
   readonly id: string;
   private readonly heartbeatMs: number;
-  private readonly staleMs: number;
+  /** A process silent this long no longer counts (shared slots use the same rule). */
+  readonly staleMs: number;
   private timer: NodeJS.Timeout | undefined;
   private count = 0;
   private beating: Promise<void> = Promise.resolve();

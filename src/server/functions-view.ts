@@ -5,8 +5,10 @@
  * route says the same thing about a function (frequency text, deletion tracking, input schema).
  *
  * Functions are provider code compiled into the server (src/marketo/models/, src/marketo/actions/):
- * nothing is deployed, so every integration of a provider has all of that provider's functions,
- * enabled, from the moment it exists.
+ * nothing is deployed, so every integration of a provider has all of that provider's functions from the
+ * moment it exists. Each integration may disable some, or not auto-start a sync for new connections
+ * (db/integration-functions.ts; `PATCH /integrations/{key}/functions/{name}`): the catalog says the
+ * defaults (enabled, auto-started), an integration's list says its settings.
  */
 import { z } from 'zod';
 import { formatFrequency } from '../engine/sync/frequency.ts';
@@ -24,6 +26,7 @@ import {
   type AnyActionDef,
 } from '../engine/actions/registry.ts';
 import type { Integration } from '../db/integrations.ts';
+import { settingsOf, type SettingsMap } from '../db/integration-functions.ts';
 import type { RouteContext } from './router.ts';
 import { ApiError } from './errors.ts';
 
@@ -40,7 +43,8 @@ export interface SyncFunction {
   /** Models' fields come from each Marketo instance's describe at run time: no schema to give. */
   json_schema: null;
   runs: string;
-  auto_start: true;
+  /** False: new connections get this sync paused (started with `POST /sync/start`). */
+  auto_start: boolean;
   track_deletes: boolean;
 }
 
@@ -119,15 +123,25 @@ export function providerFunctions(registries: Registries, provider: string): Cat
   return all.sort((a, b) => (a.name === b.name ? a.type.localeCompare(b.type) : a.name < b.name ? -1 : 1));
 }
 
-/** The integration's functions with their availability: enabled since the integration exists. */
-export function integrationFunctions(registries: Registries, integration: Integration): ListedFunction[] {
-  return providerFunctions(registries, integration.provider).map((f, i) => ({
-    ...f,
-    id: i + 1,
-    enabled: true,
-    last_deployed: integration.createdAt,
-    source: 'catalog',
-  }));
+/**
+ * The integration's functions with their availability: there since the integration exists, enabled and
+ * auto-started unless its `settings` say otherwise.
+ */
+export function integrationFunctions(
+  registries: Registries,
+  integration: Integration,
+  settings: SettingsMap = new Map(),
+): ListedFunction[] {
+  return providerFunctions(registries, integration.provider).map((f, i): ListedFunction => {
+    const s = settingsOf(settings, f.type, f.name);
+    const availability = {
+      id: i + 1,
+      enabled: s.enabled,
+      last_deployed: integration.createdAt,
+      source: 'catalog' as const,
+    };
+    return f.type === 'sync' ? { ...f, auto_start: s.autoStart, ...availability } : { ...f, ...availability };
+  });
 }
 
 export interface FunctionFilters {

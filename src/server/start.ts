@@ -17,6 +17,7 @@ import { TrafficController } from '../engine/traffic.ts';
 import { UsageRecorder } from '../engine/usage.ts';
 import { UsagePersistence } from '../engine/usage-persistence.ts';
 import { ProcessPresence, type PresenceOptions } from '../engine/presence.ts';
+import { SharedSlots } from '../engine/shared-slots.ts';
 import { RequestLog, requestLogDaysFromEnv } from '../engine/request-log.ts';
 import { applyStoredLimits } from '../engine/limits-store.ts';
 import { TRAFFIC_PROFILES } from '../providers/traffic.ts';
@@ -176,6 +177,9 @@ export async function startTether(
         for (const t of traffic.values()) t.setProcesses(n);
       },
     });
+    // Slots shared by the processes on this database (Marketo's export queue): a process's slots count
+    // while presence counts it.
+    const slots = new SharedSlots(store.ctx, { processId, staleMs: presence.staleMs, log });
     requestLog = new RequestLog(store.ctx, {
       retentionDays: requestLogDaysFromEnv(),
       onError: (err, what) => log.warn({ err }, `request log ${what} failed`),
@@ -194,6 +198,7 @@ export async function startTether(
       connectUi,
       dashboard,
       log,
+      slots,
     };
     await applyStoredLimits(deps);
     const server = await listen(deps, config.port, config.host);
@@ -217,6 +222,7 @@ export async function startTether(
         await deps.actions?.close();
         await purge.close();
         for (const t of traffic.values()) t.close();
+        await slots.close();
         await openedPresence.close();
         await openedUsage.close();
         await openedLog.close();

@@ -17,6 +17,8 @@ import * as m010 from './010_action_runs.ts';
 import * as m011 from './011_processes.ts';
 import * as m012 from './012_usage_days_process.ts';
 import * as m013 from './013_action_runs_not_before.ts';
+import * as m014 from './014_shared_slots.ts';
+import * as m015 from './015_integration_functions.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -47,6 +49,8 @@ const MODULES: Record<string, MigrationModule> = {
   '011_processes': m011,
   '012_usage_days_process': m012,
   '013_action_runs_not_before': m013,
+  '014_shared_slots': m014,
+  '015_integration_functions': m015,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

@@ -25,12 +25,14 @@
  * Besides calls, the SyncIO streams files (`io.download`, through {@link providerDownload}: a download's
  * traffic permit is held until its body ends or is cancelled, and every download still open when the run
  * ends is cancelled), waits (`io.sleep`, cut short when the run stops) and names the Marketo instance
- * (`io.instanceKey`, shared by every connection to one Munchkin ID). The model's `io.log` lines go to
- * Tether's log with the run's `syncId` and `runId`.
+ * (`io.instanceKey`, shared by every connection to one Munchkin ID), and gives the slots shared by the
+ * processes on this database (`io.slots`, engine/shared-slots.ts: Marketo's export queue across
+ * processes). The model's `io.log` lines go to Tether's log with the run's `syncId` and `runId`.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { EngineDeps } from '../deps.ts';
+import type { SharedSlots } from '../shared-slots.ts';
 import { nowOf } from '../../db/context.ts';
 import { RunLog } from './run-log.ts';
 import { getConnectionById, type ConnectionWithCredentials } from '../../db/connections.ts';
@@ -287,6 +289,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         throw new SyncPaused(resetAt, reason, message);
       },
       instanceKey: connectionInstanceKey(connection),
+      ...(deps.slots ? { slots: sharedSlotsIO(deps.slots) } : {}),
       checkpoint: claim.sync.checkpoint ? structuredClone(claim.sync.checkpoint) : null,
       options: { ...sync.options },
       variant: sync.variant,
@@ -443,6 +446,14 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
     for (const d of downloads) d.cancel();
     downloads.clear();
   }
+}
+
+/** The SyncIO view of the process's shared slots (provider code never sees the engine's class). */
+function sharedSlotsIO(slots: SharedSlots): NonNullable<SyncIO['slots']> {
+  return {
+    take: (scope, holder, max) => slots.take(scope, holder, max),
+    release: (scope, holder) => slots.release(scope, holder),
+  };
 }
 
 /** Waits `ms`; rejects with the signal's reason as soon as it aborts (the run is stopping or lost). */

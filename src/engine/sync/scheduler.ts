@@ -13,6 +13,12 @@
  * Variants (Nango's sync variants, engine/sync/variants.ts) are syncs like any other: scheduled, claimed
  * and run the same way; `cancelRun()` stops the run of a deleted variant at once.
  *
+ * An integration's function settings (db/integration-functions.ts) decide two things here: a sync it does
+ * not auto-start is created paused for its new connections, and a sync it disabled is never due (the
+ * query filters it) and its run in progress in this process is stopped at the next tick: the run ends
+ * CANCELLED (`sync_disabled`), keeping its last checkpoint, and the sync is due again on its schedule
+ * once enabled.
+ *
  * `close()` stops claiming and stops the runs in progress at once: a call in flight is abandoned, a page
  * being saved is saved. Their runs stay `RUNNING` with their last checkpoint, leases freed, and are resumed
  * by the next start (the abandoned call's page is read again). It waits for them at most `closeTimeoutMs`.
@@ -26,7 +32,17 @@ import type { Logger } from 'pino';
 import type { EngineDeps } from '../deps.ts';
 import type { Connection } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
-import { claimSync, connectionsMissingSyncs, ensureSyncs, listDueSyncs, type Claim } from '../../db/syncs.ts';
+import {
+  claimSync,
+  connectionsMissingSyncs,
+  ensureSyncs,
+  finishRun,
+  listDueSyncs,
+  type Claim,
+  type DueSync,
+} from '../../db/syncs.ts';
+import { disabledSyncKey, listDisabledSyncs, syncsNotAutoStarted } from '../../db/integration-functions.ts';
+import { RunLog } from './run-log.ts';
 import { executeRun, type RunCancelReason, type RunOutcome } from './runner.ts';
 import {
   findSyncDef,
@@ -81,6 +97,10 @@ export class SyncScheduler {
   private readonly running = new Map<number, Promise<void>>();
   /** Per run in progress (by sync id): aborted when its sync is deleted ({@link cancelRun}). */
   private readonly cancels = new Map<number, AbortController>();
+  /** Per run in progress (by sync id): the settings key of its sync ({@link disabledSyncKey}). */
+  private readonly runKeys = new Map<number, string>();
+  /** Runs being stopped because their sync was disabled: they end CANCELLED (`sync_disabled`). */
+  private readonly disabling = new Set<number>();
   private readonly stop = new AbortController();
   private timer: ReturnType<typeof setInterval> | undefined;
   private ticking: Promise<void> | undefined;
@@ -185,11 +205,13 @@ export class SyncScheduler {
   /** Creates the missing syncs of a connection (due at once) and wakes the scheduler. */
   async ensureForConnection(connection: Pick<Connection, 'id' | 'provider'>): Promise<number> {
     const defs = syncDefsOf(this.registry, connection.provider);
+    const ctx = this.deps.store.ctx;
     const created = await ensureSyncs(
-      this.deps.store.ctx,
+      ctx,
       connection.id,
       defs.map((d) => d.name),
-      nowOf(this.deps.store.ctx),
+      nowOf(ctx),
+      () => syncsNotAutoStarted(ctx, connection.id),
     );
     if (created > 0) this.wake();
     return created;
@@ -210,6 +232,7 @@ export class SyncScheduler {
       this.lastEnsure = Date.now();
       await this.ensureAll();
     }
+    if (this.running.size > 0) await this.stopDisabledRuns();
     const free = this.maxConcurrentRuns - this.running.size;
     if (free <= 0) return;
     const now = nowOf(ctx);
@@ -232,11 +255,49 @@ export class SyncScheduler {
         // A variant's records are its own (`Model::variant`): a reset that empties the cache empties those.
         models: storedModelsOf(def, d.variant),
       });
-      if (claim) this.launch(claim, d.provider);
+      if (claim) this.launch(claim, d);
     }
   }
 
-  private launch(claim: Claim, provider: string): void {
+  /**
+   * Stops this process's runs of syncs their integration disabled (one small query per tick while runs are
+   * in progress). The run writes nothing more (as a deleted sync's); {@link launch} then ends it CANCELLED.
+   */
+  private async stopDisabledRuns(): Promise<void> {
+    const disabled = new Set((await listDisabledSyncs(this.deps.store.ctx)).map(disabledSyncKey));
+    if (disabled.size === 0) return;
+    for (const [syncId, key] of this.runKeys) {
+      if (!disabled.has(key) || this.disabling.has(syncId)) continue;
+      this.disabling.add(syncId);
+      this.cancels.get(syncId)?.abort('sync_deleted');
+    }
+  }
+
+  /** Ends a run stopped by {@link stopDisabledRuns}: its lease is still ours, nothing else wrote to it. */
+  private async endDisabledRun(claim: Claim, intervalSeconds: number, apiCalls: number) {
+    const ctx = this.deps.store.ctx;
+    const error = {
+      type: 'sync_disabled',
+      message: `The sync "${claim.sync.name}" was disabled for its integration; the run was stopped.`,
+    };
+    const runLog = new RunLog(ctx, claim.run.id, this.log.child({ syncId: claim.sync.id }), () => nowOf(ctx));
+    runLog.line('warn', error.message);
+    await runLog.flush();
+    await finishRun(ctx, {
+      syncId: claim.sync.id,
+      runId: claim.run.id,
+      owner: this.owner,
+      now: nowOf(ctx),
+      status: 'CANCELLED',
+      apiCalls,
+      defaultIntervalSeconds: intervalSeconds,
+      error,
+    });
+    return error;
+  }
+
+  private launch(claim: Claim, due: DueSync): void {
+    const provider = due.provider;
     const def = findSyncDef(this.registry, provider, claim.sync.name);
     if (claim.resumed) {
       this.log.info(
@@ -255,7 +316,15 @@ export class SyncScheduler {
       heartbeatMs: this.heartbeatMs,
       log: this.log,
     })
-      .then((outcome) => {
+      .then(async (outcome) => {
+        if (this.disabling.has(claim.sync.id) && outcome.end === 'DELETED') {
+          const error = await this.endDisabledRun(
+            claim,
+            def?.defaultFrequencySeconds ?? 3600,
+            outcome.apiCalls,
+          );
+          outcome = { ...outcome, end: 'CANCELLED', error };
+        }
         this.onRunEnd?.({
           ...outcome,
           syncId: claim.sync.id,
@@ -269,11 +338,21 @@ export class SyncScheduler {
       .finally(() => {
         this.running.delete(claim.sync.id);
         this.cancels.delete(claim.sync.id);
+        this.runKeys.delete(claim.sync.id);
+        this.disabling.delete(claim.sync.id);
         // A freed slot, or a run requested meanwhile: look again.
         this.wake();
       });
     this.running.set(claim.sync.id, p);
     this.cancels.set(claim.sync.id, cancel);
+    this.runKeys.set(
+      claim.sync.id,
+      disabledSyncKey({
+        environmentId: due.environmentId,
+        providerConfigKey: due.providerConfigKey,
+        name: claim.sync.name,
+      }),
+    );
   }
 }
 
@@ -324,6 +403,7 @@ export async function ensureSyncsForConnection(
         connection.id,
         defs.map((d) => d.name),
         nowOf(deps.store.ctx),
+        () => syncsNotAutoStarted(deps.store.ctx, connection.id),
       );
     }
   } catch (err) {

@@ -168,7 +168,9 @@ function mb(bytes: number): string {
  *
  * - Pipeline: jobs are created and enqueued ahead while earlier files are read, within the instance's
  *   share of the queue (see {@link ExportOptions.maxQueued}, shared by every exporter of the instance in
- *   this process, keyed by `io.instanceKey`); 1029 "Too many jobs in queue" waits and retries.
+ *   this process, keyed by `io.instanceKey`, and, through `io.slots` when the engine gives it, by every
+ *   Tether process on its database: a row per job, no Marketo call); 1029 "Too many jobs in queue", or
+ *   slots held by other processes, waits and retries.
  * - Daily volume: a ledger per instance from the job list (today's Completed `fileSize`s, today = Central
  *   time, read once per process) plus the jobs later polls see completing (Marketo meters a file when it
  *   is made, not when it is read); when it reaches `dailyBytes`, or Marketo answers 1029 "Export daily
@@ -231,6 +233,13 @@ export class BulkExporter<T = CsvRow> {
   private running = false;
   /** Jobs seen Completed or Failed by polls (drives {@link pollDelay}). */
   private finished = 0;
+  /**
+   * This exporter's calls to `io.slots` (the queue's slots across Tether processes), one after the other
+   * so a release and a later take reach the database in the order they were made.
+   */
+  private slotOps: Promise<unknown> = Promise.resolve();
+  /** Set while enqueues are refused because other Tether processes hold the slots (logged once). */
+  private heldElsewhere = false;
 
   constructor(
     readonly io: SyncIO,
@@ -282,6 +291,8 @@ export class BulkExporter<T = CsvRow> {
       for (const exportId of [...this.slots]) this.free(exportId);
       this.shared.leave();
       this.running = false;
+      // The releases reach the database before the run ends (they never throw: see sharedSlot).
+      await this.slotOps;
     }
   }
 
@@ -345,14 +356,63 @@ export class BulkExporter<T = CsvRow> {
     return job.status !== 'Created' && !this.readable(job);
   }
 
+  /**
+   * A job at Marketo (queued or processing) holds a slot: in this process's count and, across processes,
+   * in `io.slots` whatever the count there (it is in Marketo's queue already).
+   */
   private take(exportId: string): void {
-    if (this.slots.has(exportId)) return;
-    this.slots.add(exportId);
-    this.shared.acquire();
+    if (!this.holdLocal(exportId)) return;
+    void this.sharedSlot('take', exportId, Infinity);
   }
 
   private free(exportId: string): void {
-    if (this.slots.delete(exportId)) this.shared.release();
+    if (!this.freeLocal(exportId)) return;
+    void this.sharedSlot('release', exportId);
+  }
+
+  private holdLocal(exportId: string): boolean {
+    if (this.slots.has(exportId)) return false;
+    this.slots.add(exportId);
+    this.shared.acquire();
+    return true;
+  }
+
+  private freeLocal(exportId: string): boolean {
+    if (!this.slots.delete(exportId)) return false;
+    this.shared.release();
+    return true;
+  }
+
+  /** The scope of the instance's export queue in `io.slots` (every kind counts, as at Marketo). */
+  private get slotScope(): string {
+    return `marketo-export-queue:${this.io.instanceKey}`;
+  }
+
+  /**
+   * A take or release of `io.slots`, in order after this exporter's earlier ones; true without
+   * `io.slots`. Never rejects: a failure is logged and a take is then granted (the in-process count
+   * still holds; Marketo's 1029 is the backstop), so shared bookkeeping never breaks a sync.
+   */
+  private sharedSlot(op: 'take' | 'release', exportId: string, max = Infinity): Promise<boolean> {
+    const slots = this.io.slots;
+    if (!slots) return Promise.resolve(true);
+    const scope = this.slotScope;
+    const run = async (): Promise<boolean> => {
+      try {
+        if (op === 'take') return await slots.take(scope, exportId, max);
+        await slots.release(scope, exportId);
+        return true;
+      } catch (err) {
+        this.io.log(`Could not ${op} a shared slot of the bulk export queue`, {
+          kind: this.plan.kind,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        return true;
+      }
+    };
+    const p = this.slotOps.then(run);
+    this.slotOps = p;
+    return p;
   }
 
   private gate(): Block | undefined {
@@ -451,7 +511,21 @@ export class BulkExporter<T = CsvRow> {
   private async enqueue(job: ExportJobRef): Promise<Block | undefined> {
     const block = this.gate();
     if (block) return block;
-    this.take(job.exportId);
+    // Held here first, so that no other exporter of this process passes the gate on the same slot
+    // while the shared take runs.
+    this.holdLocal(job.exportId);
+    if (!(await this.sharedSlot('take', job.exportId, this.maxQueued))) {
+      // Other Tether processes on this database hold the instance's slots: like a full queue, wait.
+      this.freeLocal(job.exportId);
+      if (!this.heldElsewhere) {
+        this.heldElsewhere = true;
+        this.io.log("Marketo bulk export queue's slots are held by other Tether processes; waiting for one", {
+          kind: this.plan.kind,
+        });
+      }
+      return 'queue';
+    }
+    this.heldElsewhere = false;
     try {
       const info = await enqueueJob(this.io, this.plan.kind, job.exportId);
       job.status = info.status || 'Queued';

@@ -87,6 +87,18 @@ export interface SyncIO {
    * shared by everything Tether runs there (bulk export queue and daily volume).
    */
   instanceKey: string;
+  /**
+   * Slots shared by every Tether process on the engine's database (absent: this process alone counts):
+   * named scopes each holding at most `max` holders, e.g. Marketo's export queue of an instance
+   * (`marketo-export-queue:<instanceKey>`, one holder per job). `take` answers whether `holder` holds a
+   * slot now (a re-take of a holder held is true); `max` = `Infinity` takes it whatever the count (the
+   * job is at Marketo already). A holder of a process that stopped or died stops counting. `release`
+   * never throws.
+   */
+  slots?: {
+    take(scope: string, holder: string, max: number): Promise<boolean>;
+    release(scope: string, holder: string): Promise<void>;
+  };
 }
 
 export interface DownloadResponse {

@@ -64,6 +64,8 @@ export class BulkExports {
   private queue: ExportJob[] = [];
   private readonly processing = new Set<ExportJob>();
   private seq = 0;
+  /** Most jobs ever queued or processing at once (tests check a client's cap from Marketo's side). */
+  private peakActive = 0;
   /** Bytes of jobs completed on the Central-time day `day`. */
   private used = { day: '', bytes: 0 };
   private dir: string | undefined;
@@ -79,6 +81,7 @@ export class BulkExports {
     this.jobs.clear();
     this.queue = [];
     this.processing.clear();
+    this.peakActive = 0;
     this.used = { day: '', bytes: 0 };
     if (this.dir !== undefined) {
       removeInstanceDir(this.dir);
@@ -115,6 +118,7 @@ export class BulkExports {
       jobs: byStatus,
       processing: this.processing.size,
       queued: this.queue.length,
+      peakQueuedOrProcessing: this.peakActive,
       bytesExportedToday: this.bytesToday(this.inst.clock.now()),
       files,
     };
@@ -171,6 +175,7 @@ export class BulkExports {
     job.status = 'Queued';
     job.queuedAt = now;
     this.queue.push(job);
+    this.peakActive = Math.max(this.peakActive, this.queue.length + this.processing.size);
     const view = jobView(job);
     this.startQueued(now);
     return view;

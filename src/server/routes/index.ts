@@ -20,6 +20,7 @@ import { getFunctions } from './integrations/functions/getFunctions.ts';
 import { getFunction } from './integrations/functions/getFunction.ts';
 import { getFunctionCode } from './integrations/functions/getFunctionCode.ts';
 import { deleteFunction } from './integrations/functions/deleteFunction.ts';
+import { patchFunction } from './integrations/functions/patchFunction.ts';
 import { getProviderTemplates } from './providers/getProviderTemplates.ts';
 import { getConnections, getConnectionsLegacy } from './connections/getConnections.ts';
 import { getConnection, getConnectionLegacy } from './connections/getConnection.ts';
@@ -76,6 +77,7 @@ export const routes: RouteDef[] = [
   getFunction,
   getFunctionCode,
   deleteFunction,
+  patchFunction,
   // `/connections/metadata` before `/connections/:connectionId` (PATCH exists on both).
   postMetadata,
   patchMetadata,

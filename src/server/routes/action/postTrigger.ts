@@ -6,6 +6,7 @@ import { parseWith } from '../../validate.ts';
 import { nowOf } from '../../../db/context.ts';
 import { getConnection } from '../../../db/connections.ts';
 import { createActionRun } from '../../../db/action-runs.ts';
+import { isFunctionEnabled } from '../../../db/integration-functions.ts';
 import { connectionIdSchema, providerConfigKeySchema, requireEmptyQuery } from '../connections/schemas.ts';
 import { ACTIONS_BY_PROVIDER, findActionDef } from '../../../engine/actions/registry.ts';
 import {
@@ -61,7 +62,8 @@ async function body(ctx: RouteContext): Promise<z.infer<typeof bodySchema>> {
 /**
  * `POST /action/trigger` (Nango's `triggerAction` / `triggerActionAsync`): headers `Connection-Id`,
  * `Provider-Config-Key`, optional `X-Async: true` and `X-Max-Retries: 0..5`; body `{action_name, input}`;
- * no query. The input is checked with the action's schema first (400 `invalid_action_input`).
+ * no query. An action its integration disabled answers 404 `disabled_resource` (db/integration-functions.ts).
+ * The input is checked with the action's schema first (400 `invalid_action_input`).
  * - Sync: the action runs now as interactive traffic, bounded to 120 s (408 `action_timeout`); 200 with
  *   its output as the whole body; failures answer as runner.ts classifies them (424 `marketo_error` with
  *   `upstream.code` for a Marketo refusal; the proxy's 429/503/424 for traffic, budget, quota and auth).
@@ -112,6 +114,20 @@ export const postActionTrigger: RouteDef = {
         404,
         'not_found',
         `There is no action "${name}" for integration "${providerConfigKey}".`,
+      );
+    }
+    const enabled = await isFunctionEnabled(store, {
+      environmentId: env.id,
+      providerConfigKey,
+      type: 'action',
+      name: def.name,
+    });
+    if (!enabled) {
+      throw new ApiError(
+        404,
+        'disabled_resource',
+        `The action "${def.name}" is disabled for integration "${providerConfigKey}"; enable it with ` +
+          `PATCH /integrations/${providerConfigKey}/functions/${def.name} {"enabled": true}.`,
       );
     }
     const input = parseActionInput(def, rawInput);

@@ -5,6 +5,7 @@ import { actionDefsOf, type AnyActionDef } from '../../../engine/actions/registr
 import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { actionFunction, registriesOf, syncFunction } from '../../functions-view.ts';
+import { listFunctionSettings, settingsOf, type SettingsMap } from '../../../db/integration-functions.ts';
 
 const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nango') }).strict();
 
@@ -12,11 +13,14 @@ const querySchema = z.object({ format: z.enum(['nango', 'openai']).default('nang
  * A sync as Nango's `NangoSyncConfig` describes a deployed script (`@nangohq/types`). Tether's syncs are
  * built in: no version, no deployment date, `pre_built`. Their models' fields come from each Marketo
  * instance's describe at run time, so no field list or JSON schema is given; records are read through
- * `GET /records?model=…` (the endpoint each model lists).
+ * `GET /records?model=…` (the endpoint each model lists). `enabled` and `auto_start` are the integration's
+ * settings (`PATCH /integrations/{key}/functions/{name}`).
  */
-function syncConfig(def: SyncModelDef) {
+function syncConfig(def: SyncModelDef, settings: SettingsMap) {
+  const s = settingsOf(settings, 'sync', def.name);
   return {
     ...syncFunction(def),
+    auto_start: s.autoStart,
     models: def.models.map((name) => ({ name, fields: [] })),
     endpoints: def.models.map((model) => ({ method: 'GET', path: '/records', group: model })),
     is_public: false,
@@ -25,7 +29,7 @@ function syncConfig(def: SyncModelDef) {
     last_deployed: null,
     sync_type: def.mode,
     webhookSubscriptions: [],
-    enabled: true,
+    enabled: s.enabled,
     sdk_version: null,
     features: [],
   };
@@ -36,7 +40,7 @@ function syncConfig(def: SyncModelDef) {
  * version), triggered through `POST /action/trigger`; its input's JSON Schema (from the action's zod
  * schema) under `json_schema.input`. The output's shape is each action's own (documented in its description).
  */
-function actionConfig(def: AnyActionDef) {
+function actionConfig(def: AnyActionDef, settings: SettingsMap) {
   return {
     ...actionFunction(def),
     runs: '',
@@ -48,7 +52,7 @@ function actionConfig(def: AnyActionDef) {
     version: null,
     last_deployed: null,
     webhookSubscriptions: [],
-    enabled: true,
+    enabled: settingsOf(settings, 'action', def.name).enabled,
     sdk_version: null,
     features: [],
   };
@@ -68,21 +72,26 @@ export const getScriptsConfig: RouteDef = {
   handler: async (ctx) => {
     const { format } = parseWith(querySchema, ctx.query, 'invalid_query_params');
     const registries = registriesOf(ctx);
-    const integrations = await listIntegrations(ctx.deps.store.ctx, ctx.auth.environment.id);
-    const configs = integrations
+    const store = ctx.deps.store.ctx;
+    const integrations = await listIntegrations(store, ctx.auth.environment.id);
+    const listed = integrations
       .map((i) => ({
         integration: i,
         defs: syncDefsOf(registries.syncs, i.provider),
         actions: actionDefsOf(registries.actions, i.provider),
       }))
-      .filter(({ defs, actions }) => defs.length > 0 || actions.length > 0)
-      .map(({ integration, defs, actions }) => ({
+      .filter(({ defs, actions }) => defs.length > 0 || actions.length > 0);
+    const configs = [];
+    for (const { integration, defs, actions } of listed) {
+      const settings = await listFunctionSettings(store, integration.id);
+      configs.push({
         providerConfigKey: integration.uniqueKey,
         provider: integration.provider,
-        syncs: defs.map(syncConfig),
-        actions: actions.map(actionConfig),
+        syncs: defs.map((d) => syncConfig(d, settings)),
+        actions: actions.map((a) => actionConfig(a, settings)),
         'on-events': [],
-      }));
+      });
+    }
     if (format === 'nango') return { body: configs };
     const functions = configs.flatMap((c) => [
       ...c.syncs.map((s) => ({

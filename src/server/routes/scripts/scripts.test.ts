@@ -84,6 +84,26 @@ describe('GET /scripts/config', () => {
     });
   });
 
+  it("says each function's settings: a disabled action, a sync not auto-started", async () => {
+    const patch = (name: string, body: Json) =>
+      t.api(`/integrations/marketo/functions/${name}`, { method: 'PATCH', json: body });
+    const [sync, other] = MARKETO_SYNCS;
+    const [action] = MARKETO_ACTIONS;
+    try {
+      expect((await patch(sync!.name, { auto_start: false })).status).toBe(200);
+      expect((await patch(action!.name, { enabled: false })).status).toBe(200);
+      const [marketo] = (await (await t.api('/scripts/config')).json()) as Json[];
+      const syncs = marketo!.syncs as Json[];
+      const actions = marketo!.actions as Json[];
+      expect(syncs.find((s) => s.name === sync!.name)).toMatchObject({ auto_start: false, enabled: true });
+      expect(syncs.find((s) => s.name === other!.name)).toMatchObject({ auto_start: true, enabled: true });
+      expect(actions.find((a) => a.name === action!.name)).toMatchObject({ enabled: false });
+    } finally {
+      await patch(sync!.name, { auto_start: true });
+      await patch(action!.name, { enabled: true });
+    }
+  });
+
   it('refuses a bad format or an unknown parameter, and needs the secret key', async () => {
     for (const q of ['?format=xml', '?other=1']) {
       const res = await t.api(`/scripts/config${q}`);

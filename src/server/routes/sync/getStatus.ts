@@ -32,6 +32,8 @@ export async function syncStatusEntry(
   def: SyncModelDef | undefined,
   runs: Map<number, SyncRun>,
   now: Date,
+  /** Its integration disabled it: STOPPED, nothing scheduled. */
+  disabled = false,
 ): Promise<Record<string, unknown>> {
   const current = s.currentRunId !== null ? runs.get(s.currentRunId) : undefined;
   const last = s.lastRunId !== null ? runs.get(s.lastRunId) : undefined;
@@ -39,11 +41,12 @@ export async function syncStatusEntry(
   const quotaPaused = s.pausedUntil !== null && s.pausedUntil > now.toISOString();
   let status: ApiStatus;
   if (current) status = 'RUNNING';
+  else if (disabled) status = 'STOPPED';
   else if (s.scheduleStatus === 'PAUSED' || quotaPaused) status = 'PAUSED';
   else if (last?.status === 'ERROR') status = 'ERROR';
   else status = 'SUCCESS';
   let next: string | null;
-  if (current) next = null;
+  if (current || disabled) next = null;
   else if (s.pendingMode !== null) next = now.toISOString();
   else if (s.scheduleStatus === 'PAUSED') next = null;
   else next = s.nextRunAt;
@@ -87,7 +90,7 @@ export async function syncStatusEntry(
  * status (RUNNING|SUCCESS|ERROR|PAUSED|STOPPED), frequency, latestResult {model: {added, updated, deleted}},
  * latestExecutionStatus, recordCount {model: n}, checkpoint`, plus Tether's `pausedUntil` (a spent quota or
  * budget: the run resumes then) and `lastError`. `finishedAt` / `latestExecutionStatus` are null before the
- * first run. Unknown connection: 400 `invalid_body` "Connection not found" (as Nango); unknown sync: 400
+ * first run. A sync its integration disabled is STOPPED (no next run; its records stay readable). Unknown connection: 400 `invalid_body` "Connection not found" (as Nango); unknown sync: 400
  * `unknown_sync`.
  */
 export const getSyncStatus: RouteDef = {
@@ -114,7 +117,9 @@ export const getSyncStatus: RouteDef = {
     const now = nowOf(store);
     const syncs = [];
     for (const s of targets.syncs) {
-      syncs.push(await syncStatusEntry(store, s, defOf(targets.defs, s.name), runs, now));
+      syncs.push(
+        await syncStatusEntry(store, s, defOf(targets.defs, s.name), runs, now, targets.disabled.has(s.name)),
+      );
     }
     return { body: { syncs } };
   },

@@ -11,7 +11,7 @@ import {
   requireEmptyQuery,
 } from '../connections/schemas.ts';
 import { storedModelsOf } from '../../../engine/sync/registry.ts';
-import { defOf, normalizeSelectors, resolveTargets, syncSelectorSchema } from './shared.ts';
+import { defOf, enabledTargets, normalizeSelectors, resolveTargets, syncSelectorSchema } from './shared.ts';
 
 const bodySchema = z
   .object({
@@ -43,6 +43,7 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
  * (`full_refresh_and_clear_cache`) also deletes the records first (it implies `reset`: an emptied cache
  * refilled from the current checkpoint would miss every record not changed since). A reset of a sync that
  * is running applies when that run ends. `Provider-Config-Key` / `Connection-Id` headers are fallbacks.
+ * A sync its integration disabled answers 404 `disabled_resource` when named, and is skipped otherwise.
  */
 export const postTrigger: RouteDef = {
   method: 'POST',
@@ -85,13 +86,15 @@ export const postTrigger: RouteDef = {
             : 'reset_clear';
     } else mode = body.full_resync ? 'reset' : 'run';
 
+    const selectors = normalizeSelectors(body.syncs);
     const targets = await resolveTargets(ctx, {
       providerConfigKey,
       connectionId: body.connection_id || headers['connection-id'],
-      selectors: normalizeSelectors(body.syncs),
+      selectors,
     });
     const store = ctx.deps.store.ctx;
-    for (const s of targets.syncs) {
+    // A disabled sync named: 404 `disabled_resource`; all syncs (none named): the disabled ones are skipped.
+    for (const s of enabledTargets(targets, selectors)) {
       // `emptyCache` empties this variant's records only (`Model::variant`).
       await requestRun(
         store,

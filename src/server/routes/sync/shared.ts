@@ -4,6 +4,7 @@ import type { RouteContext } from '../../router.ts';
 import { getIntegration, type Integration } from '../../../db/integrations.ts';
 import { getConnection, listConnections } from '../../../db/connections.ts';
 import { listSyncs, type SyncWithConnection } from '../../../db/syncs.ts';
+import { listFunctionSettings } from '../../../db/integration-functions.ts';
 import { ensureSyncsForConnection } from '../../../engine/sync/scheduler.ts';
 import {
   SYNCS_BY_PROVIDER,
@@ -65,6 +66,8 @@ export interface Targets {
   defs: readonly SyncModelDef[];
   /** The selected syncs of the selected live connections. */
   syncs: SyncWithConnection[];
+  /** Names of the integration's syncs it disabled (db/integration-functions.ts). */
+  disabled: ReadonlySet<string>;
 }
 
 /**
@@ -135,7 +138,32 @@ export async function resolveTargets(
       throw unknownSync(s.name, s.variant, defs);
     }
   }
-  return { integration, defs, syncs };
+  const settings = await listFunctionSettings(store, integration.id);
+  const disabled = new Set(
+    [...settings.values()].filter((f) => f.type === 'sync' && !f.enabled).map((f) => f.name),
+  );
+  return { integration, defs, syncs, disabled };
+}
+
+/** 404 `disabled_resource` for a sync the integration disabled, saying how to enable it again. */
+export function disabledSync(integrationKey: string, name: string): ApiError {
+  return new ApiError(
+    404,
+    'disabled_resource',
+    `The sync "${name}" is disabled for integration "${integrationKey}"; enable it with ` +
+      `PATCH /integrations/${integrationKey}/functions/${name} {"enabled": true}.`,
+  );
+}
+
+/**
+ * The targets a run or a start may act on: a sync named in `selectors` that is disabled answers 404
+ * `disabled_resource`; with no selectors (every sync), disabled ones are left out.
+ */
+export function enabledTargets(targets: Targets, selectors: SyncSelector[]): SyncWithConnection[] {
+  for (const s of selectors) {
+    if (targets.disabled.has(s.name)) throw disabledSync(targets.integration.uniqueKey, s.name);
+  }
+  return targets.syncs.filter((s) => !targets.disabled.has(s.name));
 }
 
 function selectorKey(name: string, variant: string): string {

@@ -15,6 +15,7 @@ import { marketoSync } from '../marketo/models/index.ts';
 import { waitFor } from '../testing/wait.ts';
 import { runCli } from './run.ts';
 import type { Output } from './commands.ts';
+import { QUICK_SCHEDULER } from '../engine/sync/testing.ts';
 
 /**
  * The command line against a real Tether and sandbox on loopback. bin/tether.mjs runs as a child process
@@ -82,10 +83,7 @@ describe('tether command line', () => {
   beforeAll(async () => {
     t = await startTestTether({ sandbox: { seed: { leads: 20, seed: 5 } } });
     t.tether.deps.syncs = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       closeTimeoutMs: 5_000,
       registry: { marketo: [marketoSync('lead-fields')!] },
     });

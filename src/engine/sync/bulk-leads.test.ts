@@ -19,6 +19,7 @@ import { SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import type { SyncRegistry } from './registry.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 /**
  * The `leads` sync end to end over real HTTP: a real Tether (the scheduler, the runner's SyncIO, the
@@ -62,10 +63,7 @@ const until = waitFor;
  */
 function leadsScheduler(tether: RunningTether, ended: Ended[]): SyncScheduler {
   const scheduler = new SyncScheduler(tether.deps, {
-    enabled: true,
-    tickMs: 25,
-    heartbeatMs: 100,
-    staleAfterMs: 2_000,
+    ...QUICK_SCHEDULER,
     registry: REGISTRY,
     onRunEnd: (o) => ended.push(o),
   });

@@ -9,16 +9,14 @@ import { loadConfig } from '../../config.ts';
 import { leadsSync } from '../../marketo/models/leads.ts';
 import { startTether } from '../../server/start.ts';
 import { SyncScheduler } from './scheduler.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
 const tether = await startTether(loadConfig(process.env), { logger: pino({ level: 'silent' }) });
 await tether.deps.syncs?.close();
 const scheduler = new SyncScheduler(tether.deps, {
-  enabled: true,
-  tickMs: 25,
-  heartbeatMs: 100,
-  staleAfterMs: 2_000,
+  ...QUICK_SCHEDULER,
   maxConcurrentRuns: 1,
   registry: { marketo: [leadsSync] },
   onRunEnd: (o) => say({ ended: o }),

@@ -10,6 +10,7 @@ import { waitFor } from '../../testing/wait.ts';
 import { SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import type { SyncRegistry } from './registry.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 /**
  * Marketo's bulk export queue is the instance's, whatever runs there: two Tether processes on one
@@ -36,10 +37,7 @@ interface Counters {
 /** A scheduler with the leads sync alone, one run at a time: each process runs one connection's sync. */
 function leadsScheduler(tether: RunningTether, ended: Ended[]): SyncScheduler {
   const scheduler = new SyncScheduler(tether.deps, {
-    enabled: true,
-    tickMs: 25,
-    heartbeatMs: 100,
-    staleAfterMs: 2_000,
+    ...QUICK_SCHEDULER,
     maxConcurrentRuns: 1,
     registry: REGISTRY,
     onRunEnd: (o) => ended.push(o),

@@ -8,6 +8,7 @@ import { DAY_MS, iso, parseDelimited, runJob } from '../../sandbox/bulk/test-hel
 import { startSyncScheduler, type SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 /**
  * The SyncIO the runner builds, end to end over real HTTP against the sandbox, with a probe sync in the
@@ -130,10 +131,7 @@ describe('the SyncIO of a run, over HTTP against the sandbox', () => {
 
   function useScheduler(): void {
     scheduler = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       closeTimeoutMs: 5_000,
       registry: { marketo: [probe] },
       onRunEnd: (o) => ended.push(o),

@@ -5,6 +5,7 @@ import { nowOf } from '../../db/context.ts';
 import { startSyncScheduler, type SyncScheduler } from './scheduler.ts';
 import type { RunOutcome } from './runner.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 /**
  * The daily quota runs out in the middle of a run: the run pauses (not fails), and once the
@@ -27,10 +28,7 @@ describe('daily quota in the middle of a run', () => {
     t = await startTestTether({ sandbox: { seed: { leads: 300, seed: 5, spanDays: 90 } } });
     connectionId = await connectNew(t);
     scheduler = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       onRunEnd: (o) => ended.push(o),
     });
     t.tether.deps.syncs = scheduler;

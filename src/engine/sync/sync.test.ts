@@ -16,6 +16,7 @@ import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
 import { startSyncScheduler, type SyncScheduler, type SyncSchedulerOptions } from './scheduler.ts';
 import { sweepTag, type RunOutcome } from './runner.ts';
 import { waitFor } from '../../testing/wait.ts';
+import { QUICK_SCHEDULER } from './testing.ts';
 
 /**
  * Syncs end to end over real HTTP: a real Tether, a real Marketo sandbox, the real Marketo sync models,
@@ -81,10 +82,7 @@ describe('syncs over HTTP against the sandbox', () => {
 
   function useScheduler(opts: SyncSchedulerOptions = {}): SyncScheduler {
     scheduler = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       onRunEnd: (o) => ended.push(o),
       ...opts,
     });
@@ -806,10 +804,7 @@ describe('syncs over HTTP against the sandbox', () => {
     const before = ended.length;
     const a = useScheduler({ owner: 'process-a' });
     const b = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       owner: 'process-b',
       onRunEnd: (o) => ended.push(o),
     });

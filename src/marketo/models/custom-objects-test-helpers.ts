@@ -10,6 +10,7 @@ import type { RunOutcome } from '../../engine/sync/runner.ts';
 import { rest, type TestSandbox } from '../../sandbox/testing.ts';
 import { customObjectRecordFromRest, readDescribe } from './custom-objects-records.ts';
 import { customObjectsSync, CUSTOM_OBJECT_MODEL } from './custom-objects.ts';
+import { QUICK_SCHEDULER } from '../../engine/sync/testing.ts';
 
 export type Json = Record<string, unknown>;
 export type Ended = RunOutcome & { syncId: number; syncName: string; variant: string };
@@ -17,10 +18,7 @@ export type Ended = RunOutcome & { syncId: number; syncName: string; variant: st
 /** A scheduler with the custom-objects sync alone (started by the caller once options are set). */
 export function customObjectsScheduler(tether: RunningTether, ended: Ended[]): SyncScheduler {
   const scheduler = new SyncScheduler(tether.deps, {
-    enabled: true,
-    tickMs: 25,
-    heartbeatMs: 100,
-    staleAfterMs: 2_000,
+    ...QUICK_SCHEDULER,
     registry: { marketo: [customObjectsSync] },
     onRunEnd: (o) => ended.push(o),
   });

@@ -7,6 +7,7 @@ import type { RunOutcome } from '../../engine/sync/runner.ts';
 import { rest } from '../../sandbox/testing.ts';
 import { waitFor } from '../../testing/wait.ts';
 import { programMembersSync } from './program-members.ts';
+import { QUICK_SCHEDULER } from '../../engine/sync/testing.ts';
 
 /**
  * The `program-members` sync end to end over real HTTP: a real Tether (scheduler, runner, records cache,
@@ -90,10 +91,7 @@ describe('program-members over HTTP against the sandbox', () => {
     });
     await t.tether.deps.syncs?.close();
     scheduler = new SyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       registry: { marketo: [programMembersSync] },
       onRunEnd: (o) => ended.push(o),
     });

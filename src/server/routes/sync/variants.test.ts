@@ -11,6 +11,7 @@ import { startSyncScheduler, type SyncScheduler } from '../../../engine/sync/sch
 import type { RunOutcome } from '../../../engine/sync/runner.ts';
 import { MARKETO_SYNCS } from '../../../marketo/models/index.ts';
 import { waitFor } from '../../../testing/wait.ts';
+import { QUICK_SCHEDULER } from '../../../engine/sync/testing.ts';
 
 /**
  * Sync variants end to end over real HTTP (@nangohq/node's `createSyncVariant` / `deleteSyncVariant`,
@@ -158,10 +159,7 @@ describe('sync variants over HTTP against the sandbox', () => {
     expect(pending.syncs[1]!.id).toBe(created.id);
 
     scheduler = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       onRunEnd: (o) => ended.push(o),
     });
     t.tether.deps.syncs = scheduler;

@@ -13,6 +13,7 @@ import { startSyncScheduler, type SyncScheduler } from '../../../../engine/sync/
 import type { RunOutcome } from '../../../../engine/sync/runner.ts';
 import { MARKETO_SYNCS } from '../../../../marketo/models/index.ts';
 import { waitFor } from '../../../../testing/wait.ts';
+import { QUICK_SCHEDULER } from '../../../../engine/sync/testing.ts';
 
 type Json = Record<string, unknown>;
 type Ended = RunOutcome & { syncId: number; syncName: string; variant: string };
@@ -58,10 +59,7 @@ describe('function settings', () => {
 
   function startScheduler(): SyncScheduler {
     scheduler = startSyncScheduler(t.tether.deps, {
-      enabled: true,
-      tickMs: 25,
-      heartbeatMs: 100,
-      staleAfterMs: 2_000,
+      ...QUICK_SCHEDULER,
       onRunEnd: (o) => ended.push(o),
     });
     t.tether.deps.syncs = scheduler;

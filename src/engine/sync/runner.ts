@@ -67,7 +67,7 @@ import { releaseCheckpoint, releaseError } from './release.ts';
 import { storedModelName } from './registry.ts';
 
 /** Why the scheduler cancels a run ({@link RunInput.cancel}'s abort reason). */
-export type RunCancelReason = 'sync_deleted' | 'connection_deleted';
+export type RunCancelReason = 'sync_deleted' | 'connection_deleted' | 'sync_disabled';
 
 export type RunEnd = 'SUCCESS' | 'ERROR' | 'PAUSED' | 'STOPPED' | 'LOST' | 'CANCELLED' | 'DELETED';
 
@@ -79,7 +79,11 @@ export interface RunInput {
   def: SyncModelDef | undefined;
   /** Aborted when the scheduler closes. */
   stop: AbortSignal;
-  /** Aborted when the sync was deleted (a variant): the run ends at once, writing nothing more. */
+  /**
+   * Aborted with a {@link RunCancelReason}: the sync was deleted (a variant; the run ends at once, writing
+   * nothing more), its connection was deleted, or its integration disabled it (the run ends CANCELLED,
+   * `sync_disabled`, keeping its last checkpoint).
+   */
   cancel?: AbortSignal;
   heartbeatMs: number;
   log: Logger;
@@ -90,6 +94,14 @@ export interface RunOutcome {
   runId: number;
   apiCalls: number;
   error?: SyncRunError;
+}
+
+/** The abort reason of a run whose sync its integration disabled: the run ends CANCELLED there. */
+class SyncDisabled extends Error {
+  constructor(syncName: string) {
+    super(`The sync "${syncName}" was disabled for its integration; the run was stopped.`);
+    this.name = 'SyncDisabled';
+  }
 }
 
 /** Thrown by `io.save` after a page was stored when the scheduler is closing: the sync stops there. */
@@ -167,10 +179,15 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
   // A deleted sync is a lost lease for good: the same path (nothing written), reported as DELETED. A
-  // deleted connection's run stops as it would at its next page: CANCELLED, `connection_deleted`.
+  // deleted connection's run stops as it would at its next page: CANCELLED, `connection_deleted`; so does
+  // a disabled sync's (`sync_disabled`).
   const onCancel = () => {
     if (input.cancel?.reason === 'connection_deleted') {
       abort.abort(new ConnectionDeletedError(sync.id));
+      return;
+    }
+    if (input.cancel?.reason === 'sync_disabled') {
+      abort.abort(new SyncDisabled(sync.name));
       return;
     }
     deleted = true;
@@ -365,6 +382,13 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         await runLog.flush();
         await releaseLease(ctx, sync.id, owner).catch(() => undefined);
         return { end: 'STOPPED', runId, apiCalls };
+      }
+      if (abort.signal.reason instanceof SyncDisabled) {
+        const error = { type: 'sync_disabled', message: abort.signal.reason.message };
+        runLog.line('warn', error.message);
+        await runLog.flush();
+        if (!(await finish('CANCELLED', { error }))) return { end: lostEnd(), runId, apiCalls };
+        return { end: 'CANCELLED', runId, apiCalls, error };
       }
       if (isPausedUntil(err) || err instanceof SyncPaused) {
         const pausedUntil = new Date(err.resetAt);

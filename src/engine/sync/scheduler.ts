@@ -36,13 +36,11 @@ import {
   claimSync,
   connectionsMissingSyncs,
   ensureSyncs,
-  finishRun,
   listDueSyncs,
   type Claim,
   type DueSync,
 } from '../../db/syncs.ts';
 import { disabledSyncKey, listDisabledSyncs, syncsNotAutoStarted } from '../../db/integration-functions.ts';
-import { RunLog } from './run-log.ts';
 import { executeRun, type RunCancelReason, type RunOutcome } from './runner.ts';
 import {
   findSyncDef,
@@ -95,12 +93,10 @@ export class SyncScheduler {
   private readonly onRunEnd: SyncSchedulerOptions['onRunEnd'];
   private readonly log: Logger;
   private readonly running = new Map<number, Promise<void>>();
-  /** Per run in progress (by sync id): aborted when its sync is deleted ({@link cancelRun}). */
+  /** Per run in progress (by sync id): aborted when its sync is deleted ({@link cancelRun}) or disabled. */
   private readonly cancels = new Map<number, AbortController>();
   /** Per run in progress (by sync id): the settings key of its sync ({@link disabledSyncKey}). */
   private readonly runKeys = new Map<number, string>();
-  /** Runs being stopped because their sync was disabled: they end CANCELLED (`sync_disabled`). */
-  private readonly disabling = new Set<number>();
   private readonly stop = new AbortController();
   private timer: ReturnType<typeof setInterval> | undefined;
   private ticking: Promise<void> | undefined;
@@ -261,39 +257,14 @@ export class SyncScheduler {
 
   /**
    * Stops this process's runs of syncs their integration disabled (one small query per tick while runs are
-   * in progress). The run writes nothing more (as a deleted sync's); {@link launch} then ends it CANCELLED.
+   * in progress): the runner ends each CANCELLED, `sync_disabled` (a second abort of a run is a no-op).
    */
   private async stopDisabledRuns(): Promise<void> {
     const disabled = new Set((await listDisabledSyncs(this.deps.store.ctx)).map(disabledSyncKey));
     if (disabled.size === 0) return;
     for (const [syncId, key] of this.runKeys) {
-      if (!disabled.has(key) || this.disabling.has(syncId)) continue;
-      this.disabling.add(syncId);
-      this.cancels.get(syncId)?.abort('sync_deleted');
+      if (disabled.has(key)) this.cancels.get(syncId)?.abort('sync_disabled' satisfies RunCancelReason);
     }
-  }
-
-  /** Ends a run stopped by {@link stopDisabledRuns}: its lease is still ours, nothing else wrote to it. */
-  private async endDisabledRun(claim: Claim, intervalSeconds: number, apiCalls: number) {
-    const ctx = this.deps.store.ctx;
-    const error = {
-      type: 'sync_disabled',
-      message: `The sync "${claim.sync.name}" was disabled for its integration; the run was stopped.`,
-    };
-    const runLog = new RunLog(ctx, claim.run.id, this.log.child({ syncId: claim.sync.id }), () => nowOf(ctx));
-    runLog.line('warn', error.message);
-    await runLog.flush();
-    await finishRun(ctx, {
-      syncId: claim.sync.id,
-      runId: claim.run.id,
-      owner: this.owner,
-      now: nowOf(ctx),
-      status: 'CANCELLED',
-      apiCalls,
-      defaultIntervalSeconds: intervalSeconds,
-      error,
-    });
-    return error;
   }
 
   private launch(claim: Claim, due: DueSync): void {
@@ -316,15 +287,7 @@ export class SyncScheduler {
       heartbeatMs: this.heartbeatMs,
       log: this.log,
     })
-      .then(async (outcome) => {
-        if (this.disabling.has(claim.sync.id) && outcome.end === 'DELETED') {
-          const error = await this.endDisabledRun(
-            claim,
-            def?.defaultFrequencySeconds ?? 3600,
-            outcome.apiCalls,
-          );
-          outcome = { ...outcome, end: 'CANCELLED', error };
-        }
+      .then((outcome) => {
         this.onRunEnd?.({
           ...outcome,
           syncId: claim.sync.id,
@@ -339,7 +302,6 @@ export class SyncScheduler {
         this.running.delete(claim.sync.id);
         this.cancels.delete(claim.sync.id);
         this.runKeys.delete(claim.sync.id);
-        this.disabling.delete(claim.sync.id);
         // A freed slot, or a run requested meanwhile: look again.
         this.wake();
       });

@@ -121,6 +121,27 @@ function parseHeaders(value: unknown, fields: readonly string[]): string[] {
   return fields.map((f) => (Object.hasOwn(value, f) ? (value[f] as string) : f));
 }
 
+/** `fields`: a non-empty list of names the export knows (`known`), in the order given. */
+function parseFields(value: unknown, known: (name: string) => boolean): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw invalid('fields');
+  const fields: string[] = [];
+  for (const f of value) {
+    if (typeof f !== 'string' || f === '') throw invalid('fields');
+    if (!known(f)) throw invalid('fields', `field '${f}' not found`);
+    fields.push(f);
+  }
+  return fields;
+}
+
+/** `filter`: an object with exactly one of the `allowed` filters; its name and value. */
+function singleFilter<K extends string>(value: unknown, allowed: readonly K[]): { kind: K; value: unknown } {
+  if (!isObject(value)) throw invalid('filter');
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || !(allowed as readonly string[]).includes(keys[0]!)) throw invalid('filter');
+  const kind = keys[0] as K;
+  return { kind, value: value[kind] };
+}
+
 function positiveInt(v: unknown): number | undefined {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
   return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : undefined;
@@ -147,23 +168,11 @@ const LEAD_FILTERS = [
 
 export function parseLeadExport(inst: Instance, body: unknown): LeadExportSpec {
   const b = isObject(body) ? body : {};
-  const rawFields = b.fields;
-  if (!Array.isArray(rawFields) || rawFields.length === 0) throw invalid('fields');
-  const fields: string[] = [];
-  for (const f of rawFields) {
-    if (typeof f !== 'string' || f === '') throw invalid('fields');
-    if (!inst.leads.field(f)) throw invalid('fields', `field '${f}' not found`);
-    fields.push(f);
-  }
+  const fields = parseFields(b.fields, (f) => inst.leads.field(f) !== undefined);
   const format = parseFormat(b.format);
   const headers = parseHeaders(b.columnHeaderNames, fields);
 
-  const filter = b.filter;
-  if (!isObject(filter)) throw invalid('filter');
-  const keys = Object.keys(filter);
-  if (keys.length !== 1 || !(LEAD_FILTERS as readonly string[]).includes(keys[0]!)) throw invalid('filter');
-  const kind = keys[0] as (typeof LEAD_FILTERS)[number];
-  const value = filter[kind];
+  const { kind, value } = singleFilter(b.filter, LEAD_FILTERS);
   switch (kind) {
     case 'smartListName':
     case 'smartListId':
@@ -294,24 +303,11 @@ const CUSTOM_OBJECT_FILTERS = ['updatedAt', 'staticListId', 'staticListName'] as
 /** Bulk Custom Object Extract create body: fields required (names from describe), exactly one filter. */
 export function parseCustomObjectExport(inst: Instance, type: CoType, body: unknown): CustomObjectExportSpec {
   const b = isObject(body) ? body : {};
-  const rawFields = b.fields;
-  if (!Array.isArray(rawFields) || rawFields.length === 0) throw invalid('fields');
-  const fields: string[] = [];
-  for (const f of rawFields) {
-    if (typeof f !== 'string' || f === '') throw invalid('fields');
-    if (!coField(type, f)) throw invalid('fields', `field '${f}' not found`);
-    fields.push(f);
-  }
+  const fields = parseFields(b.fields, (f) => Boolean(coField(type, f)));
   const format = parseFormat(b.format);
   const headers = parseHeaders(b.columnHeaderNames, fields);
-  const filter = b.filter;
-  if (!isObject(filter)) throw invalid('filter');
-  const keys = Object.keys(filter);
-  if (keys.length !== 1 || !(CUSTOM_OBJECT_FILTERS as readonly string[]).includes(keys[0]!))
-    throw invalid('filter');
-  const kind = keys[0] as (typeof CUSTOM_OBJECT_FILTERS)[number];
+  const { kind, value } = singleFilter(b.filter, CUSTOM_OBJECT_FILTERS);
   const base = { kind: 'customobjects' as const, apiName: type.name, format, fields, headers };
-  if (kind === 'updatedAt')
-    return { ...base, filter: { kind, range: parseRange('filter', kind, filter[kind]) } };
-  return { ...base, filter: { kind: 'staticList', listId: staticListOf(inst, kind, filter[kind]) } };
+  if (kind === 'updatedAt') return { ...base, filter: { kind, range: parseRange('filter', kind, value) } };
+  return { ...base, filter: { kind: 'staticList', listId: staticListOf(inst, kind, value) } };
 }

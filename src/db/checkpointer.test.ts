@@ -1,4 +1,5 @@
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
@@ -106,6 +107,39 @@ describe('startBackgroundCheckpoints', () => {
     }
     expect(size(file)).toBeGreaterThanOrEqual(before + 2 * 1024 * 1024);
     expect(written).toBeGreaterThan(0);
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'runs at the lowest priority, and only that thread: the process and its main thread keep theirs',
+    async () => {
+      const file = tempFile();
+      const db = walDatabase(file);
+      const c = watch(file, { pollMs: 10, startBytes: 1024 * 1024, quietMs: 60_000 });
+      writeMiB(db, 2);
+      await until('the thread to lower its priority', () => c.stats.thread !== undefined);
+      const { tid, nice } = c.stats.thread!;
+      expect(nice).toBe(19);
+      expect(tid).not.toBe(process.pid);
+      // The kernel's view (field 19 of the thread's stat): the thread niced, the main thread not.
+      const niceOf = (id: number) => {
+        const stat = readFileSync(`/proc/${process.pid}/task/${id}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      };
+      expect(niceOf(tid)).toBe(19);
+      expect(niceOf(process.pid)).toBe(0);
+      expect(getPriority()).toBe(0);
+      await until('a checkpoint', () => c.stats.checkpoints >= 1);
+      expect(c.stats.lastError).toBeUndefined();
+    },
+  );
+
+  it('keeps the process priority when asked to (nice 0)', async () => {
+    const file = tempFile();
+    const db = walDatabase(file);
+    const c = watch(file, { pollMs: 10, startBytes: 1024 * 1024, quietMs: 60_000, nice: 0 });
+    writeMiB(db, 2);
+    await until('a checkpoint', () => c.stats.checkpoints >= 1);
+    expect(c.stats.thread).toBeUndefined();
   });
 
   it('starts no thread while the log stays small', async () => {

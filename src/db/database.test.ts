@@ -71,6 +71,7 @@ describe('openDatabase (SQLite)', () => {
       '013_action_runs_not_before',
       '014_shared_slots',
       '015_integration_functions',
+      '016_records_meta_derived',
     ]);
     await reopened.close();
   });

@@ -171,9 +171,9 @@ describe.skipIf(!ON_POSTGRES)(
       await upsertRecords(t.ctx, { connectionPk: a.id, model, records: records(0, 1_000) });
       expect(await reltuples()).toBe(1_000);
       // The model grows to 100,000 records (written directly: the sync path is the slow part here).
-      await sql`insert into records (connection_pk, model, external_id, payload, meta, content_hash,
+      await sql`insert into records (connection_pk, model, external_id, payload, content_hash,
           created_at, updated_at)
-        select ${a.id}, ${model}, cast(g as text), repeat('x', 1000), '', '', 't', 't' || g
+        select ${a.id}, ${model}, cast(g as text), repeat('x', 1000), '', 't', 't' || g
         from generate_series(1000, 99999) g`.execute(t.db);
       // Heap rows the first page fetched (this transaction's counters): about a page, not the model.
       const fetched = await inTransaction(t.ctx, async (tx) => {

@@ -75,7 +75,7 @@ async function upsertBoth(input: Omit<UpsertRecordsInput, 'connectionPk'>): Prom
 
 async function storedRows(connectionPk: number): Promise<unknown[]> {
   const { rows } = await sql<Record<string, unknown>>`
-    select model, external_id, payload, meta, content_hash, created_at, updated_at, deleted_at, pruned_at,
+    select model, external_id, payload, content_hash, created_at, updated_at, deleted_at, pruned_at,
       sync_run_id
     from records where connection_pk = ${connectionPk} order by model, external_id`.execute(t.ctx.db);
   return rows;

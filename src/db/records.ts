@@ -30,10 +30,11 @@
  * PostgreSQL writers of one (connection, model) take a transaction advisory lock (as Nango does).
  *
  * Storage for fast reads: `payload` holds the record's JSON as the API answers it without metadata
- * (payload fields with sorted keys, then `id`), and `meta` the API's `,"_nango_metadata":{…,"cursor":"`
- * text, rendered by every write from the timestamp columns (which stay the source of truth for queries).
- * A page is then four columns per row, spliced into the response without parsing or stringifying
- * (`recordsPageJson`): only the cursor (which needs the row id) is computed on read.
+ * (payload fields with sorted keys, then `id`). A page splices it into the response without parsing or
+ * stringifying (`recordsPageJson`); the `_nango_metadata` member is rendered on read from the timestamp
+ * columns (`metaJson`, a few string joins). It used to be stored, rendered by every write: ~190 bytes of
+ * a ~1,380-byte lead row, which every write paid for three times (insert, log, checkpoint): a 1M-lead
+ * initial load measured ~6% faster without it (migration 016 dropped the column).
  *
  * Speed (a 1M-lead initial load writes through here): statements are raw SQL with many rows per
  * statement, in a dozen fixed sizes so that prepared statements are reused; no read before the writes of
@@ -66,8 +67,6 @@ export interface RecordsTable {
   external_id: string;
   /** `{…payload fields (sorted keys)…,"id":"<external id>"}`; `{"id":"…"}` once pruned. */
   payload: string;
-  /** `,"_nango_metadata":{…,"cursor":"` as answered (see metaJson), kept in step by every write. */
-  meta: string;
   content_hash: string;
   created_at: string;
   updated_at: string;
@@ -204,7 +203,7 @@ export function lastActionOf(createdAt: string, updatedAt: string, deletedAt: st
   return createdAt === updatedAt ? 'ADDED' : 'UPDATED';
 }
 
-/** The stored `meta` text: the API's `_nango_metadata` member up to the cursor value. */
+/** The API's `_nango_metadata` member up to the cursor value, from the row's timestamp columns. */
 export function metaJson(
   createdAt: string,
   updatedAt: string,
@@ -218,11 +217,6 @@ export function metaJson(
     `"pruned_at":${prunedAt === null ? 'null' : `"${prunedAt}"`},"cursor":"`
   );
 }
-
-/** SQL for the `meta` of a row being deleted at the stamp bound twice (same text as metaJson). */
-const DELETED_META_SQL = `',"_nango_metadata":{"first_seen_at":"' || created_at || '","last_modified_at":"' ||
-  cast(? as text) || '","last_action":"DELETED","deleted_at":"' || cast(? as text) || '","pruned_at":' ||
-  coalesce('"' || pruned_at || '"', 'null') || ',"cursor":"'`;
 
 /** `payload` text: payload fields JSON + `"id"` as the last member. */
 function withId(fields: string, externalId: string): string {
@@ -431,23 +425,16 @@ function outcomeOf(old: StoredRow | undefined, payload: string, runId: string | 
  * count, and is built once per count: the same text each time, so the prepared statement is reused.
  *
  * A row binds only its external id and payload; what every row of one call shares (connection, model,
- * the stamp, the run, the `meta` of a new record) is bound once per statement as named parameters
- * (measured: 8 bound values per row cost ~30% more CPU in SQLite than 2). The `meta` of an existing
- * record (its `first_seen_at` kept) is rendered by the conflict branch from the stored `created_at`: the
- * same text as `metaJson(created_at, stamp, null, null)`.
+ * the stamp, the run) is bound once per statement as named parameters (measured: 8 bound values per row
+ * cost ~30% more CPU in SQLite than 2). An existing record keeps its `created_at` (`first_seen_at`).
  */
 const UPSERT_HEAD = `insert into records
-  (connection_pk, model, external_id, payload, meta, content_hash, created_at, updated_at, sync_run_id)
+  (connection_pk, model, external_id, payload, content_hash, created_at, updated_at, sync_run_id)
   values `;
-const UPSERT_ROW = "(@c,@m,?,?,@meta,'',@s,@s,@r)";
+const UPSERT_ROW = "(@c,@m,?,?,'',@s,@s,@r)";
 const UPSERT_TAIL = ` on conflict (connection_pk, model, external_id) do update set
-  payload = excluded.payload,
-  meta = ',"_nango_metadata":{"first_seen_at":"' || records.created_at || '","last_modified_at":"' ||
-    excluded.updated_at || '","last_action":"' ||
-    (case when records.created_at = excluded.updated_at then 'ADDED' else 'UPDATED' end) ||
-    '","deleted_at":null,"pruned_at":null,"cursor":"',
-  content_hash = excluded.content_hash, updated_at = excluded.updated_at, deleted_at = null,
-  pruned_at = null, sync_run_id = excluded.sync_run_id`;
+  payload = excluded.payload, content_hash = excluded.content_hash, updated_at = excluded.updated_at,
+  deleted_at = null, pruned_at = null, sync_run_id = excluded.sync_run_id`;
 
 /** The insert-first statement: new rows only (`changes` tells how many were new). */
 const INSERT_NEW_TAIL = ' on conflict (connection_pk, model, external_id) do nothing';
@@ -542,7 +529,7 @@ function sqliteUpsert(
   const { ids, records, duplicates } = prepared;
   const { stamp, empty } = sqliteStampOf(sqlite, connectionPk, model, now);
   const summary: UpsertSummary = { added: 0, updated: 0, unchanged: 0, duplicates, modifiedAt: stamp };
-  const named = { c: connectionPk, m: model, meta: metaJson(stamp, stamp, null, null), s: stamp, r: runId };
+  const named = { c: connectionPk, m: model, s: stamp, r: runId };
   const n = ids.length;
   let insertFirst = true;
   for (let start = 0; start < n;) {
@@ -624,11 +611,11 @@ function sqliteUpsert(
 
 /** The portable write statement (SQLite outside a transaction of `inTransaction`). */
 const GENERIC_UPSERT_HEAD = `insert into records
-  (connection_pk, model, external_id, payload, meta, content_hash, created_at, updated_at, sync_run_id)
+  (connection_pk, model, external_id, payload, content_hash, created_at, updated_at, sync_run_id)
   values `;
-const GENERIC_UPSERT_ROW = "(?,?,?,?,?,'',?,?,?)";
+const GENERIC_UPSERT_ROW = "(?,?,?,?,'',?,?,?)";
 const GENERIC_UPSERT_TAIL = ` on conflict (connection_pk, model, external_id) do update set
-  payload = excluded.payload, meta = excluded.meta, content_hash = excluded.content_hash,
+  payload = excluded.payload, content_hash = excluded.content_hash,
   updated_at = excluded.updated_at, deleted_at = null, pruned_at = null, sync_run_id = excluded.sync_run_id`;
 const upsertTexts = new Map<number, string>();
 
@@ -657,8 +644,7 @@ function upsertText(rows: number): string {
  * at a third of the table), and a LATERAL subquery with LIMIT is never flattened into a join. The outer
  * filter keeps the key that is equal. Rows found are then addressed by primary key (`id = any(…)` plans
  * as an index scan without statistics). The write binds per row only its id and payload; what rows share
- * ($1…$5) is bound once, and an existing row's `meta` is rendered from its stored `created_at` (the SQLite
- * statement's tail).
+ * ($1…$4) is bound once (the SQLite statement's tail).
  */
 
 /** Lookup by external ids: binds the id array, then (connection, model) twice; `x.external_id`, `r` the row. */
@@ -672,13 +658,13 @@ const PG_SELECT_STORED = PG_LOOKUP(
 );
 const pgTexts = new Map<string, string>();
 
-/** VALUES rows binding only (external id, payload) after the shared $1…$5. */
+/** VALUES rows binding only (external id, payload) after the shared $1…$4. */
 function pgRowsText(kind: 'upsert' | 'insert-new', rows: number): string {
   const key = `${kind}:${rows}`;
   let text = pgTexts.get(key);
   if (text === undefined) {
     const values: string[] = [];
-    for (let k = 0; k < rows; k++) values.push(`($1,$2,$${6 + 2 * k},$${7 + 2 * k},$3,'',$4,$4,$5)`);
+    for (let k = 0; k < rows; k++) values.push(`($1,$2,$${5 + 2 * k},$${6 + 2 * k},'',$3,$3,$4)`);
     const tail =
       kind === 'upsert'
         ? UPSERT_TAIL
@@ -697,7 +683,6 @@ const pgInsertNewText = (rows: number) => pgRowsText('insert-new', rows);
 interface RowWrite {
   externalId: string;
   payload: string;
-  meta: string;
 }
 
 /** A stored row read before a write: StoredRow, plus its `created_at` and primary key. */
@@ -776,7 +761,6 @@ const genericUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
   const { connectionPk, model } = input;
   const { ids, records } = prepared;
   const { stamp, empty, summary } = await beginWrite(tx, input, prepared, now);
-  const newMeta = metaJson(stamp, stamp, null, null);
   for (let start = 0; start < ids.length;) {
     const size = chunkSize(ids.length - start);
     const chunkIds = ids.slice(start, start + size);
@@ -791,22 +775,20 @@ const genericUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
       if (outcome === 'added' || outcome === 'updated') {
         if (outcome === 'added') summary.added++;
         else summary.updated++;
-        const meta = old === undefined ? newMeta : metaJson(old.createdAt, stamp, null, null);
-        writes.push({ externalId, payload, meta });
+        writes.push({ externalId, payload });
       } else {
         summary.unchanged++;
         if (outcome === 'seen') seen.push(externalId);
       }
     }
     for (const part of writeChunks(writes)) {
-      const params = new Array<unknown>(part.length * 8);
+      const params = new Array<unknown>(part.length * 7);
       let p = 0;
       for (const w of part) {
         params[p++] = connectionPk;
         params[p++] = model;
         params[p++] = w.externalId;
         params[p++] = w.payload;
-        params[p++] = w.meta;
         params[p++] = stamp;
         params[p++] = stamp;
         params[p++] = runId;
@@ -841,7 +823,7 @@ const postgresUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
   const { connectionPk, model } = input;
   const { ids, records } = prepared;
   const { stamp, empty, summary } = await beginWrite(tx, input, prepared, now);
-  const shared: unknown[] = [connectionPk, model, metaJson(stamp, stamp, null, null), stamp, runId];
+  const shared: unknown[] = [connectionPk, model, stamp, runId];
   /** Writes rows (external id, payload) of `ids`/`payloads` at `positions` with the statement `text`. */
   const write = async (
     text: (rows: number) => string,
@@ -855,8 +837,8 @@ const postgresUpsert: UpsertPath = async (tx, input, prepared, now, runId) => {
       const params = shared.concat(new Array<unknown>(part * 2));
       for (let k = 0; k < part; k++) {
         const at = positions[w + k]!;
-        params[5 + 2 * k] = chunkIds[at];
-        params[6 + 2 * k] = payloads[at];
+        params[4 + 2 * k] = chunkIds[at];
+        params[5 + 2 * k] = payloads[at];
       }
       // Full chunks run as prepared statements (pg-prepared.ts); a call's odd tail sizes unnamed.
       const r = await run<{ external_id: string }>(tx, text(part), params, part === ROWS_PER_STATEMENT);
@@ -977,14 +959,12 @@ export async function markDeleted(
       // PostgreSQL: the rows by primary key, found one index probe per id (see PG_LOOKUP).
       const r = await run(
         tx,
-        `update records set meta = ${DELETED_META_SQL}, deleted_at = ?, updated_at = ? where ${
+        `update records set deleted_at = ?, updated_at = ? where ${
           pg
             ? `id = any(array(${PG_LOOKUP('r.id', ' and r.deleted_at is null')}))`
             : `connection_pk = ? and model = ? and deleted_at is null and external_id in (${marks(chunk.length)})`
         }`,
         [
-          stamp,
-          stamp,
           stamp,
           stamp,
           ...(pg
@@ -1011,10 +991,10 @@ export async function markMissingDeleted(
     const stamp = await writeStamp(tx, input.connectionPk, input.model, now);
     const r = await run(
       tx,
-      `update records set meta = ${DELETED_META_SQL}, deleted_at = ?, updated_at = ?
+      `update records set deleted_at = ?, updated_at = ?
        where connection_pk = ? and model = ? and deleted_at is null
          and (sync_run_id is null or sync_run_id <> ?)`,
-      [stamp, stamp, stamp, stamp, input.connectionPk, input.model, String(input.runId)],
+      [stamp, stamp, input.connectionPk, input.model, String(input.runId)],
     );
     return r.changes;
   });
@@ -1075,15 +1055,9 @@ export async function pruneRecords(
   const until = decodeCursor(input.untilCursor);
   const stamp = toRecordTimestamp(input.now ?? nowOf(ctx));
   return inTransaction(ctx, async (tx) => {
-    const { rows } = await run<{
-      id: number;
-      external_id: string;
-      created_at: string;
-      updated_at: string;
-      deleted_at: string | null;
-    }>(
+    const { rows } = await run<{ id: number; external_id: string; updated_at: string }>(
       tx,
-      `select id, external_id, created_at, updated_at, deleted_at from records
+      `select id, external_id, updated_at from records
        where connection_pk = ? and model = ? and (updated_at, id) <= (?, cast(? as bigint)) and pruned_at is null
        order by updated_at, id limit ?`,
       [input.connectionPk, input.model, until.updatedAt, until.id, input.limit],
@@ -1095,14 +1069,8 @@ export async function pruneRecords(
       // with a new payload, which must not be emptied; the update waits for that write, then skips it).
       const u = await run(
         tx,
-        'update records set payload = ?, meta = ?, pruned_at = ? where id = ? and updated_at = ? and pruned_at is null',
-        [
-          withId('{}', r.external_id),
-          metaJson(r.created_at, r.updated_at, r.deleted_at, stamp),
-          stamp,
-          r.id,
-          r.updated_at,
-        ],
+        'update records set payload = ?, pruned_at = ? where id = ? and updated_at = ? and pruned_at is null',
+        [withId('{}', r.external_id), stamp, r.id, r.updated_at],
       );
       if (u.changes === 0) continue;
       count++;
@@ -1160,12 +1128,14 @@ export interface ListRecordsInput {
   ids?: string[];
 }
 
-/** What a page reads per record: the stored texts and the cursor's two columns. */
+/** What a page reads per record: the stored payload text, the metadata's columns and the cursor's. */
 export interface RecordRow {
   id: number;
   payload: string;
-  meta: string;
+  created_at: string;
   updated_at: string;
+  deleted_at: string | null;
+  pruned_at: string | null;
 }
 
 /** Runs reads in one transaction (repeatable read on PostgreSQL; SQLite transactions are snapshots). */
@@ -1177,7 +1147,7 @@ function inSnapshot<T>(ctx: DbContext, fn: (tx: DbContext) => Promise<T>): Promi
     .execute((trx) => fn({ ...ctx, db: trx }));
 }
 
-const ROW_COLUMNS = 'id, payload, meta, updated_at';
+const ROW_COLUMNS = 'id, payload, created_at, updated_at, deleted_at, pruned_at';
 
 /** SQL conditions (with their parameters) for the optional filters of a listing. */
 function listConditions(input: ListRecordsInput): { where: string; params: unknown[] } {
@@ -1273,7 +1243,8 @@ export async function listRecordRows(
 
 /** One record as the API answers it (JSON text): payload, id, metadata with the cursor. */
 function recordJson(r: RecordRow): string {
-  return `${r.payload.slice(0, -1)}${r.meta}${encodeCursor(r.updated_at, r.id)}"}}`;
+  const meta = metaJson(r.created_at, r.updated_at, r.deleted_at, r.pruned_at);
+  return `${r.payload.slice(0, -1)}${meta}${encodeCursor(r.updated_at, r.id)}"}}`;
 }
 
 /** A row as the API answers it (parsed). */

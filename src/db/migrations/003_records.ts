@@ -5,7 +5,8 @@
  * deviations documented in ../records.ts: the four record timestamps are stored in Nango's records format,
  * `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (microseconds, always 32 characters), so that string order is time
  * order and they can be answered without conversion; and the answer's JSON is stored pre-rendered
- * (`payload` + `meta`) next to the columns it derives from, so that reads only splice text.
+ * (`payload` + `meta`) next to the columns it derives from, so that reads only splice text (`meta` was
+ * dropped by 016: reads render it from the columns).
  *
  * Indexes:
  * - `records_external_unique (connection_pk, model, external_id)`: upserts, `ids=` filters.

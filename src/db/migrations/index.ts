@@ -19,6 +19,7 @@ import * as m012 from './012_usage_days_process.ts';
 import * as m013 from './013_action_runs_not_before.ts';
 import * as m014 from './014_shared_slots.ts';
 import * as m015 from './015_integration_functions.ts';
+import * as m016 from './016_records_meta_derived.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -51,6 +52,7 @@ const MODULES: Record<string, MigrationModule> = {
   '013_action_runs_not_before': m013,
   '014_shared_slots': m014,
   '015_integration_functions': m015,
+  '016_records_meta_derived': m016,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

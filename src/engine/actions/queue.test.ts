@@ -19,6 +19,8 @@ import {
 import { MARKETO_ACTIONS } from '../../marketo/actions/index.ts';
 import type { ActionDef, AnyActionDef } from '../../marketo/actions/types.ts';
 import { getActionRun, type ActionRun } from '../../db/action-runs.ts';
+import { updateFunctionSettings } from '../../db/integration-functions.ts';
+import { getIntegration } from '../../db/integrations.ts';
 import { nowOf } from '../../db/context.ts';
 import { waitFor } from '../../testing/wait.ts';
 import { PausedUntil } from '../provider-call.ts';
@@ -142,6 +144,34 @@ describe('async runs waiting for a daily budget or quota reset', () => {
     const got = await t.api(`/action/${id}`);
     expect(got.status).toBe(200);
     expect(await got.json()).toEqual({ key: 'k1' });
+  });
+
+  it('a waiting run whose action is disabled meanwhile is not run: it fails with disabled_resource', async () => {
+    const ctx = t.tether.deps.store.ctx;
+    const integration = (await getIntegration(ctx, t.tether.deps.store.environment.id, 'marketo'))!;
+    const setEnabled = (enabled: boolean) =>
+      updateFunctionSettings(ctx, {
+        integrationId: integration.id,
+        type: 'action',
+        name: 'test-paused',
+        patch: { enabled },
+        now: new Date(),
+      });
+    refusals.set('k-off', [now() + 1_000]);
+    const id = await trigger(conn1, 'test-paused', { key: 'k-off' });
+    await waiting(id);
+    await setEnabled(false);
+    try {
+      const done = await ended(id);
+      expect(done).toMatchObject({ status: 'failure', error: { code: 'disabled_resource' } });
+      expect(done.error?.message).toMatch(
+        /"test-paused" was disabled for integration "marketo" before it ran/,
+      );
+      // Only the attempt before it was disabled reached the action.
+      expect(callsOf('k-off')).toHaveLength(1);
+    } finally {
+      await setEnabled(true);
+    }
   });
 
   it('holds later runs of its connection, not other connections; survives a restart of the queue', async () => {

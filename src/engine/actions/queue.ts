@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import type { EngineDeps } from '../deps.ts';
 import { getConnectionById } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
+import { isFunctionEnabled } from '../../db/integration-functions.ts';
 import {
   claimNextActionRuns,
   finishActionRun,
@@ -266,6 +267,20 @@ export class ActionQueue {
       return failure('unknown_connection', 'The connection was deleted before the action ran.');
     const def = findActionDef(this.registry, connection.provider, run.actionName);
     if (!def) return failure('unknown_action', `There is no action "${run.actionName}" any more.`);
+    // Disabled after it was queued (or while it waited for a quota reset): not run, as a trigger now
+    // would not be (postTrigger.ts answers 404 disabled_resource).
+    const enabled = await isFunctionEnabled(ctx, {
+      environmentId: connection.environmentId,
+      providerConfigKey: connection.providerConfigKey,
+      type: 'action',
+      name: def.name,
+    });
+    if (!enabled) {
+      return failure(
+        'disabled_resource',
+        `The action "${def.name}" was disabled for integration "${connection.providerConfigKey}" before it ran.`,
+      );
+    }
     let input: unknown;
     try {
       input = parseActionInput(def, run.input);

@@ -21,7 +21,8 @@ const bodySchema = z
  * Nango's functions API) → `{data: ListedNangoFunction}` as `GET …/functions/{name}` then answers.
  * - `enabled: false`: a sync runs for none of the integration's connections (the scheduler skips it and
  *   stops a run in progress; `/sync/trigger` and `/sync/start` naming it answer 404 `disabled_resource`;
- *   its records stay readable); an action answers 404 `disabled_resource`. `true` makes it run again.
+ *   its records stay readable); an action answers 404 `disabled_resource`, and its async runs already
+ *   queued fail with that code when the queue takes them. `true` makes it run again.
  * - `auto_start` (syncs only, else 400 `invalid_body`): false creates the sync paused for connections
  *   made from now on (started with `POST /sync/start`); existing connections keep their schedule.
  * Unknown integration or function: 404 `not_found` (as `GET`).

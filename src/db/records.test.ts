@@ -59,14 +59,14 @@ const lead = (id: number, over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-/** Prunes the two oldest Lead records; returns their ids. */
-async function pruneOldestTwo(): Promise<string[]> {
-  const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 2 });
+/** Prunes the `n` oldest Lead records (default two); returns their ids. */
+async function pruneOldest(n = 2): Promise<string[]> {
+  const oldest = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: n });
   await pruneRecords(t.ctx, {
     connectionPk: pk,
     model: 'Lead',
-    untilCursor: oldest.records[1]!._nango_metadata.cursor,
-    limit: 2,
+    untilCursor: oldest.records[n - 1]!._nango_metadata.cursor,
+    limit: n,
   });
   return oldest.records.map((r) => r.id);
 }
@@ -391,7 +391,7 @@ describe('upsertRecords', () => {
       records: Array.from({ length: 1500 }, (_, i) => lead(i)),
     });
     await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3', '703'] });
-    expect(await pruneOldestTwo()).toEqual(['0', '1']);
+    expect(await pruneOldest()).toEqual(['0', '1']);
     at('2025-03-01T11:00:00.000Z');
     // 0..1499 again (every 7th changed), 1500..2036 new, one duplicate id at the end.
     const records = Array.from({ length: 2037 }, (_, i) =>
@@ -422,7 +422,7 @@ describe('upsertRecords', () => {
       records: Array.from({ length: 100 }, (_, i) => lead(i)),
     });
     await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
-    expect(await pruneOldestTwo()).toEqual(['0', '1']);
+    expect(await pruneOldest()).toEqual(['0', '1']);
     at('2025-03-01T11:00:00.000Z');
     // 4 new records for every stored one (0..99, every 7th changed): 500, one chunk of PostgreSQL's path.
     const records: RecordInput[] = [];
@@ -783,13 +783,7 @@ describe('migration 016 (metadata rendered on read)', () => {
     await upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [lead(2, { score: 20 })] });
     await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
     at('2025-03-01T12:00:00.000Z');
-    const first = await listRecords(t.ctx, { connectionPk: pk, model: 'Lead', limit: 1 });
-    await pruneRecords(t.ctx, {
-      connectionPk: pk,
-      model: 'Lead',
-      untilCursor: first.records[0]!._nango_metadata.cursor,
-      limit: 1,
-    });
+    await pruneOldest(1);
     const input: ListRecordsInput = { connectionPk: pk, model: 'Lead', limit: 100 };
     const before = await listRecords(t.ctx, input);
     expect(

@@ -70,6 +70,8 @@ describe('startBackgroundCheckpoints', () => {
 
     await until('a checkpoint', () => c.stats.checkpoints >= 1);
     expect(c.stats.started).toBe(true);
+    // The frames it copied are synced by the thread, not left for the end of the log (a COMMIT's sync).
+    expect(c.stats.syncs).toBeGreaterThanOrEqual(1);
     // The frames are in the database file now (this connection never checkpoints: autocheckpoint 0).
     await until('the database file to grow', () => size(file) >= before + 4 * 1024 * 1024);
     // Quiet: the log file is cut to zero, and a reader on another connection sees every row.
@@ -148,7 +150,13 @@ describe('startBackgroundCheckpoints', () => {
     const c = watch(file, { pollMs: 10, startBytes: 8 * 1024 * 1024, quietMs: 50 });
     writeMiB(db, 1);
     await new Promise((r) => setTimeout(r, 200));
-    expect(c.stats).toEqual({ checkpoints: 0, lastError: undefined, started: false });
+    expect(c.stats).toEqual({
+      checkpoints: 0,
+      syncs: 0,
+      lastError: undefined,
+      started: false,
+      thread: undefined,
+    });
     await c.stop();
     await c.stop(); // safe twice
   });

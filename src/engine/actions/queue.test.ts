@@ -174,6 +174,31 @@ describe('async runs waiting for a daily budget or quota reset', () => {
     }
   });
 
+  it('a queue closed while it claims runs nothing after close; the next queue runs the run', async () => {
+    await queue.close();
+    const q = startActionQueue(t.tether.deps, { registry: REGISTRY, pollMs: 60_000, leaseMs: 60_000 });
+    let restored = false;
+    try {
+      // Its first look (and its prune of old runs) is over; the next one goes straight to the claim.
+      await new Promise((r) => setTimeout(r, 300));
+      // Queued while no queue of this Tether looks (the trigger wakes the closed one).
+      const id = await trigger(conn1, 'test-paused', { key: 'k-close' });
+      q.wake(); // its claim is now in flight…
+      await q.close(); // …and close waits for it: what it claimed is given back, not run
+      await new Promise((r) => setTimeout(r, 300));
+      expect(callsOf('k-close')).toHaveLength(0);
+      expect(await run(id)).toMatchObject({ attempts: 0, output: null, error: null });
+      // The next queue takes it over; no attempt was counted, so none began: it runs, idempotent or not.
+      newQueue();
+      restored = true;
+      expect(await ended(id)).toMatchObject({ status: 'success', output: { key: 'k-close' }, attempts: 1 });
+      expect(callsOf('k-close')).toHaveLength(1);
+    } finally {
+      await q.close();
+      if (!restored) newQueue();
+    }
+  });
+
   it('holds later runs of its connection, not other connections; survives a restart of the queue', async () => {
     refusals.set('p1', [now() + HOUR]);
     const p1 = await trigger(conn1, 'test-paused', { key: 'p1' });

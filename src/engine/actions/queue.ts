@@ -5,9 +5,11 @@
  *
  * - Claims: a lease per run, renewed while it runs (db/action-runs.ts `claimNextActionRuns`): two
  *   processes never run one row at once; a run whose process died is taken again once its lease ran out.
- * - A stop aborts the runs in progress and gives their leases up; the next start takes them at once. A run
- *   taken again after it had started (a crash or a stop) runs again only when its action is idempotent;
- *   otherwise it fails with `interrupted` (the first attempt may have written to the provider already).
+ * - A stop waits for a claim in flight (what it took is not run), aborts the runs in progress and gives
+ *   their leases up; the next start takes them at once. A run taken again after an attempt had started (a
+ *   crash or a stop) runs again only when its action is idempotent; otherwise it fails with `interrupted`
+ *   (the first attempt may have written to the provider already). Attempts are counted before they start,
+ *   so a run taken over with none counted runs whatever its action.
  * - Retries: up to the run's `max_retries` (`X-Max-Retries`), only when running it again is safe: the
  *   action is idempotent, or the failure means the provider did not run it (a spent budget or quota, a
  *   busy instance, rate/concurrency limits, 5xx) and no write of the attempt had been taken before.
@@ -99,6 +101,8 @@ export class ActionQueue {
   private readonly running = new Map<number, { ctl: AbortController; done: Promise<void> }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** The look in progress (or the last one): close() waits for it. */
+  private tickDone: Promise<void> = Promise.resolve();
   private again = false;
   private closed = false;
   private lastPrune = 0;
@@ -136,7 +140,7 @@ export class ActionQueue {
       return;
     }
     this.ticking = true;
-    void this.tick()
+    this.tickDone = this.tick()
       .catch((err: unknown) => this.deps.log.warn({ err }, 'action queue: looking for runs failed'))
       .finally(() => {
         this.ticking = false;
@@ -147,11 +151,17 @@ export class ActionQueue {
       });
   }
 
-  /** Stops: aborts the runs in progress, waits for them, gives their leases up (see the module comment). */
+  /**
+   * Stops: waits for a look in progress (its claims are not run), aborts the runs in progress, waits for
+   * them, gives their leases up (see the module comment).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    // A claim still in flight would otherwise take runs after the leases below are given up, and run
+    // them on a store that is being closed.
+    await this.tickDone;
     for (const r of this.running.values()) r.ctl.abort(new Error('Tether is stopping.'));
     await Promise.all([...this.running.values()].map((r) => r.done));
     try {
@@ -181,6 +191,8 @@ export class ActionQueue {
       limit: room,
       busyEnvironments: [...this.running.keys()],
     });
+    // Closed meanwhile: the claims are given back by close() (releaseActionLeases), not run.
+    if (this.closed) return;
     for (const claim of claims) {
       const ctl = new AbortController();
       const envId = claim.run.environmentId;
@@ -289,7 +301,9 @@ export class ActionQueue {
       throw err;
     }
     const idempotent = isIdempotent(def, input);
-    if (resumed && !idempotent) {
+    // Attempts are counted before they start (setActionAttempts): a run taken over with none counted never
+    // started one (its process stopped between the claim and the attempt), so it may run, idempotent or not.
+    if (resumed && !idempotent && run.attempts > 0) {
       return failure(
         'interrupted',
         'Tether stopped while the action ran; it is not idempotent, so it was not run again (it may have written part of its changes).',

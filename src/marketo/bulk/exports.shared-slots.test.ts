@@ -6,11 +6,11 @@ import { openTestDb, type TestDb } from '../../db/testing.ts';
 import { SharedSlots } from '../../engine/shared-slots.ts';
 import { waitFor } from '../../testing/wait.ts';
 import { startHarness, type Harness } from '../models/test-helpers.ts';
-import type { SyncModelDef } from '../models/types.ts';
 import {
   DAY_MS,
   bulkStats,
   exportSync,
+  type ExportSyncConfig,
   leadIdsCreated,
   sandboxSettings,
   type Collected,
@@ -44,9 +44,17 @@ async function setup(): Promise<{ h: Harness; db: TestDb; slots: SharedSlots; sc
   return { h, db, slots, scope: `marketo-export-queue:${h.sb.munchkinId}` };
 }
 
-/** The model, run with `io.slots` as the engine gives it. */
-function withSlots(def: SyncModelDef, slots: SharedSlots): SyncModelDef {
-  return { ...def, run: (io) => def.run({ ...io, slots }) };
+/**
+ * A run of the lead exporter (2 jobs queued at most, polls every 20 ms) with `io.slots` as the engine
+ * gives it.
+ */
+function runWithSlots(
+  h: Harness,
+  slots: SharedSlots,
+  cfg: Omit<ExportSyncConfig, 'plan' | 'options'>,
+): ReturnType<Harness['engine']['run']> {
+  const def = exportSync({ plan: LEADS, options: { pollMs: 20, maxQueued: 2 }, ...cfg });
+  return h.engine.run({ ...def, run: (io) => def.run({ ...io, slots }) });
 }
 
 function lastDays(h: Harness, days: number) {
@@ -76,31 +84,24 @@ describe('bulk exports and the shared slots of the instance queue', () => {
     const events: string[] = [];
     let sleeps = 0;
     let atMarketoWhileHeld = -1;
-    const report = await h.engine.run(
-      withSlots(
-        exportSync({
-          plan: LEADS,
-          windows,
-          options: { pollMs: 20, maxQueued: 2 },
-          out,
-          events,
-          fakes: {
-            sleep: async (ms, real) => {
-              // Blocked: the first job is created and waits for a slot the other process holds.
-              if (++sleeps === 3) {
-                const s = await bulkStats(h);
-                atMarketoWhileHeld = s.queued + s.processing;
-                await slots.release(scope, 'x1'); // not this process's: nothing happens
-                expect(await slotHolders(db.ctx, scope, 'me', new Date(0))).toHaveLength(2);
-                await releaseProcessSlots(db.ctx, 'other');
-              }
-              await real(ms);
-            },
-          },
-        }),
-        slots,
-      ),
-    );
+    const report = await runWithSlots(h, slots, {
+      windows,
+      out,
+      events,
+      fakes: {
+        sleep: async (ms, real) => {
+          // Blocked: the first job is created and waits for a slot the other process holds.
+          if (++sleeps === 3) {
+            const s = await bulkStats(h);
+            atMarketoWhileHeld = s.queued + s.processing;
+            await slots.release(scope, 'x1'); // not this process's: nothing happens
+            expect(await slotHolders(db.ctx, scope, 'me', new Date(0))).toHaveLength(2);
+            await releaseProcessSlots(db.ctx, 'other');
+          }
+          await real(ms);
+        },
+      },
+    });
     expect(report.error).toBeUndefined();
     expect(atMarketoWhileHeld).toBe(0);
     expect(events.filter((e) => e.endsWith('/enqueue.json -> 1029'))).toEqual([]);
@@ -117,22 +118,15 @@ describe('bulk exports and the shared slots of the instance queue', () => {
     const windows = lastDays(h, 62);
     // A first run enqueues both jobs, then stops (its slots are given back when it ends).
     let enqueued = 0;
-    const first = await h.engine.run(
-      withSlots(
-        exportSync({
-          plan: LEADS,
-          windows,
-          options: { pollMs: 20, maxQueued: 2 },
-          fakes: {
-            afterPost: (path, _b, result) => {
-              if (path.endsWith('/enqueue.json') && ++enqueued === 2) throw new Error('stopped');
-              return result;
-            },
-          },
-        }),
-        slots,
-      ),
-    );
+    const first = await runWithSlots(h, slots, {
+      windows,
+      fakes: {
+        afterPost: (path, _b, result) => {
+          if (path.endsWith('/enqueue.json') && ++enqueued === 2) throw new Error('stopped');
+          return result;
+        },
+      },
+    });
     expect(String(first.error)).toContain('stopped');
     expect(await slotHolders(db.ctx, scope, 'me', new Date(0))).toEqual([]);
     const saved = h.engine.checkpoints.get('bulk-export-test')?.export as ExportState;
@@ -152,28 +146,21 @@ describe('bulk exports and the shared slots of the instance queue', () => {
     let held: string[] = [];
     const mine = async () =>
       (await slotHolders(db.ctx, scope, 'me', new Date(0))).filter((r) => r.processId === 'me');
-    const resumed = await h.engine.run(
-      withSlots(
-        exportSync({
-          plan: LEADS,
-          windows,
-          options: { pollMs: 20, maxQueued: 2 },
-          fakes: {
-            // The first wait comes after the resume and a poll: the run stops there.
-            sleep: async () => {
-              held = (
-                await waitFor('the resumed jobs hold slots', async () => {
-                  const rows = await mine();
-                  return rows.length === 2 ? rows : undefined;
-                })
-              ).map((r) => r.holder);
-              throw new Error('stop here');
-            },
-          },
-        }),
-        slots,
-      ),
-    );
+    const resumed = await runWithSlots(h, slots, {
+      windows,
+      fakes: {
+        // The first wait comes after the resume and a poll: the run stops there.
+        sleep: async () => {
+          held = (
+            await waitFor('the resumed jobs hold slots', async () => {
+              const rows = await mine();
+              return rows.length === 2 ? rows : undefined;
+            })
+          ).map((r) => r.holder);
+          throw new Error('stop here');
+        },
+      },
+    });
     expect(String(resumed.error)).toContain('stop here');
     expect(held.sort()).toEqual(saved.jobs.map((j) => j.exportId).sort());
     expect((await slotHolders(db.ctx, scope, 'me', new Date(0))).map((s) => s.processId)).toEqual([

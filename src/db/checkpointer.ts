@@ -73,7 +73,7 @@ const STOP_GRACE_MS = 5_000;
  * The thread drives itself on its own timer: a main thread busy for seconds in a chain of synchronous
  * writes (microtasks only, no timers) still gets its log checkpointed. Every `pollMs` it looks at the
  * log file: grown since the last look and at least `startBytes`: a PASSIVE checkpoint; unchanged for
- * `quietMs`: a TRUNCATE checkpoint, once, which empties the file. It tells the main thread what it did.
+ * `quietMs`: a PASSIVE then a TRUNCATE checkpoint, once, which empties the file. It tells the main thread what it did.
  */
 const WORKER_CODE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -139,6 +139,9 @@ function tick() {
     checkpoint('PASSIVE');
   } else if (!truncated && st.size > 0 && now - changedAt >= quietMs) {
     truncated = true;
+    // TRUNCATE holds the write lock while it copies: a PASSIVE first copies (and syncs) what is left
+    // without it, so writers wait only for the file to be emptied.
+    checkpoint('PASSIVE');
     checkpoint('TRUNCATE');
   }
 }

@@ -1,9 +1,12 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase, SQLITE_PAGE_SIZE } from './database.ts';
+import { inTransaction } from './context.ts';
 import { makeTempDir } from './testing.ts';
 
 const dirs: string[] = [];
@@ -137,6 +140,60 @@ describe('openDatabase (SQLite)', () => {
       await sql`insert into t (a) values (${-1})`.execute(trx);
     });
     expect((await sql<{ n: number }>`select count(*) as n from t`.execute(db)).rows[0]?.n).toBe(302);
+    await close();
+  });
+
+  it('takes the write lock when a transaction begins, so a writer elsewhere is waited for, not a failure', async () => {
+    const file = tempFile();
+    const { db, close } = await openDatabase({ database: { kind: 'sqlite', file } });
+    const ctx = { db, vault: undefined as never };
+    await sql`create table lock_test (key text)`.execute(db);
+    const meta = (key: string) => sql`insert into lock_test (key) values (${key})`;
+
+    // Another connection (as the checkpointer thread's TRUNCATE checkpoint, or a second process) holds
+    // the write lock for 300 ms. A transaction that reads, then writes, must wait for it: with a deferred
+    // BEGIN its write failed at once with SQLITE_BUSY, whatever busy_timeout says.
+    const holder = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const db = new (require(workerData.module))(workerData.file);
+       db.exec('begin immediate');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+       db.exec("insert into lock_test (key) values ('other')");
+       db.exec('commit');
+       db.close();`,
+      { eval: true, workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), file } },
+    );
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise((resolve) => holder.once('message', resolve));
+    const started = Date.now();
+    await inTransaction(ctx, async (tx) => {
+      await sql`select count(*) from lock_test`.execute(tx.db);
+      await meta('mine').execute(tx.db);
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    await exited;
+    const keys = await sql<{
+      key: string;
+    }>`select key from lock_test order by key`.execute(db);
+    expect(keys.rows.map((r) => r.key)).toEqual(['mine', 'other']);
+
+    // While a transaction is open, even before its first write, no other connection can write; a read-only
+    // transaction leaves the lock free.
+    const other = new BetterSqlite3(file);
+    other.pragma('busy_timeout = 0');
+    await db.transaction().execute(async () => {
+      expect(() => other.exec('begin immediate')).toThrow(/locked|busy/i);
+    });
+    await db
+      .transaction()
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        await sql`select count(*) from lock_test`.execute(trx);
+        other.exec('begin immediate');
+        other.exec('rollback');
+      });
+    other.close();
     await close();
   });
 

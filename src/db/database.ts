@@ -5,14 +5,20 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
+  CompiledQuery,
   Kysely,
   Migrator,
   PostgresDialect,
   SqliteDialect,
+  SqliteDriver,
   sql,
+  type DatabaseConnection,
+  type Driver,
   type MigrationResultSet,
   type SqliteDatabase,
+  type SqliteDialectConfig,
   type SqliteStatement,
+  type TransactionSettings,
 } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.ts';
@@ -103,7 +109,7 @@ function openSqlite(file: string): OpenDatabase {
   // ~40 MB of RSS during a 1M-lead sync for no measurable gain).
   sqlite.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: new WriteLockingSqliteDialect({ database: withStatementCache(sqlite) }),
   });
   registerSqlite(db, sqlite);
   // Checkpoints off the main thread (see checkpointer.ts); the automatic one above stays the backstop.
@@ -117,6 +123,42 @@ function openSqlite(file: string): OpenDatabase {
       await db.destroy();
     }),
   };
+}
+
+/**
+ * SQLite transactions that begin with `BEGIN IMMEDIATE`, i.e. holding the write lock from their start,
+ * unless they are declared read only (`setAccessMode('read only')`: a plain, deferred `BEGIN`).
+ *
+ * Why: Kysely begins with a deferred `BEGIN`, which takes the write lock at the transaction's first
+ * write. If another connection holds it at that moment (the checkpointer thread's TRUNCATE checkpoint
+ * when writes pause, a CLI or second process on the same file), SQLite cannot wait: a transaction that
+ * already read may not wait for a writer (it could deadlock, or its snapshot is stale once the other
+ * commits), so it fails at once with SQLITE_BUSY, `busy_timeout` notwithstanding. bench:sync met it:
+ * `POST /sync/trigger` answered 503 right after a large load, when the log was emptied. Taking the lock
+ * at `BEGIN` waits for it like any single write does. This process has one connection and Kysely runs
+ * one transaction at a time on it, so locking early costs it nothing.
+ */
+class WriteLockingSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new WriteLockingSqliteDriver(this.#config);
+  }
+}
+
+class WriteLockingSqliteDriver extends SqliteDriver {
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings?: TransactionSettings,
+  ): Promise<void> {
+    const begin = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate';
+    await connection.executeQuery(CompiledQuery.raw(begin));
+  }
 }
 
 /** Page size of new SQLite databases. */

@@ -1144,6 +1144,7 @@ function inSnapshot<T>(ctx: DbContext, fn: (tx: DbContext) => Promise<T>): Promi
   return ctx.db
     .transaction()
     .setIsolationLevel('repeatable read')
+    .setAccessMode('read only')
     .execute((trx) => fn({ ...ctx, db: trx }));
 }
 

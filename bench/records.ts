@@ -13,6 +13,9 @@
  *    - limit=1000 "server-bound": the client only reads `next_cursor` from the head of the body.
  *    Prints records/s for each.
  *
+ * BENCH_PACKED=1: the records are written packed (src/record-payload.ts), as a bulk Lead sync stores them,
+ * so reads measure unpacking them; the unchanged rewrite (objects) then compares across both forms.
+ *
  * BENCH_DATABASE_URL: Tether's TETHER_DATABASE_URL instead of the embedded SQLite (e.g. a `postgres://…`
  * database of its own).
  *
@@ -28,6 +31,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { createConnection } from '../src/db/connections.ts';
 import { countRecords, upsertRecords, type RecordInput } from '../src/db/records.ts';
+import { packedPrefix, PayloadRecord, recordShape } from '../src/record-payload.ts';
 import { openStore } from '../src/db/store.ts';
 import { startTether } from '../src/server/start.ts';
 import { root } from './lib.ts';
@@ -114,6 +118,20 @@ function lead(i: number): RecordInput {
   };
 }
 
+const PACKED = process.env.BENCH_PACKED === '1';
+const shape = recordShape(
+  Object.keys(lead(0))
+    .filter((k) => k !== 'id')
+    .sort(),
+);
+
+/** `r` packed: its values in the shape's member order, each followed by U+001F, then its id. */
+function packed(r: RecordInput): PayloadRecord {
+  let text = packedPrefix(shape);
+  for (const m of shape.members) text += `${r[m] === undefined ? '' : JSON.stringify(r[m])}\x1f`;
+  return new PayloadRecord(String(r.id), text + JSON.stringify(String(r.id)), shape);
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'tether-bench-records-'));
 const env = {
   TETHER_PORT: '0',
@@ -147,8 +165,9 @@ try {
   let writeMs = 0;
   let writeCpuUs = 0;
   for (let start = 0; start < TOTAL; start += BATCH) {
-    const records: RecordInput[] = [];
-    for (let i = start; i < Math.min(TOTAL, start + BATCH); i++) records.push(lead(i));
+    const records: (RecordInput | PayloadRecord)[] = [];
+    for (let i = start; i < Math.min(TOTAL, start + BATCH); i++)
+      records.push(PACKED ? packed(lead(i)) : lead(i));
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     await upsertRecords(ctx, { connectionPk: connection.id, model: 'Lead', records, runId: 'bench' });
@@ -160,7 +179,7 @@ try {
   const stored = await countRecords(ctx, { connectionPk: connection.id, model: 'Lead' });
   if (stored !== TOTAL) throw new Error(`stored ${stored} records, expected ${TOTAL}`);
   console.log(
-    `write: ${TOTAL.toLocaleString('en')} Lead records (~${sample} bytes of JSON each) in ${writeS.toFixed(1)} s` +
+    `write: ${TOTAL.toLocaleString('en')} Lead records (~${sample} bytes of JSON each${PACKED ? ', packed' : ''}) in ${writeS.toFixed(1)} s` +
       ` = ${Math.round(TOTAL / writeS).toLocaleString('en')} records/s (upsertRecords, ${BATCH.toLocaleString('en')} per call),` +
       ` ${(writeCpuUs / TOTAL).toFixed(1)} µs CPU per record`,
   );

@@ -30,6 +30,7 @@ const TABLES = [
   'integration_functions',
   'integrations',
   'meta',
+  'record_shapes',
   'records',
   'request_log',
   'shared_slots',
@@ -75,6 +76,7 @@ describe('openDatabase (SQLite)', () => {
       '014_shared_slots',
       '015_integration_functions',
       '016_records_meta_derived',
+      '017_record_shapes',
     ]);
     await reopened.close();
   });

@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isPostgres } from './context.ts';
-import { PayloadRecord } from '../record-payload.ts';
+import { packedPrefix, PayloadRecord, recordShape, type RecordShape } from '../record-payload.ts';
 import { createConnection } from './connections.ts';
 import * as m016 from './migrations/016_records_meta_derived.ts';
+import * as m017 from './migrations/017_record_shapes.ts';
+import { forgetRecordShapes } from './record-shapes.ts';
 import { payloadJson } from './record-json.ts';
 import {
   countRecords,
@@ -28,6 +30,7 @@ import {
   type NangoRecord,
   type RecordInput,
 } from './records.ts';
+import { recordsPageBody } from './records-page.ts';
 import { openTestDb, type TestDb } from './testing.ts';
 
 /**
@@ -58,6 +61,15 @@ const lead = (id: number, over: Record<string, unknown> = {}) => ({
   score: id,
   ...over,
 });
+
+/**
+ * `r` packed with `shape`, written here independently of record-payload.ts: each member's JSON value or
+ * nothing, followed by U+001F, then the id as a JSON string.
+ */
+function packedOf(shape: RecordShape, r: RecordInput): PayloadRecord {
+  const values = shape.members.map((m) => `${r[m] === undefined ? '' : JSON.stringify(r[m])}\x1f`).join('');
+  return new PayloadRecord(String(r.id), packedPrefix(shape) + values + JSON.stringify(String(r.id)), shape);
+}
 
 /** Prunes the `n` oldest Lead records (default two); returns their ids. */
 async function pruneOldest(n = 2): Promise<string[]> {
@@ -316,6 +328,78 @@ describe('upsertRecords', () => {
         records: [new PayloadRecord('', '{"id":""}')],
       }),
     ).rejects.toThrow(TypeError);
+  });
+
+  it('stores packed PayloadRecords without their member names and answers them as JSON', async () => {
+    at('2025-03-01T10:00:00.000Z');
+    const shape = recordShape(['email', 'firstName', 'nick', 'score']);
+    const packed = (r: RecordInput) => packedOf(shape, r);
+    const nick = lead(2, { nick: 'Bo\u001f"b' });
+    expect(
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [packed(lead(1)), packed(nick), lead(3)],
+      }),
+    ).toMatchObject({ added: 3 });
+    const stored = await sql<{
+      external_id: string;
+      payload: string;
+    }>`select external_id, payload from records
+      order by external_id`.execute(t.db);
+    expect(stored.rows[0]!.payload).toBe(`\x01${shape.hash}\x1f"lead1@example.com"\x1f"Ada"\x1f\x1f1\x1f"1"`);
+    expect(stored.rows[1]!.payload).not.toContain('email');
+    expect(stored.rows[2]!.payload).toBe(payloadJson(lead(3), '3'));
+    const shapes = await sql<{
+      hash: string;
+      members: string;
+    }>`select hash, members from record_shapes`.execute(t.db);
+    expect(shapes.rows).toEqual([{ hash: shape.hash, members: '["email","firstName","nick","score"]' }]);
+
+    // Answered as JSON, byte for byte what the records as objects give (an absent member left out).
+    const page = await listRecordRows(t.ctx, { connectionPk: pk, model: 'Lead', limit: 10 });
+    const answered = JSON.parse(recordsPageJson(page.rows, null)) as { records: NangoRecord[] };
+    expect(answered.records.map(({ _nango_metadata: _, ...r }) => payloadJson(r, r.id))).toEqual(
+      [lead(1), nick, lead(3)].map((r) => payloadJson(r, r.id)),
+    );
+    expect(await one('2')).toMatchObject({ id: '2', nick: 'Bo\u001f"b', score: 2 });
+
+    // Change detection across forms, in a process that has not seen the shape yet (read from the table).
+    forgetRecordShapes();
+    at('2025-03-01T11:00:00.000Z');
+    expect(
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [lead(1), nick, packed(lead(3))],
+      }),
+    ).toMatchObject({ added: 0, updated: 0, unchanged: 3 });
+    expect(
+      await upsertRecords(t.ctx, {
+        connectionPk: pk,
+        model: 'Lead',
+        records: [packed(lead(1)), packed(lead(2)), packed(lead(3, { score: 30 }))],
+      }),
+    ).toMatchObject({ added: 0, updated: 2, unchanged: 1 });
+    forgetRecordShapes();
+    expect((await all()).map((r) => [r.id, r.nick, r.score])).toEqual([
+      ['1', undefined, 1],
+      ['2', undefined, 2],
+      ['3', undefined, 30],
+    ]);
+  });
+
+  it('refuses a packed record whose shape hash is stored with other members', async () => {
+    const shape = recordShape(['a', 'b']);
+    await sql`insert into record_shapes (hash, members, created_at) values (${shape.hash}, ${'["a","c"]'}, 'x')`.execute(
+      t.db,
+    );
+    forgetRecordShapes();
+    const record = new PayloadRecord('1', `${packedPrefix(shape)}1\x1f2\x1f"1"`, shape);
+    await expect(
+      upsertRecords(t.ctx, { connectionPk: pk, model: 'Lead', records: [record] }),
+    ).rejects.toThrow(/stored member list differs/);
+    expect(await countRecords(t.ctx, { connectionPk: pk })).toBe(0);
   });
 
   it('keeps the last of duplicate ids and accepts numeric ids', async () => {
@@ -624,11 +708,39 @@ describe('listRecords', () => {
     ).rejects.toThrow(InvalidCursorError);
   });
 
-  it('renders the same JSON from raw rows as from parsed records', async () => {
-    const input = { connectionPk: pk, model: 'Lead', limit: 4 };
-    const raw = await listRecordRows(t.ctx, input);
-    expect(JSON.parse(recordsPageJson(raw.rows, raw.nextCursor))).toEqual(await listRecords(t.ctx, input));
+  it('renders the same JSON from raw rows as from parsed records, as text and as bytes', async () => {
+    // Packed records among the plain ones: odd values, an absent member, a non-ASCII member name, a value
+    // longer than the page buffer's first guess; one of them pruned.
+    const shape = recordShape(['firstName', 'nick', 'note', 'score', 'villé']);
+    at('2025-03-01T13:00:00.000Z');
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [
+        packedOf(shape, { id: 'p1', firstName: 'Zoë 😀', note: 'a "quoted"\n\\ line\u2028', score: -1.5 }),
+        packedOf(shape, { id: 'p2', nick: 'x'.repeat(5000), villé: { nested: [1, null, 'ü'] } }),
+        packedOf(shape, { id: 'p3', score: 3 }),
+      ],
+    });
+    at('2025-03-01T14:00:00.000Z');
+    const p3 = await one('p3');
+    await pruneRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      untilCursor: p3._nango_metadata.cursor,
+      limit: 1,
+    });
+    for (const limit of [4, 100]) {
+      const input = { connectionPk: pk, model: 'Lead', limit };
+      const raw = await listRecordRows(t.ctx, input);
+      const text = recordsPageJson(raw.rows, raw.nextCursor);
+      expect(JSON.parse(text)).toEqual(await listRecords(t.ctx, input));
+      expect(recordsPageBody(raw.rows, raw.nextCursor).equals(Buffer.from(text, 'utf8'))).toBe(true);
+    }
+    expect((await one('p1')).firstName).toBe('Zoë 😀');
+    expect((await one('p2'))['villé']).toEqual({ nested: [1, null, 'ü'] });
     expect(recordsPageJson([], null)).toBe('{"next_cursor":null,"records":[]}');
+    expect(recordsPageBody([], null).toString()).toBe('{"next_cursor":null,"records":[]}');
   });
 });
 
@@ -810,6 +922,31 @@ describe('migration 016 (metadata rendered on read)', () => {
 
     await m016.up(t.db);
     await expect(sql`select meta from records`.execute(t.db)).rejects.toThrow(/meta/);
+    expect(await listRecords(t.ctx, input)).toEqual(before);
+  });
+});
+
+describe('migration 017 (packed payloads)', () => {
+  it('017 down writes packed payloads back as JSON; answers are the same before and after', async () => {
+    const shape = recordShape(['email', 'firstName', 'score']);
+    const packed = (r: RecordInput) => packedOf(shape, r);
+    await upsertRecords(t.ctx, {
+      connectionPk: pk,
+      model: 'Lead',
+      records: [packed(lead(1)), lead(2), packed(lead(3))],
+    });
+    await markDeleted(t.ctx, { connectionPk: pk, model: 'Lead', ids: ['3'] });
+    const input: ListRecordsInput = { connectionPk: pk, model: 'Lead', limit: 100 };
+    const before = await listRecords(t.ctx, input);
+
+    await m017.down(t.db);
+    const rows = await sql<{ external_id: string; payload: string }>`select external_id, payload from records
+      order by external_id`.execute(t.db);
+    expect(rows.rows.map((r) => r.payload)).toEqual([1, 2, 3].map((i) => payloadJson(lead(i), String(i))));
+    await expect(sql`select hash from record_shapes`.execute(t.db)).rejects.toThrow(/record_shapes/);
+    expect(await listRecords(t.ctx, input)).toEqual(before);
+
+    await m017.up(t.db);
     expect(await listRecords(t.ctx, input)).toEqual(before);
   });
 });

@@ -53,9 +53,17 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Generated, type Kysely } from 'kysely';
 import { inTransaction, isPostgres, nowOf, transactionSqlite, type DbContext } from './context.ts';
-import { PayloadRecord } from '../record-payload.ts';
+import { PayloadRecord, type RecordShape } from '../record-payload.ts';
 import { preparePg } from './pg-prepared.ts';
 import { payloadJson } from './record-json.ts';
+import {
+  jsonPayload,
+  loadShapes,
+  loadShapesSqlite,
+  samePayload,
+  saveShapes,
+  saveShapesSqlite,
+} from './record-shapes.ts';
 import type { Database } from './schema.ts';
 
 export { recordPayload, stableStringify } from './record-json.ts';
@@ -366,6 +374,8 @@ interface Prepared {
   ids: string[];
   records: PreparedRecord[];
   duplicates: number;
+  /** The shapes of packed PayloadRecords among `records` (stored with them). */
+  shapes: RecordShape[];
 }
 
 /** Checks ids and drops duplicates. Parallel arrays, no object per record; a Map only when ids repeat. */
@@ -374,6 +384,8 @@ function prepare(input: (RecordInput | PayloadRecord)[]): Prepared {
   const ids = new Array<string>(n);
   const records = new Array<PreparedRecord>(n);
   const seen = new Set<string>();
+  const shapes: RecordShape[] = [];
+  let lastShape: RecordShape | undefined;
   for (let i = 0; i < n; i++) {
     const record = input[i] as unknown;
     if (record === null || typeof record !== 'object' || Array.isArray(record))
@@ -385,8 +397,14 @@ function prepare(input: (RecordInput | PayloadRecord)[]): Prepared {
     ids[i] = externalId;
     records[i] = record as PreparedRecord;
     seen.add(externalId);
+    // The records of a file share one shape object: compared by reference first.
+    const shape = record instanceof PayloadRecord ? record.shape : undefined;
+    if (shape !== undefined && shape !== lastShape) {
+      lastShape = shape;
+      if (!shapes.includes(shape)) shapes.push(shape);
+    }
   }
-  if (seen.size === n) return { ids, records, duplicates: 0 };
+  if (seen.size === n) return { ids, records, duplicates: 0, shapes };
   const last = new Map<string, number>();
   for (let i = 0; i < n; i++) last.set(ids[i]!, i);
   const keptIds: string[] = [];
@@ -396,7 +414,7 @@ function prepare(input: (RecordInput | PayloadRecord)[]): Prepared {
     keptIds.push(ids[i]!);
     kept.push(records[i]!);
   }
-  return { ids: keptIds, records: kept, duplicates: n - keptIds.length };
+  return { ids: keptIds, records: kept, duplicates: n - keptIds.length, shapes };
 }
 
 /** The stored payload text of an input record (`id` its external id). */
@@ -415,7 +433,7 @@ type Outcome = 'added' | 'updated' | 'unchanged' | 'seen';
 
 function outcomeOf(old: StoredRow | undefined, payload: string, runId: string | null): Outcome {
   if (old === undefined || old[1] !== null) return 'added';
-  if (old[0] !== payload || old[2] !== null) return 'updated';
+  if (old[2] !== null || !samePayload(old[0], payload)) return 'updated';
   return runId !== null && old[3] !== runId ? 'seen' : 'unchanged';
 }
 
@@ -573,6 +591,10 @@ function sqliteUpsert(
     if (rows.length > 0) {
       found = new Map();
       for (const [externalId, ...stored] of rows) found.set(externalId, stored);
+      loadShapesSqlite(
+        sqlite,
+        rows.map((r) => r[1]),
+      );
     }
     const params: string[] = [];
     const seen: string[] = [];
@@ -723,6 +745,10 @@ async function storedRows(
     sync_run_id: string | null;
   }>(tx, text, params, pg);
   if (rows.length === 0) return undefined;
+  await loadShapes(
+    tx,
+    rows.map((r) => r.payload),
+  );
   const found = new Map<string, FoundRow>();
   for (const r of rows) {
     const stored: StoredRow = [r.payload, r.deleted_at, r.pruned_at, r.sync_run_id];
@@ -937,6 +963,10 @@ export async function upsertRecords(ctx: DbContext, input: UpsertRecordsInput): 
   const runId = input.runId === undefined ? null : String(input.runId);
   return inTransaction(ctx, async (tx) => {
     const sqlite = transactionSqlite(tx);
+    if (prepared.shapes.length > 0) {
+      if (sqlite !== undefined) saveShapesSqlite(sqlite, prepared.shapes, now.toISOString());
+      else await saveShapes(tx, prepared.shapes, now.toISOString());
+    }
     if (sqlite !== undefined) return sqliteUpsert(sqlite, input, prepared, now, runId);
     return isPostgres(tx)
       ? postgresUpsert(tx, input, prepared, now, runId)
@@ -1131,6 +1161,7 @@ export interface ListRecordsInput {
 /** What a page reads per record: the stored payload text, the metadata's columns and the cursor's. */
 export interface RecordRow {
   id: number;
+  /** As stored: JSON, or packed (record-payload.ts; listRecordRows loads its shape). */
   payload: string;
   created_at: string;
   updated_at: string;
@@ -1236,8 +1267,15 @@ export async function listRecordRows(
       )
     ).rows;
   }
-  if (rows.length <= input.limit) return { rows, nextCursor: null };
-  rows.length = input.limit;
+  const more = rows.length > input.limit;
+  if (more) rows.length = input.limit;
+  // Packed payloads (record-payload.ts) are answered in their JSON form: their shapes, read now, are
+  // what renders them.
+  await loadShapes(
+    ctx,
+    rows.map((r) => r.payload),
+  );
+  if (!more) return { rows, nextCursor: null };
   const last = rows[rows.length - 1]!;
   return { rows, nextCursor: encodeCursor(last.updated_at, last.id) };
 }
@@ -1245,7 +1283,7 @@ export async function listRecordRows(
 /** One record as the API answers it (JSON text): payload, id, metadata with the cursor. */
 function recordJson(r: RecordRow): string {
   const meta = metaJson(r.created_at, r.updated_at, r.deleted_at, r.pruned_at);
-  return `${r.payload.slice(0, -1)}${meta}${encodeCursor(r.updated_at, r.id)}"}}`;
+  return `${jsonPayload(r.payload).slice(0, -1)}${meta}${encodeCursor(r.updated_at, r.id)}"}}`;
 }
 
 /** A row as the API answers it (parsed). */

@@ -20,6 +20,7 @@ import * as m013 from './013_action_runs_not_before.ts';
 import * as m014 from './014_shared_slots.ts';
 import * as m015 from './015_integration_functions.ts';
 import * as m016 from './016_records_meta_derived.ts';
+import * as m017 from './017_record_shapes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -53,6 +54,7 @@ const MODULES: Record<string, MigrationModule> = {
   '014_shared_slots': m014,
   '015_integration_functions': m015,
   '016_records_meta_derived': m016,
+  '017_record_shapes': m017,
 };
 
 export function migrationContext(dialect: Dialect): MigrationContext {

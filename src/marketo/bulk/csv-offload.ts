@@ -14,7 +14,7 @@
  * fails ('error', 'exit') fails the file being read with an Error; the next file starts a new worker.
  */
 import { Worker } from 'node:worker_threads';
-import { PayloadRecord } from '../../record-payload.ts';
+import { PayloadRecord, type RecordShape } from '../../record-payload.ts';
 import { MarketoSyncError } from '../models/types.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
 import {
@@ -181,11 +181,17 @@ function fromWire(e: WireError): Error {
   return err;
 }
 
-function itemsOf(msg: Extract<FromWorker, { t: 'batch' }>): unknown[] {
+/** The batch's items; `shapes` keeps one object per shape for a job's records (compared by reference). */
+function itemsOf(msg: Extract<FromWorker, { t: 'batch' }>, shapes: Map<string, RecordShape>): unknown[] {
   const { kinds, ids, payloads, values } = msg;
+  let shape: RecordShape | undefined;
+  if (msg.shape !== null) {
+    shape = shapes.get(msg.shape.hash);
+    if (shape === undefined) shapes.set(msg.shape.hash, (shape = msg.shape));
+  }
   if (kinds === null) {
     const out = new Array<unknown>(ids.length);
-    for (let i = 0; i < ids.length; i++) out[i] = new PayloadRecord(ids[i]!, payloads[i]!);
+    for (let i = 0; i < ids.length; i++) out[i] = new PayloadRecord(ids[i]!, payloads[i]!, shape);
     return out;
   }
   const out = new Array<unknown>(kinds.length);
@@ -194,7 +200,7 @@ function itemsOf(msg: Extract<FromWorker, { t: 'batch' }>): unknown[] {
   for (let i = 0; i < kinds.length; i++) {
     const kind = kinds[i];
     if (kind === ITEM_PAYLOAD) {
-      out[i] = new PayloadRecord(ids[p]!, payloads[p]!);
+      out[i] = new PayloadRecord(ids[p]!, payloads[p]!, shape);
       p++;
     } else if (kind === ITEM_NONE) out[i] = undefined;
     else out[i] = values[v++];
@@ -234,6 +240,7 @@ async function* workerBatches<T>(
 ): AsyncGenerator<CsvBatch<T>> {
   const job = nextJob++;
   const ready: CsvBatch<T>[] = [];
+  const shapes = new Map<string, RecordShape>();
   let header: string[] = [];
   let sent = 0;
   let parsed = 0;
@@ -261,7 +268,7 @@ async function* workerBatches<T>(
           break;
         case 'batch':
           if (msg.header !== undefined) header = msg.header;
-          ready.push({ header, rows: itemsOf(msg) as T[], bytes: msg.bytes });
+          ready.push({ header, rows: itemsOf(msg, shapes) as T[], bytes: msg.bytes });
           break;
         case 'done':
           finished = true;

@@ -10,7 +10,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { activityCsvReader } from '../models/activity-records.ts';
 import { LeadRowConverter, LeadSchema, type LeadFieldType } from '../models/lead-records.ts';
 import { MarketoSyncError } from '../models/types.ts';
-import { PayloadRecord } from '../../record-payload.ts';
+import { PayloadRecord, type RecordShape } from '../../record-payload.ts';
 import { csvBatches, CsvError, type CsvBatch, type CsvReader } from './csv.ts';
 
 /**
@@ -70,6 +70,8 @@ export type FromWorker =
       bytes: number;
       /** Per item (ITEM_*), or null when every item is a PayloadRecord. */
       kinds: Uint8Array | null;
+      /** The shape of the batch's PayloadRecords when they are packed (all share it), else null. */
+      shape: RecordShape | null;
       ids: string[];
       payloads: string[];
       /** Items of kind ITEM_VALUE, in order (structured clone). */
@@ -144,10 +146,13 @@ export function packBatch(job: number, batch: CsvBatch<unknown>, first: boolean)
   const payloads: string[] = [];
   const values: unknown[] = [];
   let kinds: Uint8Array | null = null;
+  const head = rows.find((item) => item instanceof PayloadRecord);
+  const shape = head?.shape ?? null;
   for (let i = 0; i < rows.length; i++) {
     const item = rows[i];
-    // PayloadRecord by shape: its class does not cross threads, its two strings do.
-    if (item instanceof PayloadRecord) {
+    // PayloadRecord by shape: its class does not cross threads, its strings do. One of another shape
+    // than the batch's (no reader makes such a mix) crosses as the object it holds.
+    if (item instanceof PayloadRecord && (item.shape ?? null) === shape) {
       ids.push(item.id);
       payloads.push(item.payload);
       continue;
@@ -156,12 +161,12 @@ export function packBatch(job: number, batch: CsvBatch<unknown>, first: boolean)
     if (item === undefined) kinds[i] = ITEM_NONE;
     else {
       kinds[i] = ITEM_VALUE;
-      values.push(item);
+      values.push(item instanceof PayloadRecord ? item.toJSON() : item);
     }
   }
   return first
-    ? { t: 'batch', job, header: batch.header, bytes: batch.bytes, kinds, ids, payloads, values }
-    : { t: 'batch', job, bytes: batch.bytes, kinds, ids, payloads, values };
+    ? { t: 'batch', job, header: batch.header, bytes: batch.bytes, kinds, shape, ids, payloads, values }
+    : { t: 'batch', job, bytes: batch.bytes, kinds, shape, ids, payloads, values };
 }
 
 function listen(port: NonNullable<typeof parentPort>): void {

@@ -8,7 +8,7 @@ import { createConnection } from '../../db/connections.ts';
 import { payloadJson } from '../../db/record-json.ts';
 import { upsertRecords } from '../../db/records.ts';
 import { openTestDb } from '../../db/testing.ts';
-import { PayloadRecord } from '../../record-payload.ts';
+import { isPacked, PayloadRecord } from '../../record-payload.ts';
 import { CSV_SPLIT, csvBatches, type CsvReader } from '../bulk/csv.ts';
 import { chunksOf, expectedPayloads } from './csv-test-helpers.ts';
 import { LeadRowConverter, LeadSchema, type LeadItem } from './lead-records.ts';
@@ -62,10 +62,10 @@ function exportText(rows: number): string {
   return lines.join('\n') + '\n';
 }
 
-/** The payload text the records cache stores for an item (PayloadRecords carry theirs). */
+/** The record's JSON text as the records cache answers it (PayloadRecords carry theirs, packed). */
 function payloadOf(item: LeadItem): string | undefined {
   if (item === undefined) return undefined;
-  return item instanceof PayloadRecord ? item.payload : payloadJson(item, item.id);
+  return item instanceof PayloadRecord ? item.json() : payloadJson(item, item.id);
 }
 
 /** The items of the lead sync's reader for `bytes` read in chunks of `size`, and how many rows came as text. */
@@ -119,11 +119,17 @@ describe('lead records read straight from the export text', () => {
     const last = recs[recs.length - 1]!;
     expect(last).toBeInstanceOf(PayloadRecord);
     expect(last.id).toBe('1399');
-    const parsed = JSON.parse((last as PayloadRecord).payload) as Record<string, unknown>;
+    // Stored packed: the member names once, in the shape; the values in the payload.
+    const record = last as PayloadRecord;
+    expect(isPacked(record.payload)).toBe(true);
+    expect(record.payload).not.toContain('__proto__');
+    expect(record.shape?.members).toContain('__proto__');
+    expect(record.shape?.members).not.toContain('id');
+    const parsed = JSON.parse(record.json()) as Record<string, unknown>;
     expect(Object.getOwnPropertyDescriptor(parsed, '__proto__')?.value).toBe('p399');
     expect(parsed.id).toBe('1399');
     // JSON.stringify writes the record it holds.
-    expect(JSON.stringify(last)).toBe((last as PayloadRecord).payload);
+    expect(JSON.stringify(last)).toBe(record.json());
   });
 
   it('writes odd names and values byte for byte as the records cache would (escapes, unicode, duplicates)', async () => {
@@ -195,7 +201,7 @@ describe('lead records read straight from the export text', () => {
       expect(items).toHaveLength(expected.length);
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        const text = item instanceof PayloadRecord ? item.payload : payloadJson(item, item.id);
+        const text = item instanceof PayloadRecord ? item.json() : payloadJson(item, item.id);
         if (text !== expected[i]) expect(text).toBe(expected[i]);
       }
       if (size > 7) expect(textRows).toBeGreaterThan(200);

@@ -160,7 +160,7 @@ async function readPayloads(
   for await (const batch of csvBatches(chunksOf(bytes, size), { batchRows: 64, reader, delimiter })) {
     for (const item of batch.rows) {
       if (item === undefined) continue;
-      payloads.push(item instanceof PayloadRecord ? item.payload : payloadJson(item, item.id));
+      payloads.push(item instanceof PayloadRecord ? item.json() : payloadJson(item, item.id));
     }
   }
   return { payloads, fromBytes };

@@ -17,7 +17,13 @@
  * header ({@link LeadPayloadReader}: no cell array, no `null` strings, no object).
  */
 import { jsonString } from '../../db/record-json.ts';
-import { PayloadRecord } from '../../record-payload.ts';
+import {
+  PACKED_SEPARATOR,
+  packedPrefix,
+  PayloadRecord,
+  recordShape,
+  type RecordShape,
+} from '../../record-payload.ts';
 import { CSV_SPLIT, type CsvReader, type CsvRow } from '../bulk/csv.ts';
 import { call, isoSeconds, parseMarketoDate, type MarketoItem } from './api.ts';
 import { mergeLeadFields } from './lead-fields.ts';
@@ -470,6 +476,8 @@ const TRUE_WORD = 0x65757274;
 const FALS_WORD = 0x736c6166;
 /** What {@link copyWords} answers for a byte ≥ 0x80 (-1: a character to escape). */
 const HIGH = -2;
+/** {@link PACKED_SEPARATOR} as a byte. */
+const SEPARATOR = 0x1f;
 
 function isNull(t: string, p: number): boolean {
   return (
@@ -595,20 +603,13 @@ class LeadPayloadReader {
   private readonly width: number;
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
-  /** Members in sorted key order: their column, how their cell is written, `"key":` as text and bytes. */
+  /** Members in sorted key order: their column and how their cell is written. */
   private readonly cols: Int32Array;
   private readonly kinds: Uint8Array;
-  private readonly keys: string[];
-  /**
-   * Per member, what precedes its cell (`"key":`, then `"` for a string) as little-endian 32-bit words
-   * (`keyWords[keyWordStarts[m], keyWordStarts[m + 1])`, the last one padded) and its length in bytes.
-   */
-  private readonly keyWords: Uint32Array;
-  private readonly keyWordStarts: Int32Array;
-  private readonly keyLengths: Int32Array;
-  private readonly keyLength: number;
-  /** False when a key has a character above U+00FF: every row is then written as a string. */
-  private readonly bytes: boolean;
+  /** The members' shape: payloads are packed (record-payload.ts), their names kept once per shape. */
+  private readonly shape: RecordShape;
+  /** What every payload starts with (ASCII). */
+  private readonly open: string;
   private buf: Buffer;
   private view: DataView;
   /** The bytes of the last row read with bytes, and a view on them. */
@@ -631,22 +632,8 @@ class LeadPayloadReader {
     const sorted = [...lastOf.keys()].sort();
     this.cols = Int32Array.from(sorted, (name) => lastOf.get(name)!);
     this.kinds = Uint8Array.from(this.cols, (col) => kindCode(converters[col]));
-    this.keys = sorted.map((name) => `${JSON.stringify(name)}:`);
-    const keyText = this.keys.join('');
-    this.bytes = !/[\u0100-\uffff]/.test(keyText);
-    // What write() puts before a cell: `"key":`, and the opening quote of a string.
-    const prefixes = this.keys.map((key, m) => (this.kinds[m] === STRING ? `${key}"` : key));
-    this.keyLengths = Int32Array.from(prefixes, (x) => x.length);
-    this.keyLength = this.keyLengths.reduce((a, x) => a + x, 0);
-    this.keyWordStarts = new Int32Array(sorted.length + 1);
-    const words: number[] = [];
-    prefixes.forEach((prefix, m) => {
-      const bytes = Buffer.alloc((prefix.length + 3) & ~3);
-      bytes.write(prefix, 'latin1');
-      for (let q = 0; q < bytes.length; q += 4) words.push(bytes.readUInt32LE(q));
-      this.keyWordStarts[m + 1] = words.length;
-    });
-    this.keyWords = Uint32Array.from(words);
+    this.shape = recordShape(sorted);
+    this.open = packedPrefix(this.shape);
     this.buf = Buffer.allocUnsafe(1 << 14);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
@@ -689,52 +676,49 @@ class LeadPayloadReader {
       }
       src = this.srcView;
     }
-    const payload = this.bytes ? this.write(t, end - rowStart, src) : undefined;
+    const payload = this.write(t, end - rowStart, src);
     if (payload === undefined && src !== undefined && !isAscii(t, rowStart, end)) return CSV_SPLIT;
     const id = t.slice(is, ie);
-    return new PayloadRecord(id, payload ?? this.slow(t, id));
+    return new PayloadRecord(id, payload ?? this.slow(t, id), this.shape);
   }
 
   /**
-   * The payload written as bytes; undefined when a cell needs the string path. Keys go in as 32-bit
-   * words (the bytes past a key's end are written over by what follows). With `src` (the bytes of
-   * undecoded Latin-1 `t`), string cells are copied from it 4 bytes at a time, and cells to convert must
-   * be ASCII.
+   * The packed payload written as bytes; undefined when a cell needs the string path. With `src` (the
+   * bytes of undecoded Latin-1 `t`), string cells are copied from it 4 bytes at a time, and cells to
+   * convert must be ASCII.
    */
   private write(t: string, rowLength: number, src: DataView | undefined): string | undefined {
     const n = this.cols.length;
-    // Room for the keys (+3 for the last word), every cell escaped (6 bytes a character at most) or
-    // converted (≤ 32 bytes).
-    const room = this.keyLength + 3 + 6 * rowLength + 32 * n + 16;
+    // Room for the start, every cell escaped (6 bytes a character at most) or converted (≤ 32 bytes),
+    // quotes and separators (+3 for the last word copied).
+    const room = this.open.length + 6 * rowLength + 35 * n + 16;
     if (this.buf.length < room) {
       this.buf = Buffer.allocUnsafe(room * 2);
       this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
     }
     const b = this.buf;
     const dv = this.view;
-    const { starts, ends, cols, kinds, keyWords, keyWordStarts, keyLengths } = this;
+    const { starts, ends, cols, kinds } = this;
     // Words are read from `src` while they stay inside it; characters allowed in copied cells.
     const srcEnd = src === undefined ? 0 : src.byteLength - 3;
     const max = src === undefined ? 255 : 127;
-    let k = 0;
-    b[k++] = 123; // {
+    let k = copyJson(this.open, b, 0);
     for (let m = 0; m < n; m++) {
       const col = cols[m]!;
       const p = starts[col]!;
       const j = ends[col]!;
       const len = j - p;
-      // Unquoted `null` and empty cells are empty.
-      if (len === 0) continue;
-      if (len === 4) {
-        if (src !== undefined ? src.getUint32(p, true) === NULL_WORD : isNull(t, p)) continue;
+      // Unquoted `null` and empty cells are empty: the member is absent.
+      if (
+        len === 0 ||
+        (len === 4 && (src !== undefined ? src.getUint32(p, true) === NULL_WORD : isNull(t, p)))
+      ) {
+        b[k++] = SEPARATOR;
+        continue;
       }
-      for (let w = keyWordStarts[m]!, we = keyWordStarts[m + 1]!, q = k; w < we; w++, q += 4) {
-        dv.setUint32(q, keyWords[w]!, true);
-      }
-      k += keyLengths[m]!;
       const kind = kinds[m]!;
       if (kind === STRING) {
-        // (The key ends with the opening quote.)
+        b[k++] = 34;
         if (src !== undefined && j <= srcEnd) {
           let next = copyWords(src, p, j, dv, k);
           // A UTF-8 character: the cell again, byte by byte.
@@ -746,7 +730,7 @@ class LeadPayloadReader {
           if (k === -1) return undefined;
         }
         b[k] = 34;
-        b[k + 1] = 44;
+        b[k + 1] = SEPARATOR;
         k += 2;
         continue;
       }
@@ -786,31 +770,31 @@ class LeadPayloadReader {
       }
       if (next === -1) return undefined;
       k = next;
-      b[k++] = 44; // ,
+      b[k++] = SEPARATOR;
     }
-    // "id":"<id>"}
-    k = copyJson('"id":"', b, k);
+    // The id, a JSON string.
+    b[k++] = 34;
     k = copyPlain(t, starts[this.idIndex]!, ends[this.idIndex]!, b, k, max);
     if (k === -1) return undefined;
     b[k++] = 34;
-    b[k++] = 125;
     return b.toString('latin1', 0, k);
   }
 
-  /** The payload as a string (rows with characters to escape or above U+00FF). */
+  /** The packed payload as a string (rows with characters to escape or above U+00FF). */
   private slow(t: string, id: string): string {
-    const { starts, ends, cols, kinds, keys, converters } = this;
-    let out = '{';
+    const { starts, ends, cols, kinds, converters } = this;
+    let out = this.open;
     for (let m = 0; m < cols.length; m++) {
       const col = cols[m]!;
       const p = starts[col]!;
       const j = ends[col]!;
-      if (emptyAt(t, p, j)) continue;
-      const text = t.slice(p, j);
-      const json = kinds[m] === STRING ? JSON.stringify(text) : valueJson(converters[col]!(text));
-      out += `${keys[m]!}${json},`;
+      if (!emptyAt(t, p, j)) {
+        const text = t.slice(p, j);
+        out += kinds[m] === STRING ? JSON.stringify(text) : valueJson(converters[col]!(text));
+      }
+      out += PACKED_SEPARATOR;
     }
-    return `${out}"id":${JSON.stringify(id)}}`;
+    return `${out}${JSON.stringify(id)}`;
   }
 }
 

@@ -117,10 +117,11 @@ export class MemoryEngine {
       save: async (page) => {
         saves++;
         const copy = structuredClone(page);
-        // structuredClone drops classes: a PayloadRecord would arrive as a plain {id, payload}.
+        // structuredClone drops classes: a PayloadRecord would arrive as a plain {id, payload, shape}.
         for (const [model, recs] of Object.entries(page.upserts ?? {})) {
           recs.forEach((r, i) => {
-            if (r instanceof PayloadRecord) copy.upserts![model]![i] = new PayloadRecord(r.id, r.payload);
+            if (r instanceof PayloadRecord)
+              copy.upserts![model]![i] = new PayloadRecord(r.id, r.payload, r.shape);
           });
         }
         report.pages.push(copy);
@@ -167,7 +168,7 @@ export class MemoryEngine {
       this.records.set(model, store);
       for (const item of recs) {
         // A record already serialised (PayloadRecord) is stored as the record its payload holds.
-        const rec = item instanceof PayloadRecord ? (JSON.parse(item.payload) as SyncRecord) : item;
+        const rec = item instanceof PayloadRecord ? (item.toJSON() as SyncRecord) : item;
         const old = store.get(rec.id);
         if (!old || old.deleted) push(report.added, model, rec.id);
         else if (stable(old.record) !== stable(rec)) push(report.updated, model, rec.id);

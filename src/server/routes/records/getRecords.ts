@@ -3,12 +3,8 @@ import type { RouteDef } from '../../router.ts';
 import { parseWith } from '../../validate.ts';
 import { ApiError } from '../../errors.ts';
 import { nowOf } from '../../../db/context.ts';
-import {
-  InvalidCursorError,
-  listRecordRows,
-  recordsPageJson,
-  type RecordFilter,
-} from '../../../db/records.ts';
+import { InvalidCursorError, listRecordRows, type RecordFilter } from '../../../db/records.ts';
+import { recordsPageBody } from '../../../db/records-page.ts';
 import {
   connectionFromHeaders,
   invalidCursor,
@@ -88,7 +84,7 @@ export const getRecords: RouteDef = {
       if (err instanceof InvalidCursorError) throw invalidCursor();
       throw err;
     }
-    sendRawJson(ctx.res, 200, recordsPageJson(page.rows, page.nextCursor));
+    sendRawJson(ctx.res, 200, recordsPageBody(page.rows, page.nextCursor));
     return undefined;
   },
 };

@@ -97,8 +97,9 @@ export function invalidCursor(): ApiError {
 }
 
 /** Writes an already serialised JSON body (the route then returns undefined). */
-export function sendRawJson(res: ServerResponse, status: number, json: string): void {
-  const body = Buffer.from(json, 'utf8'); // encoded once (byteLength + end(string) would encode twice)
+export function sendRawJson(res: ServerResponse, status: number, json: string | Buffer): void {
+  // Encoded once (byteLength + end(string) would encode twice).
+  const body = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
   res.writeHead(status, {
     ...CORS_HEADERS,
     'Content-Type': 'application/json; charset=utf-8',

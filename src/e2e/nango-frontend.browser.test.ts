@@ -186,12 +186,13 @@ describe.skipIf(SKIP !== null)('@nangohq/frontend openConnectUI → Tether Conne
       await page.goto(`${host.url}/?${q}`);
       const frame = page.frameLocator('#connect-ui');
       await waitForForm(frame);
-      // keydown alone: the SDK removes the iframe on `close`, so a full press could wait forever
-      // for a keyup target that no longer exists.
+      // keydown alone: the SDK removes the iframe on `close`, so a keyup sent meanwhile could wait
+      // forever for a target that no longer exists (Playwright's step then hung until the test's
+      // timeout). The key is released once the iframe is gone, on the page itself.
       await frame.locator('#field-client_id').focus();
       await page.keyboard.down('Escape');
-      await page.keyboard.up('Escape');
       await expect.poll(() => page.locator('iframe#connect-ui').count()).toBe(0);
+      await page.keyboard.up('Escape');
       expect((await events(page)).map((e) => e.type)).toEqual(['ready', 'close']);
       expect(p.errors).toEqual([]);
     } finally {

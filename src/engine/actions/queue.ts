@@ -43,7 +43,7 @@ import { ApiError } from '../../api-error.ts';
 import { ACTIONS_BY_PROVIDER, findActionDef, type ActionRegistry } from './registry.ts';
 import { ActionFailed, ASYNC_ACTION_TIMEOUT_MS, parseActionInput, runAction } from './runner.ts';
 import { sendActionWebhook } from './webhooks.ts';
-import { isIdempotent } from '../../marketo/actions/types.ts';
+import { isIdempotent } from '../../providers/action-contract.ts';
 
 export interface ActionQueueOptions {
   registry?: ActionRegistry;

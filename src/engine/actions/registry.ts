@@ -1,17 +1,18 @@
 /**
- * Which actions exist for a provider (Nango's actions of an integration): provider code, Marketo's in
- * src/marketo/actions/. The same shape as the sync registry (../sync/registry.ts); tests pass their own.
+ * Which actions exist for a provider (Nango's actions of an integration): provider code, wired in by
+ * src/providers/functions.ts (Marketo's are in src/marketo/actions/). The same shape as the sync registry
+ * (../sync/registry.ts); tests pass their own.
  */
 import { z } from 'zod';
-import { MARKETO_ACTIONS } from '../../marketo/actions/index.ts';
-import type { AnyActionDef } from '../../marketo/actions/types.ts';
+import type { AnyActionDef } from '../../providers/action-contract.ts';
+import { PROVIDER_ACTIONS } from '../../providers/functions.ts';
 
 export type { AnyActionDef };
 
 /** Provider name → its actions (names unique per provider). */
 export type ActionRegistry = Readonly<Record<string, readonly AnyActionDef[]>>;
 
-export const ACTIONS_BY_PROVIDER: ActionRegistry = { marketo: MARKETO_ACTIONS };
+export const ACTIONS_BY_PROVIDER: ActionRegistry = PROVIDER_ACTIONS;
 
 export function actionDefsOf(registry: ActionRegistry, provider: string): readonly AnyActionDef[] {
   return registry[provider] ?? [];

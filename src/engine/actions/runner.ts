@@ -11,7 +11,7 @@ import type { EngineDeps } from '../deps.ts';
 import type { ConnectionWithCredentials } from '../../db/connections.ts';
 import { nowOf } from '../../db/context.ts';
 import { ApiError } from '../../api-error.ts';
-import { MarketoSyncError, type ActionIO, type AnyActionDef } from '../../marketo/actions/types.ts';
+import { ProviderResponseError, type ActionIO, type AnyActionDef } from '../../providers/action-contract.ts';
 import { isPausedUntil, providerCall, ProviderCallError, type ProviderCallDeps } from '../provider-call.ts';
 import { RefreshError } from '../tokens.ts';
 import { isTrafficError, type Priority } from '../traffic.ts';
@@ -96,7 +96,7 @@ export function classifyActionError(err: unknown, now: number): ActionFailure {
   ): ActionFailure => ({ status, code, message, extra, notRun });
 
   if (err instanceof ActionTimeout) return fail(408, 'action_timeout', err.message, false);
-  if (err instanceof MarketoSyncError) {
+  if (err instanceof ProviderResponseError) {
     return fail(424, 'marketo_error', err.message, NOT_RUN_ENVELOPE_CODES.has(err.code), {
       upstream: { code: err.code },
     });

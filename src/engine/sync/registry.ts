@@ -1,9 +1,10 @@
 /**
  * Which syncs exist for a provider: each connection to the provider gets one of each (Nango's syncs of
- * an integration, all auto-started). Marketo's are provider code in src/marketo/models/.
+ * an integration, all auto-started). Provider code, wired in by src/providers/functions.ts (Marketo's are
+ * in src/marketo/models/).
  */
-import { MARKETO_SYNCS } from '../../marketo/models/index.ts';
-import type { SyncModelDef } from '../../marketo/models/types.ts';
+import { PROVIDER_SYNCS } from '../../providers/functions.ts';
+import type { SyncModelDef } from '../../providers/sync-contract.ts';
 import { registerModel } from '../models-registry.ts';
 
 export type { SyncModelDef };
@@ -11,7 +12,7 @@ export type { SyncModelDef };
 /** Provider name → its syncs (names unique per provider). */
 export type SyncRegistry = Readonly<Record<string, readonly SyncModelDef[]>>;
 
-export const SYNCS_BY_PROVIDER: SyncRegistry = { marketo: MARKETO_SYNCS };
+export const SYNCS_BY_PROVIDER: SyncRegistry = PROVIDER_SYNCS;
 
 export function syncDefsOf(registry: SyncRegistry, provider: string): readonly SyncModelDef[] {
   return registry[provider] ?? [];

@@ -12,7 +12,7 @@
 import type { EngineDeps } from '../deps.ts';
 import type { ConnectionWithCredentials } from '../../db/connections.ts';
 import { syncsOfConnection, type Checkpoint, type Sync } from '../../db/syncs.ts';
-import type { ReleaseIO, SyncModelDef } from '../../marketo/models/types.ts';
+import type { ReleaseIO, SyncModelDef } from '../../providers/sync-contract.ts';
 import { providerCall, type ProviderCallDeps } from '../provider-call.ts';
 import { findSyncDef, SYNCS_BY_PROVIDER } from './registry.ts';
 

@@ -51,7 +51,13 @@ import {
   type PageCounts,
   type SyncRunError,
 } from '../../db/syncs.ts';
-import { SyncPaused, type SyncIO, type SyncModelDef, type SyncPage } from '../../marketo/models/types.ts';
+import {
+  ProviderResponseError,
+  SyncPaused,
+  type SyncIO,
+  type SyncModelDef,
+  type SyncPage,
+} from '../../providers/sync-contract.ts';
 import { ApiError } from '../../api-error.ts';
 import {
   connectionInstanceKey,
@@ -117,19 +123,14 @@ export function sweepTag(sweepId: string): string {
   return `sweep:${sweepId}`;
 }
 
-function describeError(err: unknown): SyncRunError {
+function describeError(err: unknown, provider: string): SyncRunError {
   if (err instanceof ProviderCallError) return { type: err.code, message: err.message };
   if (err instanceof RefreshError) return { type: err.code, message: err.message };
   if (err instanceof ApiError) return { type: err.code, message: err.message };
+  // A provider's refusal: `<provider>_<code>` (`marketo_1003`).
+  if (err instanceof ProviderResponseError) return { type: `${provider}_${err.code}`, message: err.message };
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    const type =
-      err.name === 'MarketoSyncError' && typeof code === 'string'
-        ? `marketo_${code}`
-        : err.name === 'TypeError'
-          ? 'invalid_page'
-          : 'sync_error';
-    return { type, message: err.message };
+    return { type: err.name === 'TypeError' ? 'invalid_page' : 'sync_error', message: err.message };
   }
   return { type: 'sync_error', message: String(err) };
 }
@@ -411,7 +412,7 @@ export async function executeRun(input: RunInput): Promise<RunOutcome> {
         });
         return { end: 'CANCELLED', runId, apiCalls };
       }
-      const error = describeError(err);
+      const error = describeError(err, connection.provider);
       runLog.line('error', `run failed: ${error.message}`, { error });
       await runLog.flush();
       const failedAt = nowOf(ctx);

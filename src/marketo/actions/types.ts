@@ -1,6 +1,6 @@
 /**
- * The contract between Marketo actions (this folder: provider code, no engine dependency) and the engine
- * that runs them for `POST /action/trigger` (Nango's actions: `triggerAction`, `triggerActionAsync`).
+ * Marketo's actions and the action contract (src/providers/action-contract.ts) they implement for the
+ * engine that runs them for `POST /action/trigger` (Nango's actions: `triggerAction`, `triggerActionAsync`).
  *
  * An action is a write (or a targeted read) a product asks for on one connection: "upsert these leads",
  * "add these leads to list 1001", "trigger campaign 1020 for them". The action knows Marketo: its
@@ -9,59 +9,5 @@
  * Marketo did not run (606/615/5xx), input validation with the action's schema, async execution, and
  * turns a thrown {@link MarketoSyncError} into an HTTP error.
  */
-import type { z } from 'zod';
-import type { SyncIO } from '../models/types.ts';
-
+export * from '../../providers/action-contract.ts';
 export { MarketoSyncError } from '../models/types.ts';
-
-/** What an action may use: calls to the connection's instance (envelopes parsed), and a log line. */
-export interface ActionIO {
-  /** One Marketo call (path below the instance root); resolves to the parsed JSON envelope. */
-  get: SyncIO['get'];
-  /** A JSON POST (the body is JSON-encoded); resolves to the parsed JSON envelope. */
-  post(path: string, body: unknown): Promise<unknown>;
-  /** A DELETE with a JSON body (Marketo's list membership removal); resolves to the parsed envelope. */
-  delete(path: string, body?: unknown): Promise<unknown>;
-  /** A line for Tether's log (structured; never put record contents or secrets in it). */
-  log(message: string, data?: Record<string, unknown>): void;
-}
-
-export interface ActionDef<I = unknown, O = unknown> {
-  /** Name used in `action_name`, kebab-case, e.g. 'upsert-leads'. */
-  name: string;
-  /** One or two sentences for docs, `GET /scripts/config` and the OpenAI function list. */
-  description: string;
-  /**
-   * The input schema (zod 4): the engine validates `input` with it before `run` (400
-   * `invalid_action_input` listing the issues) and publishes it as JSON Schema (`z.toJSONSchema`).
-   */
-  input: z.ZodType<I>;
-  /**
-   * Runs the action. Returns its JSON output (the body of a sync trigger, the result of an async one).
-   * Per-record outcomes Marketo reports (`skipped` with reasons) are part of the output, not errors;
-   * a call Marketo refuses as a whole is thrown as a {@link MarketoSyncError} (from `readEnvelope`).
-   * Input the schema cannot express (e.g. a list id Marketo does not know) is Marketo's to refuse.
-   */
-  run(io: ActionIO, input: I): Promise<O>;
-  /**
-   * Whether running it twice with the same input gives the same state (an async run may then be retried
-   * after a failure, or run again after a crash), for any input.
-   */
-  idempotent: boolean;
-  /** The same per input, when it depends on it (e.g. `upsert-leads`: yes, except with `createDuplicate`). */
-  idempotentFor?(input: I): boolean;
-}
-
-/**
- * An action of any input and output, as registries hold them (`run` is a method: its input parameter is
- * checked bivariantly, so every `ActionDef<I, O>` is one; the engine passes what `input` parsed).
- */
-export type AnyActionDef = ActionDef<unknown, unknown>;
-
-/** Whether running `def` twice with `input` (already parsed by its schema) is safe. */
-export function isIdempotent<I>(
-  def: Pick<ActionDef<I, unknown>, 'idempotent' | 'idempotentFor'>,
-  input: I,
-): boolean {
-  return def.idempotentFor ? def.idempotentFor(input) : def.idempotent;
-}

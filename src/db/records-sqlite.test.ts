@@ -189,6 +189,31 @@ describe('upsertRecords on SQLite (statements on the transaction’s connection)
   });
 });
 
+describe('long writes on SQLite', () => {
+  it('let the event loop turn while they run, and store the same', async () => {
+    // 20,000 records of ~2 KB, then all of them changed: each call runs far longer than 10 ms.
+    const big = (id: number, v: string) => lead(id, { note: v.repeat(2000) });
+    const records = (v: string) => Array.from({ length: 20_000 }, (_, i) => big(i + 1, v));
+    for (const [v, expected] of [
+      ['a', { added: 20_000, updated: 0 }],
+      ['b', { added: 0, updated: 20_000 }],
+    ] as const) {
+      let timerRanAt: number | undefined;
+      const timer = setTimeout(() => (timerRanAt = performance.now()), 0);
+      const summary = await upsertRecords(t.ctx, { connectionPk: fast, model: 'Lead', records: records(v) });
+      const endedAt = performance.now();
+      clearTimeout(timer);
+      expect(summary).toMatchObject(expected);
+      // On SQLite the statements are synchronous: only a turn of the loop within the call lets a timer
+      // run before it ends (PostgreSQL waits on the network anyway).
+      expect(timerRanAt).toBeDefined();
+      expect(timerRanAt!).toBeLessThan(endedAt);
+    }
+    const page = await listRecordRows(t.ctx, { connectionPk: fast, model: 'Lead', limit: 1 });
+    expect(JSON.parse(page.rows[0]!.payload)).toMatchObject({ id: '1', note: 'b'.repeat(2000) });
+  });
+});
+
 describe('reads before a write (SQLite plans)', () => {
   it('look ids up in the unique index, also after an insert-first (never a scan of the model)', async () => {
     if (!isSqlite()) return;

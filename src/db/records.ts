@@ -50,6 +50,7 @@
  * (`genericUpsert`). records-sqlite.test.ts checks that SQLite's two paths store the same rows;
  * records.test.ts runs on both databases.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Generated, type Kysely } from 'kysely';
 import { inTransaction, isPostgres, nowOf, transactionSqlite, type DbContext } from './context.ts';
@@ -243,6 +244,8 @@ const ROWS_PER_STATEMENT = 500;
  * fewer payload strings alive at a time.
  */
 const SQLITE_ROWS_PER_STATEMENT = 100;
+/** How long a records write runs on SQLite before it lets the event loop turn (ms). */
+const SQLITE_YIELD_MS = 10;
 
 async function run<R = Record<string, unknown>>(
   ctx: DbContext,
@@ -536,13 +539,13 @@ function sqliteStampOf(
  * every id in the unique index before the insert looks it up again (measured 3–9% less CPU per record
  * on the writing thread). Once a chunk inserts fewer than half its rows, the call reads first.
  */
-function sqliteUpsert(
+async function sqliteUpsert(
   sqlite: BetterSqlite3.Database,
   input: UpsertRecordsInput,
   prepared: Prepared,
   now: Date,
   runId: string | null,
-): UpsertSummary {
+): Promise<UpsertSummary> {
   const { connectionPk, model } = input;
   const { ids, records, duplicates } = prepared;
   const { stamp, empty } = sqliteStampOf(sqlite, connectionPk, model, now);
@@ -550,7 +553,16 @@ function sqliteUpsert(
   const named = { c: connectionPk, m: model, s: stamp, r: runId };
   const n = ids.length;
   let insertFirst = true;
+  let ranSince = performance.now();
   for (let start = 0; start < n;) {
+    // Statements are synchronous: a call that has run for a while lets the event loop serve what waits
+    // (API requests that need no database), the transaction held meanwhile (Kysely queues other queries).
+    // A page of 1,000 scattered updates into a large model touches ~1,000 pages and took ~80 ms in one
+    // piece (GET /health waited 120–210 ms during bench:sync's incremental run).
+    if (performance.now() - ranSince > SQLITE_YIELD_MS) {
+      await yieldToLoop();
+      ranSince = performance.now();
+    }
     const size = chunkSize(n - start, SQLITE_ROWS_PER_STATEMENT);
     if (empty) {
       // Initial load: every record is new, nothing to read.

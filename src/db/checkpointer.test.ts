@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -206,5 +209,38 @@ describe('openDatabase with a database file', () => {
     const { rows } = await sql<{ n: number }>`select count(*) as n from scratch`.execute(again.db);
     expect(rows[0]?.n).toBe(24);
     await again.close();
+  });
+
+  it('keeps a process with nothing else to do alive until the thread stopped', () => {
+    // A process whose only work left is closing its database: the thread (unref'd so that it never keeps
+    // a process alive) and its grace timer must hold the process while `stop` waits, or it ends in the
+    // middle of closing (exit code 13: an unsettled top-level await).
+    const file = tempFile();
+    walDatabase(file).close();
+    const url = (p: string) => JSON.stringify(pathToFileURL(p).href);
+    const script = path.join(path.dirname(file), 'close.mjs');
+    writeFileSync(
+      script,
+      `const { default: BetterSqlite3 } = await import(${url(createRequire(import.meta.url).resolve('better-sqlite3'))});
+      const { startBackgroundCheckpoints } = await import(${url(path.join(import.meta.dirname, 'checkpointer.ts'))});
+      const db = new BetterSqlite3(${JSON.stringify(file)});
+      db.pragma('wal_autocheckpoint = 0');
+      const c = startBackgroundCheckpoints(${JSON.stringify(file)}, { startBytes: 1024, pollMs: 5 });
+      const insert = db.prepare('insert into blobs (body) values (randomblob(262144))');
+      for (let i = 0; i < 16; i++) insert.run();
+      while (c.stats.checkpoints === 0) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 16; i++) insert.run();
+      await c.stop();
+      db.close();
+      console.log('closed');`,
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], {
+      cwd: path.join(import.meta.dirname, '..', '..'),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe('closed');
   });
 });

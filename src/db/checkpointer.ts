@@ -240,11 +240,18 @@ export function startBackgroundCheckpoints(
       worker = undefined;
       if (w === undefined) return;
       const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      // The thread and the timer keep the process alive while the caller waits for them: unref'd, a
+      // process with nothing else to do ended in the middle of closing its database (a checkpoint in
+      // progress answers `stop` only once done; bench:records exited with code 13 there).
+      w.ref();
       w.postMessage('stop');
-      const grace = new Promise<'late'>((resolve) =>
-        setTimeout(() => resolve('late'), STOP_GRACE_MS).unref(),
-      );
-      if ((await Promise.race([exited, grace])) === 'late') await w.terminate();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), STOP_GRACE_MS);
+      });
+      const late = (await Promise.race([exited, grace])) === 'late';
+      clearTimeout(timer);
+      if (late) await w.terminate();
     })());
 
   return { stop, stats };

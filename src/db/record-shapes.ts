@@ -9,9 +9,9 @@
  * refused rather than mixed up.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { sql } from 'kysely';
 import { isPacked, packedShapeHash, unpackPayload, type RecordShape } from '../record-payload.ts';
 import type { DbContext } from './context.ts';
+import { run } from './raw-query.ts';
 
 const known = new Map<string, RecordShape>();
 
@@ -58,13 +58,9 @@ export function saveShapesSqlite(
 /** Stores `shapes` (in the transaction `ctx.db`, when it is one). */
 export async function saveShapes(ctx: DbContext, shapes: readonly RecordShape[], now: string): Promise<void> {
   for (const shape of shapes) {
-    const members = JSON.stringify(shape.members);
-    await sql`insert into record_shapes (hash, members, created_at) values (${shape.hash}, ${members}, ${now})
-      on conflict (hash) do nothing`.execute(ctx.db);
+    await run(ctx, INSERT, [shape.hash, JSON.stringify(shape.members), now]);
     if (known.get(shape.hash) === shape) continue;
-    const { rows } = await sql<{
-      members: string;
-    }>`select members from record_shapes where hash = ${shape.hash}`.execute(ctx.db);
+    const { rows } = await run<{ members: string }>(ctx, SELECT_ONE, [shape.hash]);
     adopt(shape, rows[0]?.members);
   }
 }
@@ -95,9 +91,7 @@ export function loadShapesSqlite(sqlite: BetterSqlite3.Database, payloads: Itera
 /** Reads the shapes of packed `payloads` not cached yet. */
 export async function loadShapes(ctx: DbContext, payloads: Iterable<string>): Promise<void> {
   for (const hash of unknownHashes(payloads)) {
-    const { rows } = await sql<{
-      members: string;
-    }>`select members from record_shapes where hash = ${hash}`.execute(ctx.db);
+    const { rows } = await run<{ members: string }>(ctx, SELECT_ONE, [hash]);
     cache(hash, rows[0]?.members);
   }
 }

@@ -52,11 +52,11 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, type Generated, type Kysely } from 'kysely';
+import type { Generated, Kysely } from 'kysely';
 import { inTransaction, isPostgres, nowOf, transactionSqlite, type DbContext } from './context.ts';
 import { PayloadRecord, type RecordShape } from '../record-payload.ts';
-import { preparePg } from './pg-prepared.ts';
 import { payloadJson } from './record-json.ts';
+import { run } from './raw-query.ts';
 import {
   jsonPayload,
   loadShapes,
@@ -246,37 +246,6 @@ const ROWS_PER_STATEMENT = 500;
 const SQLITE_ROWS_PER_STATEMENT = 100;
 /** How long a records write runs on SQLite before it lets the event loop turn (ms). */
 const SQLITE_YIELD_MS = 10;
-
-async function run<R = Record<string, unknown>>(
-  ctx: DbContext,
-  text: string,
-  params: unknown[],
-  prepare = false,
-): Promise<{ rows: R[]; changes: number }> {
-  // PostgreSQL compiles `$1` placeholders; the texts here are written with `?`.
-  let q = text;
-  if (isPostgres(ctx)) {
-    q = dollarText(text);
-    // A sync's hot statements run as named prepared statements (see pg-prepared.ts).
-    if (prepare) preparePg(q);
-  }
-  const r = await ctx.db.executeQuery<R>(CompiledQuery.raw(q, params));
-  return { rows: r.rows, changes: Number(r.numAffectedRows ?? 0n) };
-}
-
-/** `?` → `$1, $2…`, remembered for the write statements (same text, same prepared statement). */
-const dollarTexts = new Map<string, string>();
-
-function dollarText(text: string): string {
-  let q = dollarTexts.get(text);
-  if (q === undefined) {
-    let n = 0;
-    q = text.replace(/\?/g, () => `$${++n}`);
-    if (dollarTexts.size >= 64) dollarTexts.clear();
-    dollarTexts.set(text, q);
-  }
-  return q;
-}
 
 function marks(n: number): string {
   return n === 1 ? '?' : `?${',?'.repeat(n - 1)}`;

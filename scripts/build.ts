@@ -14,15 +14,22 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** The CSV worker thread's entry (src/marketo/bulk/csv-offload.ts starts it), next to the bundle. */
 const CSV_WORKER = 'csv-worker';
+/** The sandbox's file thread entry (src/sandbox/bulk/file-thread.ts starts it), next to the bundle. */
+const SANDBOX_FILE_WORKER = 'sandbox-file-worker';
 
 /**
- * Builds `dist/main.mjs` (and its source map) from `src/main.ts`, and the CSV worker thread's entry
- * `dist/csv-worker.mjs`. Returns the bundle's path.
+ * Builds `dist/main.mjs` (and its source map) from `src/main.ts`, the CSV worker thread's entry
+ * `dist/csv-worker.mjs` and the sandbox's file thread entry `dist/sandbox-file-worker.mjs`. Returns the
+ * bundle's path.
  */
 export async function buildTether(): Promise<string> {
   const outfile = `${root}dist/main.mjs`;
   await build({
-    entryPoints: { main: `${root}src/main.ts`, [CSV_WORKER]: `${root}src/marketo/bulk/csv-worker.ts` },
+    entryPoints: {
+      main: `${root}src/main.ts`,
+      [CSV_WORKER]: `${root}src/marketo/bulk/csv-worker.ts`,
+      [SANDBOX_FILE_WORKER]: `${root}src/sandbox/bulk/file-worker.ts`,
+    },
     outdir: `${root}dist`,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -33,11 +40,12 @@ export async function buildTether(): Promise<string> {
     sourcemap: 'linked',
     // The Connect UI's and the dashboard's browser sources are bundled at start (src/connect-ui/assets.ts,
     // src/dashboard/assets.ts): from the bundle in dist/, they are found under ../src/…/app/.
-    // The CSV worker is loaded from its own file next to the bundle.
+    // The worker threads' entries are loaded from their own files next to the bundle.
     define: {
       __CONNECT_UI_APP_DIR__: JSON.stringify('../src/connect-ui/app/'),
       __DASHBOARD_APP_DIR__: JSON.stringify('../src/dashboard/app/'),
       __CSV_WORKER_FILE__: JSON.stringify(`./${CSV_WORKER}.mjs`),
+      __SANDBOX_FILE_WORKER__: JSON.stringify(`./${SANDBOX_FILE_WORKER}.mjs`),
     },
     logLevel: 'warning',
   });

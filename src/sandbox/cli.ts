@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startSandbox } from './index.ts';
+import { prepareFileThread } from './bulk/file-thread.ts';
 import { unlimited, defaultLimits } from './core/config.ts';
 
 /**
@@ -57,6 +58,8 @@ const running = await startSandbox({
   },
   seed: { leads: int('leads', values.leads) ?? 1000, seed: int('seed', values.seed) ?? 1 },
 });
+
+await prepareFileThread();
 
 const info = {
   munchkinId: running.munchkinId,

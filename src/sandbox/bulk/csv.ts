@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BufferPool } from './buffers.ts';
 
@@ -83,71 +83,108 @@ function oversized(row: RowBytes): Buffer {
 }
 
 /**
+ * An export file being written: rows are encoded into a pooled buffer, which goes to disk (and through
+ * the hash) when full. Used from the sandbox's main thread ({@link writeExportFile}) and from the file
+ * thread (file-thread.ts), which feeds it rows as they arrive.
+ */
+export class ExportFileWriter {
+  private readonly hash = createHash('sha256');
+  private buf: Buffer | undefined = writeBuffers.take();
+  private used = 0;
+  private size = 0;
+  private records = 0;
+
+  private constructor(private readonly fh: FileHandle) {}
+
+  /** Opens (creates or truncates) `path` and writes the `header` line (not a record). */
+  static async open(path: string, header: string): Promise<ExportFileWriter> {
+    const file = new ExportFileWriter(await open(path, 'w'));
+    try {
+      if (!file.put(header, 0)) await file.flushWith(header, 0);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    return file;
+  }
+
+  /**
+   * Puts `row` in the buffer; false when it did not fit (then {@link flushWith} it). A string holds
+   * `records` lines (one by default; a quoted cell may hold line breaks, so they are not counted).
+   */
+  put(row: string | RowBytes, records = 1): boolean {
+    const buf = this.buf!;
+    if (typeof row === 'string') {
+      // Surely fits: 3 bytes per UTF-16 unit at worst.
+      if (this.used + row.length * 3 > BUFFER_BYTES) return false;
+      this.used += buf.write(row, this.used);
+      this.records += records;
+      return true;
+    }
+    const end = this.used <= BUFFER_BYTES - ROW_HEADROOM ? row.write(buf, this.used) : BUFFER_BYTES + 1;
+    if (end > BUFFER_BYTES) return false;
+    this.used = end;
+    this.records += row.records;
+    return true;
+  }
+
+  /** Writes the buffer out, then takes `row` (on its own when larger than the buffer). */
+  async flushWith(row: string | RowBytes, records = 1): Promise<void> {
+    await this.writeOut(this.buf!.subarray(0, this.used));
+    this.used = 0;
+    if (this.put(row, records)) return;
+    if (typeof row === 'string') {
+      this.records += records;
+      await this.writeOut(Buffer.from(row, 'utf8'));
+    } else {
+      this.records += row.records;
+      await this.writeOut(oversized(row));
+    }
+  }
+
+  /** Writes what is buffered; the file's figures. */
+  async finish(): Promise<WrittenFile> {
+    if (this.used > 0) await this.writeOut(this.buf!.subarray(0, this.used));
+    this.used = 0;
+    return { records: this.records, size: this.size, checksum: `sha256:${this.hash.digest('hex')}` };
+  }
+
+  /** Closes the file and gives the buffer back (every write was awaited: nothing refers to it). */
+  async close(): Promise<void> {
+    if (this.buf !== undefined) writeBuffers.give(this.buf);
+    this.buf = undefined;
+    await this.fh.close();
+  }
+
+  private async writeOut(bytes: Buffer): Promise<void> {
+    this.hash.update(bytes);
+    this.size += bytes.length;
+    let off = 0;
+    while (off < bytes.length) off += (await this.fh.write(bytes, off)).bytesWritten;
+  }
+}
+
+/**
  * Write `header` then every row of `rows` to `path`, hashing as it goes. Returns undefined when
  * `stopped()` turned true midway (the caller deletes the partial file).
  */
-
 export async function writeExportFile(
   path: string,
   header: string,
   rows: RowSource,
   stopped: () => boolean,
 ): Promise<WrittenFile | undefined> {
-  const hash = createHash('sha256');
-  let used = 0;
-  let size = 0;
-  let records = 0;
-  const fh = await open(path, 'w');
-  const buf = writeBuffers.take();
-  const writeOut = async (bytes: Buffer) => {
-    hash.update(bytes);
-    size += bytes.length;
-    let off = 0;
-    while (off < bytes.length) off += (await fh.write(bytes, off)).bytesWritten;
-  };
-  /** Append a line if it surely fits (3 bytes per UTF-16 unit at worst); false when full. */
-  const put = (line: string): boolean => {
-    if (used + line.length * 3 > BUFFER_BYTES) return false;
-    used += buf.write(line, used);
-    return true;
-  };
-  /** Flush the buffer, then take the line (written on its own when larger than the buffer). */
-  const flushWith = async (line: string) => {
-    await writeOut(buf.subarray(0, used));
-    used = 0;
-    if (!put(line)) await writeOut(Buffer.from(line, 'utf8'));
-  };
+  const file = await ExportFileWriter.open(path, header);
   try {
-    if (!put(header)) await flushWith(header);
     let sliceStart = performance.now();
     let seen = 0;
-    for (const line of rows) {
-      if (typeof line === 'object') {
-        records += line.records;
-        const end = used <= BUFFER_BYTES - ROW_HEADROOM ? line.write(buf, used) : BUFFER_BYTES + 1;
-        if (end <= BUFFER_BYTES) {
-          used = end;
-        } else {
-          // The awaited write lets other requests run.
-          await writeOut(buf.subarray(0, used));
-          used = line.write(buf, 0);
-          if (used > BUFFER_BYTES) {
-            used = 0;
-            await writeOut(oversized(line));
-          }
-          if (stopped()) return undefined;
-          sliceStart = performance.now();
-          continue;
-        }
-      } else if (line !== undefined) {
-        records++;
-        if (!put(line)) {
-          // The awaited write lets other requests run.
-          await flushWith(line);
-          if (stopped()) return undefined;
-          sliceStart = performance.now();
-          continue;
-        }
+    for (const row of rows) {
+      if (row !== undefined && !file.put(row)) {
+        // The awaited write lets other requests run.
+        await file.flushWith(row);
+        if (stopped()) return undefined;
+        sliceStart = performance.now();
+        continue;
       }
       if ((++seen & 1023) === 0 && performance.now() - sliceStart > SLICE_MS) {
         // Filtered sources can scan long runs without producing output: yield on time too.
@@ -156,11 +193,8 @@ export async function writeExportFile(
         sliceStart = performance.now();
       }
     }
-    if (used > 0) await writeOut(buf.subarray(0, used));
-    return { records, size, checksum: `sha256:${hash.digest('hex')}` };
+    return await file.finish();
   } finally {
-    // Every write was awaited: nothing refers to the buffer any more.
-    writeBuffers.give(buf);
-    await fh.close();
+    await file.close();
   }
 }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Instance } from '../core/instance.ts';
 import { chicagoDay } from '../core/clock.ts';
 import { MarketoError } from '../core/envelope.ts';
-import { RowEncoder, writeExportFile } from './csv.ts';
+import { RowEncoder } from './csv.ts';
+import { writeExportFileOffThread } from './file-thread.ts';
 import { FINAL_STATUSES, formatMb, JOB_STATUSES, jobView, type ExportJob, type JobStatus } from './jobs.ts';
 import type { ExportKind, ExportSpec } from './requests.ts';
 import { exportRows } from './rows.ts';
@@ -242,7 +243,12 @@ export class BulkExports {
     const run = { stopped: false, path };
     job.run = run;
     const enc = new RowEncoder(job.format);
-    writeExportFile(path, enc.row(job.spec.headers), exportRows(this.inst, job.spec, enc), () => run.stopped)
+    writeExportFileOffThread(
+      path,
+      enc.row(job.spec.headers),
+      exportRows(this.inst, job.spec, enc),
+      () => run.stopped,
+    )
       .then(
         (written) => {
           if (run.stopped || written === undefined) {

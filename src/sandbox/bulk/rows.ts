@@ -1,7 +1,7 @@
 import type { Instance } from '../core/instance.ts';
 import { isoSeconds } from '../core/envelope.ts';
 import type { ActivityRecord, FieldValue } from '../model.ts';
-import { generatorFor, type LeadSeedInfo } from '../leads/generator.ts';
+import { generatorFor, type LeadGenerator, type LeadSeedInfo } from '../leads/generator.ts';
 import type { Cell, RowBytes, RowEncoder, RowSource } from './csv.ts';
 import type {
   ActivityColumn,
@@ -60,20 +60,43 @@ function leadIds(inst: Instance, spec: LeadExportSpec): Iterable<number> {
  * Untouched leads per batch handed to the file writer: about 40 KB of lines with every field, below
  * the writer's ROW_HEADROOM, so a batch rarely has to be written twice.
  */
-const BATCH_LEADS = 64;
+export const BATCH_LEADS = 64;
 
-/** A batch of untouched leads, written straight into the file buffer by the generator. */
-interface LeadBatch extends RowBytes {
-  ids: number[];
-  line: (id: number, buf: Buffer, at: number) => number;
+/**
+ * What the lines of untouched leads are made from. Plain data: the file thread (file-thread.ts) makes
+ * the same lines from it in its own heap.
+ */
+export interface GeneratedLines {
+  info: LeadSeedInfo;
+  fields: readonly string[];
+  delimiter: string;
 }
 
-/** See {@link RowBytes}: stores past the end are dropped, so an overflowing batch is written again. */
-function writeBatch(this: LeadBatch, buf: Buffer, at: number): number {
-  const { ids, line } = this;
-  const n = this.records;
-  for (let i = 0; i < n; i++) at = line(ids[i]!, buf, at);
-  return at > buf.length ? buf.length + 1 : at;
+/** A batch of untouched leads, written straight into the file buffer by the generator. */
+export class LeadBatch implements RowBytes {
+  records = 0;
+  readonly ids: number[] = [];
+  private line: (id: number, buf: Buffer, at: number) => number = () => 0;
+  private lines: GeneratedLines | undefined;
+
+  /** The lines the next ids are made of (a new writer only when they change). */
+  use(lines: GeneratedLines, generator?: LeadGenerator): void {
+    if (lines === this.lines) return;
+    this.lines = lines;
+    this.line = (generator ?? generatorFor(lines.info)).lineWriter(lines.fields, lines.delimiter);
+  }
+
+  get source(): GeneratedLines | undefined {
+    return this.lines;
+  }
+
+  /** See {@link RowBytes}: stores past the end are dropped, so an overflowing batch is written again. */
+  write(buf: Buffer, at: number): number {
+    const { ids, line } = this;
+    const n = this.records;
+    for (let i = 0; i < n; i++) at = line(ids[i]!, buf, at);
+    return at > buf.length ? buf.length + 1 : at;
+  }
 }
 
 /**
@@ -85,16 +108,16 @@ function writeBatch(this: LeadBatch, buf: Buffer, at: number): number {
 function* leadRows(inst: Instance, spec: LeadExportSpec, enc: RowEncoder): RowSource {
   const fields = spec.fields;
   const generated = inst.leads.generatedLines(fields, enc.delimiter);
-  let info: LeadSeedInfo | undefined;
+  let lines: GeneratedLines | undefined;
   // One batch object for the whole export: the file writer is done with it before the next row.
-  const batch: LeadBatch = { records: 0, ids: [], line: () => 0, write: writeBatch };
+  const batch = new LeadBatch();
   const cells: Cell[] = new Array<Cell>(fields.length);
   for (const id of leadIds(inst, spec)) {
     if (generated.untouched(id)) {
-      if (batch.records === 0 && inst.leads.seedInfo !== info) {
+      if (batch.records === 0 && inst.leads.seedInfo !== lines?.info) {
         // A reseed (while the writer awaited) gives new leads: lines come from the current seed.
-        info = inst.leads.seedInfo;
-        batch.line = generatorFor(info).lineWriter(fields, enc.delimiter);
+        lines = { info: inst.leads.seedInfo, fields, delimiter: enc.delimiter };
+        batch.use(lines);
       }
       batch.ids[batch.records++] = id;
       if (batch.records === BATCH_LEADS) {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -158,4 +158,36 @@ export async function connectMarketo(
   const text = await res.text();
   if (res.status !== 200) throw new Error(`connect: ${res.status} ${text}`);
   return (JSON.parse(text) as { connectionId: string }).connectionId;
+}
+
+/**
+ * CPU milliseconds of a fixed reference workload (JSON round trips, string building, sha256), none of it
+ * Tether's code: the same figure whatever Tether's version, so it tells how fast this machine ran when a
+ * bench's figures were taken. A shared virtual machine's speed drifts from hour to hour (the same code's
+ * records/s by up to 40%); compare runs whose reference figures are close.
+ */
+export function referenceWorkMs(): number {
+  const rows = Array.from({ length: 2_000 }, (_, i) => ({
+    id: i,
+    email: `lead.${i}@example.com`,
+    score: i * 7.25,
+    active: i % 3 === 0,
+    tags: ['a', 'b', String(i)],
+  }));
+  const block = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  const before = process.cpuUsage();
+  let sink = 0;
+  for (let r = 0; r < 20; r++) {
+    const text = JSON.stringify(rows);
+    sink += (JSON.parse(text) as unknown[]).length;
+    let s = '';
+    for (let i = 0; i < 20_000; i++) s += i.toString(36);
+    sink += s.length;
+    const hash = createHash('sha256');
+    for (let i = 0; i < 4; i++) hash.update(block);
+    sink += hash.digest()[0]!;
+  }
+  const cpu = process.cpuUsage(before);
+  if (sink < 0) throw new Error('unreachable');
+  return (cpu.user + cpu.system) / 1000;
 }

@@ -22,6 +22,9 @@
  *    `updateOnly` by id, 300 per call, straight to the sandbox), then an incremental run: the same figures
  *    plus what the run wrote (added/updated must equal the changed leads, not more).
  *
+ * Before the first run and after the last, the CPU time of a fixed reference workload (not Tether's code)
+ * tells how fast the machine ran: a shared virtual machine's speed drifts by tens of percent.
+ *
  * Targets (issue 6): ≥ 100,000 records/s end to end, peak RSS < 300 MB, ≤ 10 Marketo calls per 100,000
  * leads, and the incremental run writes only the changed records. Exit code 1 when one is missed.
  *
@@ -39,6 +42,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  referenceWorkMs,
   connectMarketo,
   getToken,
   spawnSandbox,
@@ -594,6 +598,12 @@ async function main(): Promise<void> {
       `Tether pid ${tether.pid} at ${tether.url} (syncs on, schedules paused; runs started by POST /sync/trigger)`,
     );
 
+    const speedBefore = referenceWorkMs();
+    console.log(
+      `machine speed: a fixed reference workload took ${speedBefore.toFixed(0)} ms of CPU (bench/lib.ts ` +
+        `referenceWorkMs; lower is faster): compare runs whose figures are close`,
+    );
+
     console.log(`\n1. Initial run of "${SYNC}" (${fmt(LEADS)} leads)`);
     const initial = await measuredRun(tether, secretKey, sb, connectionId, 'initial run');
     ok = report(initial, LEADS) && ok;
@@ -616,6 +626,10 @@ async function main(): Promise<void> {
         `(wrote ${fmt(wrote)}: added ${fmt(incremental.run.added)}, updated ${fmt(incremental.run.updated)}; changed ${fmt(changed)})`,
     );
     ok = onlyChanged && ok;
+    console.log(
+      `\nmachine speed after the runs: the reference workload took ${referenceWorkMs().toFixed(0)} ms of CPU ` +
+        `(${speedBefore.toFixed(0)} ms before)`,
+    );
     const logged = tether.lines.filter((l) => l.startsWith('{')).length;
     if (logged > 0)
       console.log(

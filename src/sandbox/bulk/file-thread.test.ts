@@ -132,6 +132,35 @@ describe('export files on the file thread', () => {
     expect(written?.checksum).toBe(sha(readFileSync(path)));
   });
 
+  it('makes files one after the other, in the order they began; a waiting one stopped ends at once', async () => {
+    const done: string[] = [];
+    const track = (name: string, p: Promise<unknown>) => p.then(() => done.push(name));
+    const small = function* (): RowSource {
+      yield enc.row([1, 'small']);
+    };
+    let stopWaiting = false;
+    const big = track(
+      'big',
+      writeExportFileOffThread(join(dir, 'big.csv'), header, mixedRows(), () => false),
+    );
+    const after = track(
+      'small',
+      writeExportFileOffThread(join(dir, 'small.csv'), header, small(), () => false),
+    );
+    const waiting = writeExportFileOffThread(
+      join(dir, 'waiting.csv'),
+      header,
+      mixedRows((n) => (stopWaiting ||= n > 2_000)),
+      () => stopWaiting,
+    );
+    expect(await waiting).toBeUndefined();
+    done.push('stopped');
+    await Promise.all([big, after]);
+    // Interleaved, the one-line file would be done long before the 14 MB one.
+    expect(done).toEqual(['stopped', 'big', 'small']);
+    expect(readFileSync(join(dir, 'small.csv'), 'utf8')).toBe(`${header}1,small\n`);
+  });
+
   it('reports a file it cannot open as a failure', async () => {
     await expect(
       writeExportFileOffThread(join(dir, 'no-such-dir', 'x.csv'), header, mixedRows(), () => false),

@@ -37,11 +37,13 @@ export type FromFileWorker =
   | { t: 'failed'; job: number; message: string };
 
 interface Job {
+  /** Messages not handled yet (see `order` in listen). */
+  queue: ToFileWorker[];
   file: ExportFileWriter | undefined;
   lines: GeneratedLines[];
   batch: LeadBatch;
   cancelled: boolean;
-  /** Set once the job answered done or failed: later messages are ignored. */
+  /** Set once the job answered done or failed. */
   over: boolean;
 }
 
@@ -99,16 +101,18 @@ function lowerPriority(nice: number): void {
 function listen(port: MessagePort): void {
   const jobs = new Map<number, Job>();
   /**
-   * Every message runs after the one before it (writes are asynchronous), whatever its job: files are
-   * made one after the other, so the first of two jobs processing at once is ready in half the time.
-   * Both still show as processing (exports.ts), as on Marketo.
+   * Jobs in the order they were opened. Files are made one after the other: the head job's messages run
+   * one at a time (writes are asynchronous) until it ends, while later jobs' messages wait in their
+   * queues (their walks on the main thread stop at MAX_PARTS_IN_FLIGHT). So the first of two jobs
+   * processing at once is ready in half the time; both still show as processing (exports.ts), as on
+   * Marketo.
    */
-  let chain = Promise.resolve();
+  const order: number[] = [];
+  let pumping = false;
   const send = (msg: FromFileWorker) => port.postMessage(msg);
 
   const finish = async (id: number, job: Job, answer: FromFileWorker) => {
     job.over = true;
-    jobs.delete(id);
     try {
       await job.file?.close();
     } catch {
@@ -117,52 +121,74 @@ function listen(port: MessagePort): void {
     send(answer);
   };
 
-  port.on('message', (msg: ToFileWorker) => {
-    if (msg.t === 'open') {
-      const job: Job = {
-        file: undefined,
-        lines: [],
-        batch: new LeadBatch(),
-        cancelled: false,
-        over: false,
-      };
-      jobs.set(msg.job, job);
-      chain = chain
-        .then(async () => {
-          job.file = await ExportFileWriter.open(msg.path, msg.header);
-        })
-        .catch((err: unknown) =>
-          finish(msg.job, job, { t: 'failed', job: msg.job, message: errorText(err) }),
-        );
-      return;
+  const handle = async (id: number, job: Job, msg: ToFileWorker): Promise<void> => {
+    switch (msg.t) {
+      case 'open':
+        job.file = await ExportFileWriter.open(msg.path, msg.header);
+        return;
+      case 'lines':
+        job.lines[msg.index] = msg.lines;
+        return;
+      case 'rows':
+        await writeParts(job, msg.parts);
+        if (!job.cancelled) send({ t: 'ack', job: id });
+        return;
+      case 'end':
+        if (job.cancelled) return;
+        await finish(id, job, { t: 'done', job: id, written: await job.file!.finish() });
+        return;
+      case 'cancel':
+        await finish(id, job, { t: 'done', job: id });
+        return;
     }
-    const job = jobs.get(msg.job);
-    if (job === undefined) return;
-    if (msg.t === 'cancel') job.cancelled = true;
-    const id = msg.job;
-    chain = chain
-      .then(async () => {
-        if (job.over) return;
-        switch (msg.t) {
-          case 'lines':
-            job.lines[msg.index] = msg.lines;
-            return;
-          case 'rows':
-            await writeParts(job, msg.parts);
-            if (!job.cancelled) send({ t: 'ack', job: id });
-            return;
-          case 'end':
-            if (job.cancelled) return;
-            await finish(id, job, { t: 'done', job: id, written: await job.file!.finish() });
-            return;
-          case 'cancel':
-            await finish(id, job, { t: 'done', job: id });
-            return;
+  };
+
+  const pump = async (): Promise<void> => {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (order.length > 0) {
+        const id = order[0]!;
+        const job = jobs.get(id)!;
+        const msg = job.queue.shift();
+        // The head job's next message has not come yet: its arrival pumps again.
+        if (msg === undefined) break;
+        try {
+          await handle(id, job, msg);
+        } catch (err) {
+          if (!job.over) await finish(id, job, { t: 'failed', job: id, message: errorText(err) });
         }
-      })
-      .catch((err: unknown) => {
-        if (!job.over) return finish(id, job, { t: 'failed', job: id, message: errorText(err) });
-      });
+        if (job.over) {
+          order.shift();
+          jobs.delete(id);
+        }
+      }
+    } finally {
+      pumping = false;
+    }
+  };
+
+  port.on('message', (msg: ToFileWorker) => {
+    let job = jobs.get(msg.job);
+    if (msg.t === 'open') {
+      job = { queue: [], file: undefined, lines: [], batch: new LeadBatch(), cancelled: false, over: false };
+      jobs.set(msg.job, job);
+      order.push(msg.job);
+    }
+    if (job === undefined) return;
+    if (msg.t === 'cancel') {
+      job.cancelled = true;
+      if (order[0] !== msg.job) {
+        // Not begun (no file yet): answered at once, not after the files before it.
+        order.splice(order.indexOf(msg.job), 1);
+        jobs.delete(msg.job);
+        job.over = true;
+        send({ t: 'done', job: msg.job });
+        return;
+      }
+    }
+    job.queue.push(msg);
+    void pump();
   });
   send({ t: 'ready' });
 }

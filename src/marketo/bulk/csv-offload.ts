@@ -13,7 +13,8 @@
  * error) drops the job in the worker; messages of a dropped job are ignored (job ids). A worker that
  * fails ('error', 'exit') fails the file being read with an Error; the next file starts a new worker.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../worker-module.ts';
 import { PayloadRecord, type RecordShape } from '../../record-payload.ts';
 import { MarketoSyncError } from '../models/types.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
@@ -89,14 +90,8 @@ let nextJob = 1;
 export const offloadCounts = { worker: 0, inThread: 0, started: 0 };
 
 function spawn(): Worker {
-  const workerData = { [CSV_WORKER_MARK]: true };
-  if (typeof __CSV_WORKER_FILE__ === 'string') {
-    return new Worker(new URL(__CSV_WORKER_FILE__, import.meta.url), { workerData });
-  }
-  // From the TypeScript sources (tests, tsx): the worker loads them through tsx as well.
-  const url = new URL('./csv-worker.ts', import.meta.url).href;
-  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
-  return new Worker(code, { eval: true, workerData });
+  const bundled = typeof __CSV_WORKER_FILE__ === 'string' ? __CSV_WORKER_FILE__ : undefined;
+  return startModuleWorker(bundled, new URL('./csv-worker.ts', import.meta.url), { [CSV_WORKER_MARK]: true });
 }
 
 function start(): Promise<CsvWorker | undefined> {

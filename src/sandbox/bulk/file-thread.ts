@@ -15,7 +15,8 @@
  * the jobs it was writing fail and the next job starts a new one.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../worker-module.ts';
 import { writeExportFile, type RowSource, type WrittenFile } from './csv.ts';
 import { FILE_WORKER_MARK, type FilePart, type FromFileWorker, type ToFileWorker } from './file-worker.ts';
 import { LeadBatch, type GeneratedLines } from './rows.ts';
@@ -209,14 +210,9 @@ let current: Promise<FileThread | undefined> | undefined;
 let startFailed = false;
 
 function spawn(): Worker {
+  const bundled = typeof __SANDBOX_FILE_WORKER__ === 'string' ? __SANDBOX_FILE_WORKER__ : undefined;
   const workerData = { [FILE_WORKER_MARK]: true, nice: FILE_THREAD_NICE };
-  if (typeof __SANDBOX_FILE_WORKER__ === 'string') {
-    return new Worker(new URL(__SANDBOX_FILE_WORKER__, import.meta.url), { workerData });
-  }
-  // From the TypeScript sources (tests, tsx): the thread loads them through tsx as well.
-  const url = new URL('./file-worker.ts', import.meta.url).href;
-  const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
-  return new Worker(code, { eval: true, workerData });
+  return startModuleWorker(bundled, new URL('./file-worker.ts', import.meta.url), workerData);
 }
 
 function start(): Promise<FileThread | undefined> {

@@ -10,9 +10,11 @@
  * which the file thread turns into its line) and sends them in parts of about {@link PART_BYTES}, at
  * most {@link MAX_PARTS_IN_FLIGHT} ahead of the writer.
  *
- * One thread per process, started with the first job and `unref()`ed while no job runs. Should it fail
- * to start, files are written on the main thread as before ({@link writeExportFile}); should it stop,
- * the jobs it was writing fail and the next job starts a new one.
+ * One thread per process, started with the first job (the standalone sandbox starts it at launch:
+ * {@link prepareFileThread}) and `unref()`ed while no job runs. It makes the files one after the other
+ * in the order their jobs began (file-worker.ts). Should it fail to start, files are written on the
+ * main thread as before ({@link writeExportFile}); should it stop, the jobs it was writing fail and the
+ * next job starts a new one.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';

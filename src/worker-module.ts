@@ -19,3 +19,38 @@ export function startModuleWorker(
   const code = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(sourceUrl.href)}); })`;
   return new Worker(code, { eval: true, workerData });
 }
+
+/**
+ * Starts a worker (`spawn`) and waits for its first `{ t: 'ready' }` message: the worker, `unref()`ed,
+ * or undefined when it could not be started, stopped first or did not answer within `timeoutMs` (it is
+ * then terminated). The caller attaches its own handlers once it has it (no event comes in between).
+ */
+export function startReadyWorker(spawn: () => Worker, timeoutMs: number): Promise<Worker | undefined> {
+  return new Promise((resolve) => {
+    let worker: Worker;
+    try {
+      worker = spawn();
+    } catch {
+      resolve(undefined);
+      return;
+    }
+    worker.unref();
+    const settle = (ready: boolean) => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('error', onFailure);
+      worker.off('exit', onFailure);
+      if (!ready) void worker.terminate().catch(() => undefined);
+      resolve(ready ? worker : undefined);
+    };
+    const onMessage = (msg: unknown) => {
+      if (typeof msg === 'object' && msg !== null && (msg as { t?: unknown }).t === 'ready') settle(true);
+    };
+    const onFailure = () => settle(false);
+    const timer = setTimeout(onFailure, timeoutMs);
+    timer.unref();
+    worker.on('message', onMessage);
+    worker.on('error', onFailure);
+    worker.on('exit', onFailure);
+  });
+}

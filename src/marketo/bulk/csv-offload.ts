@@ -14,7 +14,7 @@
  * fails ('error', 'exit') fails the file being read with an Error; the next file starts a new worker.
  */
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../../worker-module.ts';
+import { startModuleWorker, startReadyWorker } from '../../worker-module.ts';
 import { PayloadRecord, type RecordShape } from '../../record-payload.ts';
 import { MarketoSyncError } from '../models/types.ts';
 import { csvBatches, CsvError, type CsvBatch } from './csv.ts';
@@ -91,56 +91,32 @@ export const offloadCounts = { worker: 0, inThread: 0, started: 0 };
 
 function spawn(): Worker {
   const bundled = typeof __CSV_WORKER_FILE__ === 'string' ? __CSV_WORKER_FILE__ : undefined;
+  offloadCounts.started++;
   return startModuleWorker(bundled, new URL('./csv-worker.ts', import.meta.url), { [CSV_WORKER_MARK]: true });
 }
 
-function start(): Promise<CsvWorker | undefined> {
-  return new Promise((resolve) => {
-    let worker: Worker;
-    try {
-      worker = spawn();
-    } catch {
-      startFailed = true;
-      resolve(undefined);
-      return;
-    }
-    worker.unref();
-    offloadCounts.started++;
-    const w = new CsvWorker(worker);
-    let ready = false;
-    const timer = setTimeout(() => giveUp(), READY_TIMEOUT_MS);
-    timer.unref();
-    function giveUp(): void {
-      if (ready) return;
-      ready = true;
-      clearTimeout(timer);
-      startFailed = true;
-      current = undefined;
-      void worker.terminate().catch(() => undefined);
-      resolve(undefined);
-    }
-    const dead = (err: Error): void => {
-      if (!ready) return giveUp();
-      if (live === w) live = current = undefined;
-      const handler = w.handler;
-      w.handler = undefined;
-      handler?.fail(err);
-    };
-    worker.on('message', (msg: FromWorker) => {
-      if (msg.t === 'ready') {
-        if (ready) return;
-        ready = true;
-        clearTimeout(timer);
-        live = w;
-        resolve(w);
-        return;
-      }
-      const handler = w.handler;
-      if (handler !== undefined && 'job' in msg && msg.job === handler.job) handler.message(msg);
-    });
-    worker.on('error', (err) => dead(new Error(`CSV worker failed: ${err.message}`)));
-    worker.on('exit', (code) => dead(new Error(`CSV worker stopped (exit code ${code})`)));
+async function start(): Promise<CsvWorker | undefined> {
+  const worker = await startReadyWorker(spawn, READY_TIMEOUT_MS);
+  if (worker === undefined) {
+    startFailed = true;
+    current = undefined;
+    return undefined;
+  }
+  const w = new CsvWorker(worker);
+  live = w;
+  const dead = (err: Error): void => {
+    if (live === w) live = current = undefined;
+    const handler = w.handler;
+    w.handler = undefined;
+    handler?.fail(err);
+  };
+  worker.on('message', (msg: FromWorker) => {
+    const handler = w.handler;
+    if (handler !== undefined && 'job' in msg && msg.job === handler.job) handler.message(msg);
   });
+  worker.on('error', (err) => dead(new Error(`CSV worker failed: ${err.message}`)));
+  worker.on('exit', (code) => dead(new Error(`CSV worker stopped (exit code ${code})`)));
+  return w;
 }
 
 /** The worker if it is free (and now taken), else undefined. */

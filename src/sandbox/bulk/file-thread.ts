@@ -18,7 +18,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../../worker-module.ts';
+import { startModuleWorker, startReadyWorker } from '../../worker-module.ts';
 import { writeExportFile, type RowSource, type WrittenFile } from './csv.ts';
 import { FILE_WORKER_MARK, type FilePart, type FromFileWorker, type ToFileWorker } from './file-worker.ts';
 import { LeadBatch, type GeneratedLines } from './rows.ts';
@@ -217,42 +217,19 @@ function spawn(): Worker {
   return startModuleWorker(bundled, new URL('./file-worker.ts', import.meta.url), workerData);
 }
 
-function start(): Promise<FileThread | undefined> {
-  return new Promise((resolve) => {
-    let worker: Worker;
-    try {
-      worker = spawn();
-    } catch {
-      startFailed = true;
-      resolve(undefined);
-      return;
-    }
-    worker.unref();
-    let thread: FileThread | undefined;
-    const timer = setTimeout(() => fail(), READY_TIMEOUT_MS);
-    timer.unref();
-    function fail(): void {
-      clearTimeout(timer);
-      startFailed = true;
-      current = undefined;
-      void worker.terminate().catch(() => undefined);
-      resolve(undefined);
-    }
-    const dead = (err: Error) => {
-      if (thread === undefined) return fail();
-      thread.die(err);
-    };
-    worker.once('message', (msg: FromFileWorker) => {
-      if (msg.t !== 'ready') return;
-      clearTimeout(timer);
-      thread = new FileThread(worker, () => {
-        current = undefined;
-      });
-      resolve(thread);
-    });
-    worker.on('error', (err) => dead(new Error(`sandbox file thread failed: ${err.message}`)));
-    worker.on('exit', (code) => dead(new Error(`sandbox file thread stopped (exit code ${code})`)));
+async function start(): Promise<FileThread | undefined> {
+  const worker = await startReadyWorker(spawn, READY_TIMEOUT_MS);
+  if (worker === undefined) {
+    startFailed = true;
+    current = undefined;
+    return undefined;
+  }
+  const thread = new FileThread(worker, () => {
+    current = undefined;
   });
+  worker.on('error', (err) => thread.die(new Error(`sandbox file thread failed: ${err.message}`)));
+  worker.on('exit', (code) => thread.die(new Error(`sandbox file thread stopped (exit code ${code})`)));
+  return thread;
 }
 
 /** Stops the thread (tests: a thread that dies in the middle of a job); the next job starts another. */

@@ -147,18 +147,22 @@ describe('TrafficController under load', () => {
     c.close();
   });
 
-  it('real timers, 150 calls: the same bounds and the measured throughput share', async () => {
-    const c = make();
+  it('real timers, 60 calls: the same bounds and the measured throughput share', async () => {
+    // A 1 s window (Marketo's is 20 s): each window waits on one timer, which a loaded test machine fires
+    // a few ms late (5.7 ms on average measured in a slow phase). Against the 200 ms window above that
+    // lateness alone took the share below 95 %, a measure of the machine rather than of the controller.
+    const windowMs = 1_000;
+    const c = make({ rateWindowMs: windowMs });
     const r = rng(2);
     const { grants, maxConcurrent } = await load(
       c,
-      150,
+      60,
       () => Math.floor(r() * 5),
       async () => {},
     );
     expect(maxConcurrent).toBeLessThanOrEqual(3);
-    expect(maxInWindow(grants, LIMITS.rateWindowMs)).toBeLessThanOrEqual(LIMITS.rateMax);
-    const s = share(grants, LIMITS.rateMax, LIMITS.rateWindowMs);
+    expect(maxInWindow(grants, windowMs)).toBeLessThanOrEqual(LIMITS.rateMax);
+    const s = share(grants, LIMITS.rateMax, windowMs);
     console.log(`traffic: real-timer throughput share ${(s * 100).toFixed(1)} % of the allowed rate`);
     expect(s).toBeGreaterThanOrEqual(0.95);
     c.close();

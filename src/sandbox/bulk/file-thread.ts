@@ -66,8 +66,8 @@ class FileThread {
     private readonly worker: Worker,
     private readonly onDead: () => void,
   ) {
-    worker.on('message', (msg: FromFileWorker) => {
-      if (msg.t === 'ready') return;
+    // Its 'ready' was taken by startReadyWorker: only job messages come here.
+    worker.on('message', (msg: Exclude<FromFileWorker, { t: 'ready' }>) => {
       const h = this.jobs.get(msg.job);
       if (h === undefined) return;
       if (msg.t === 'ack') {

@@ -10,7 +10,6 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { generatorFor, type LeadGenerator } from '../leads/generator.ts';
 import { ExportFileWriter, type WrittenFile } from './csv.ts';
 import { BATCH_LEADS, LeadBatch, type GeneratedLines } from './rows.ts';
 
@@ -47,20 +46,6 @@ interface Job {
   over: boolean;
 }
 
-/** Generators by seed (the main thread sends a copy of the seed info with every job). */
-const generators = new Map<string, LeadGenerator>();
-
-function generatorOf(lines: GeneratedLines): LeadGenerator {
-  const key = JSON.stringify(lines.info);
-  let g = generators.get(key);
-  if (g === undefined) {
-    if (generators.size >= 8) generators.clear();
-    g = generatorFor(lines.info);
-    generators.set(key, g);
-  }
-  return g;
-}
-
 async function writeParts(job: Job, parts: FilePart[]): Promise<void> {
   const file = job.file!;
   const batch = job.batch;
@@ -71,7 +56,7 @@ async function writeParts(job: Job, parts: FilePart[]): Promise<void> {
       continue;
     }
     const lines = job.lines[part.lines]!;
-    batch.use(lines, generatorOf(lines));
+    batch.use(lines);
     const { ids } = part;
     for (let i = 0; i < ids.length; i += BATCH_LEADS) {
       const n = Math.min(BATCH_LEADS, ids.length - i);

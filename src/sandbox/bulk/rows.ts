@@ -1,7 +1,7 @@
 import type { Instance } from '../core/instance.ts';
 import { isoSeconds } from '../core/envelope.ts';
 import type { ActivityRecord, FieldValue } from '../model.ts';
-import { generatorFor, type LeadGenerator, type LeadSeedInfo } from '../leads/generator.ts';
+import { generatorFor, type LeadSeedInfo } from '../leads/generator.ts';
 import type { Cell, RowBytes, RowEncoder, RowSource } from './csv.ts';
 import type {
   ActivityColumn,
@@ -80,10 +80,10 @@ export class LeadBatch implements RowBytes {
   private lines: GeneratedLines | undefined;
 
   /** The lines the next ids are made of (a new writer only when they change). */
-  use(lines: GeneratedLines, generator?: LeadGenerator): void {
+  use(lines: GeneratedLines): void {
     if (lines === this.lines) return;
     this.lines = lines;
-    this.line = (generator ?? generatorFor(lines.info)).lineWriter(lines.fields, lines.delimiter);
+    this.line = generatorFor(lines.info).lineWriter(lines.fields, lines.delimiter);
   }
 
   get source(): GeneratedLines | undefined {

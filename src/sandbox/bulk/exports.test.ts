@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unlimited } from '../index.ts';
 import { startTestSandbox, type MarketoBody, type TestSandbox } from '../testing.ts';
@@ -225,6 +226,27 @@ describe('bulk extract jobs', () => {
     await cancel(s, jobs[9]![0], jobs[9]![1]);
     expect((await enqueue(s, lastKind, lastId)).success).toBe(true);
   });
+
+  it('closes while files are being made, and leaves no file behind', async () => {
+    // The file thread works through its jobs on its own: a close landing between two of its files once
+    // met the next file being created in the directory it was removing (ENOTEMPTY). 20 closes at
+    // different points of the work; without waiting for the writers, about every other run failed.
+    const body = { fields: ['id', 'email'], filter: { createdAt: recentWindow() } };
+    for (let round = 0; round < 20; round++) {
+      const s = await startTestSandbox({ seed: { leads: 400, seed: 7 }, limits: unlimited() });
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await createdId(s, 'leads', body));
+      for (const id of ids.slice(0, 10)) expect((await enqueue(s, 'leads', id)).success).toBe(true);
+      for (const id of ids.slice(0, 10)) await waitFor(s, 'leads', id);
+      for (const id of ids.slice(10)) expect((await enqueue(s, 'leads', id)).success).toBe(true);
+      const dir = s.sandbox.instances.get(s.munchkinId)!.bulk.filesDirectory;
+      expect(dir).toBeDefined();
+      expect(readdirSync(dir!).length).toBeGreaterThanOrEqual(10);
+      await new Promise((resolve) => setTimeout(resolve, round % 3));
+      await s.close();
+      expect(existsSync(dir!), `round ${round}`).toBe(false);
+    }
+  }, 120_000);
 
   it('meters the daily export volume and resets it at midnight Central', async () => {
     const s = await start();

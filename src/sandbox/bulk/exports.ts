@@ -28,7 +28,12 @@ function sandboxTempDir(): string {
     if (!exitHook) {
       exitHook = true;
       process.once('exit', () => {
-        if (processDir !== undefined) rmSync(processDir, { recursive: true, force: true });
+        if (processDir === undefined) return;
+        try {
+          rmSync(processDir, { recursive: true, force: true, maxRetries: 3 });
+        } catch {
+          // A file still being made (the file thread stops with the process): left to the OS's tmp.
+        }
       });
     }
   }
@@ -45,6 +50,14 @@ function removeInstanceDir(dir: string): void {
   } catch {
     // Other instances still hold files there.
   }
+}
+
+/** Directories of resets waiting for their files' writers to let go ({@link BulkExports.reset}). */
+const removals = new Set<Promise<void>>();
+
+/** Resolves once the directories of earlier resets are removed (the sandbox's close waits for it). */
+export async function exportFilesRemoved(): Promise<void> {
+  await Promise.all(removals);
 }
 
 function unlinkQuiet(path: string): void {
@@ -70,10 +83,17 @@ export class BulkExports {
   /** Bytes of jobs completed on the Central-time day `day`. */
   private used = { day: '', bytes: 0 };
   private dir: string | undefined;
+  /** Files being made, each settled once its writer let go of the file (done, failed or stopped). */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(readonly inst: Instance) {}
 
-  /** Cancel timers and delete files (instance deleted or reseeded, sandbox closing). */
+  /**
+   * Cancel timers and delete files (instance deleted or reseeded, sandbox closing). A file being made
+   * may still be opened by its writer (the file thread works through its jobs on its own), which would
+   * put it back into a directory being removed: the directory goes once those writers let go
+   * ({@link exportFilesRemoved}).
+   */
   reset(): void {
     for (const job of this.jobs.values()) {
       if (job.run) job.run.stopped = true;
@@ -84,10 +104,18 @@ export class BulkExports {
     this.processing.clear();
     this.peakActive = 0;
     this.used = { day: '', bytes: 0 };
-    if (this.dir !== undefined) {
-      removeInstanceDir(this.dir);
-      this.dir = undefined;
+    const dir = this.dir;
+    this.dir = undefined;
+    if (dir === undefined) return;
+    if (this.writing.size === 0) {
+      removeInstanceDir(dir);
+      return;
     }
+    const removal = Promise.all(this.writing)
+      .then(() => removeInstanceDir(dir))
+      .catch((err: unknown) => console.error('sandbox: removing bulk export files failed', err))
+      .finally(() => removals.delete(removal));
+    removals.add(removal);
   }
 
   /**
@@ -105,6 +133,11 @@ export class BulkExports {
       else if (!job.timer) this.arm(job, readyAt - now);
     }
     this.startQueued(now);
+  }
+
+  /** The directory of this instance's files, if one was made (tests check it goes with a reset). */
+  get filesDirectory(): string | undefined {
+    return this.dir;
   }
 
   /** Figures for the control API's counters. */
@@ -243,7 +276,7 @@ export class BulkExports {
     const run = { stopped: false, path };
     job.run = run;
     const enc = new RowEncoder(job.format);
-    writeExportFileOffThread(
+    const writing = writeExportFileOffThread(
       path,
       enc.row(job.spec.headers),
       exportRows(this.inst, job.spec, enc),
@@ -269,14 +302,17 @@ export class BulkExports {
           this.tick();
         },
         (err: unknown) => {
+          // Stopped or not, the writer may have created the file before it failed.
+          unlinkQuiet(path);
           if (run.stopped) return;
           job.run = undefined;
-          unlinkQuiet(path);
           this.fail(job, err);
           this.tick();
         },
       )
-      .catch((err: unknown) => console.error('sandbox: bulk export bookkeeping failed', err));
+      .catch((err: unknown) => console.error('sandbox: bulk export bookkeeping failed', err))
+      .finally(() => this.writing.delete(writing));
+    this.writing.add(writing);
   }
 
   private fail(job: ExportJob, err: unknown): void {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { posix } from 'node:path';
+import { exportFilesRemoved } from '../bulk/exports.ts';
 import { Instance, IdentityError, type SeedOptions } from './instance.ts';
 import type { Limits, Settings } from './config.ts';
 import { makeRequestId, MarketoError, MESSAGES, type EnvelopeBody } from './envelope.ts';
@@ -65,6 +66,7 @@ export class Sandbox {
     for (const inst of this.instances.values()) inst.bulk.reset();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await exportFilesRemoved();
   }
 
   createInstance(opts: InstanceOptions = {}): Instance {
